@@ -1,0 +1,144 @@
+"""Typed settings read once from `SHOP_*` environment variables.
+
+The same names are used by the local launcher, compose and the Helm chart. Defaults are the
+embedded ones: SQLite files under the data folder, services on localhost ports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# gRPC and metrics ports per service, before SHOP_PORT_OFFSET. The launcher, the chart and the
+# gateway all read this one table.
+SERVICE_PORTS: dict[str, tuple[int, int]] = {
+    "auth": (50051, 9101),
+    "catalog": (50052, 9102),
+    "profile": (50053, 9103),
+    "cart": (50054, 9104),
+    "inventory": (50055, 9105),
+    "orders": (50056, 9106),
+    "payments": (50057, 9107),
+    "shipping": (50058, 9108),
+    "reviews": (50059, 9109),
+    "activity": (50060, 9110),
+    "content": (50061, 9111),
+}
+
+
+def default_address(service: str) -> str:
+    return f"127.0.0.1:{SERVICE_PORTS[service][0]}"
+
+
+class ConfigError(SystemExit):
+    """Stops the process at start-up with a message that names the bad setting."""
+
+
+class CommonSettings(BaseSettings):
+    """What every process (service or gateway) reads."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    # "json" for machines (default), "text" for people reading a terminal.
+    log_format: str = "json"
+    # Deadline for every outbound RPC that has none from its caller.
+    rpc_timeout_seconds: float = Field(default=5.0, gt=0)
+    auth_public_key_file: Path | None = None
+    # Where each service answers gRPC.
+    auth_addr: str = default_address("auth")
+    catalog_addr: str = default_address("catalog")
+    profile_addr: str = default_address("profile")
+    cart_addr: str = default_address("cart")
+    inventory_addr: str = default_address("inventory")
+    orders_addr: str = default_address("orders")
+    payments_addr: str = default_address("payments")
+    shipping_addr: str = default_address("shipping")
+    reviews_addr: str = default_address("reviews")
+    activity_addr: str = default_address("activity")
+    content_addr: str = default_address("content")
+
+    def address_of(self, service: str) -> str:
+        value: str = getattr(self, f"{service}_addr")
+        return value
+
+    def public_key_pem(self) -> bytes:
+        path = self.auth_public_key_file or self.data_dir / "keys" / "auth_public.pem"
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"SHOP_AUTH_PUBLIC_KEY_FILE: cannot read {path}: {exc.strerror}") from exc
+
+
+class ServiceSettings(CommonSettings):
+    """What a domain service reads; a service with more settings subclasses this."""
+
+    service_name: str
+    bind_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=-1, ge=-1, le=65535)
+    # 0 turns the Prometheus endpoint off.
+    metrics_port: int = Field(default=-1, ge=-1, le=65535)
+    # May hold "{service}", replaced by the service name, so one URL can give each service its
+    # own database. Unset: a SQLite file per service under the data folder.
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Prefix of every Redis key, so several platforms (or test runs) can share one server.
+    redis_prefix: str = "shop:"
+    service_secret_file: Path | None = None
+    # Seconds given to in-flight RPCs after SIGTERM before the server stops.
+    drain_seconds: float = Field(default=10.0, ge=0)
+    health_check_interval_seconds: float = Field(default=5.0, gt=0)
+
+    _per_service_env: ClassVar[tuple[str, ...]] = ("DATABASE_URL",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_service_overrides(cls, data: Any) -> Any:
+        # SHOP_<SERVICE>_DATABASE_URL beats SHOP_DATABASE_URL for that one service.
+        if isinstance(data, dict):
+            name = data.get("service_name") or os.environ.get("SHOP_SERVICE_NAME", "")
+            for suffix in cls._per_service_env:
+                value = os.environ.get(f"SHOP_{name.upper()}_{suffix}")
+                if name and value:
+                    data[suffix.lower()] = value
+        return data
+
+    @model_validator(mode="after")
+    def _default_ports(self) -> ServiceSettings:
+        grpc_default, metrics_default = SERVICE_PORTS.get(self.service_name, (0, 0))
+        if self.grpc_port == -1:
+            object.__setattr__(self, "grpc_port", grpc_default)
+        if self.metrics_port == -1:
+            object.__setattr__(self, "metrics_port", metrics_default)
+        return self
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url.replace("{service}", self.service_name)
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
+
+    def service_secret(self) -> str:
+        path = self.service_secret_file or self.data_dir / "keys" / "service_secret"
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"SHOP_SERVICE_SECRET_FILE: cannot read {path}: {exc.strerror}") from exc
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S], **overrides: Any) -> S:
+    """Reads settings once; a bad or missing value stops the process with a clear message."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHOP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,99 @@
+"""The async SQLAlchemy engine of a service, with its migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, and write transactions
+start with BEGIN IMMEDIATE so two writers queue instead of failing on a lock upgrade.
+PostgreSQL goes through asyncpg. Use `db.read()` for queries and `db.write()` for changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
+_WRITE = "shop_write"
+
+
+def _create_engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below issue BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits when the block ends and rolls back on any error."""
+        async with self._sessions() as session:
+            # Procuring the connection begins the transaction, with the write flag already set.
+            await session.connection(execution_options={_WRITE: True})
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def migrate(self, service_name: str, versions_dir: Path) -> None:
+        """Brings the schema to the newest revision in the service's migrations folder."""
+        config = Config()
+        config.set_main_option("script_location", str(ALEMBIC_DIR))
+        config.set_main_option("version_locations", str(versions_dir))
+        config.attributes["version_table"] = f"alembic_version_{service_name}"
+
+        def upgrade(connection: Connection) -> None:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+        async with self.engine.begin() as conn:
+            await conn.run_sync(upgrade)
+        log.info("schema up to date", extra={"versions": str(versions_dir)})
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,20 @@
+"""The Redis client of a service. Keys are namespaced `<prefix><service>:` so services never
+touch each other's keys and several platforms or test runs can share one server."""
+
+from __future__ import annotations
+
+import redis.asyncio as redis
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+    )
+
+
+class Keys:
+    def __init__(self, prefix: str, service: str) -> None:
+        self._base = f"{prefix}{service}:"
+
+    def __call__(self, *parts: object) -> str:
+        return self._base + ":".join(str(p) for p in parts)

@@ -1,0 +1,230 @@
+"""One call starts a domain service: `run("catalog", build)` in its `__main__`.
+
+`build(runtime)` creates the service's store and servicers from the `Runtime` (settings,
+database, Redis, clients) and returns what to register. The kit adds the standard health
+service (SERVING only while the service's dependencies answer), reflection, the interceptors,
+the metrics endpoint, and a graceful drain on SIGTERM: health goes NOT_SERVING first, then
+in-flight RPCs get `drain_seconds` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import redis.asyncio as aioredis
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from services.kit import logs, telemetry
+from services.kit import redis as kit_redis
+from services.kit.clients import Channels, ServiceToken
+from services.kit.config import ServiceSettings, load
+from services.kit.database import Database
+from services.kit.interceptors import ServiceInterceptor
+from services.kit.principal import TokenVerifier
+
+log = logging.getLogger("shop.server")
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+HealthCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A servicer and how to add it: `Registration(servicer, add_XServicer_to_server, "pkg.XService")`."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    full_name: str
+
+
+@dataclass
+class Runtime:
+    """What a service's `build` gets: its settings and lazily created shared resources."""
+
+    settings: ServiceSettings
+    stack: AsyncExitStack
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
+    _db: Database | None = None
+    _redis: aioredis.Redis | None = None
+    _channels: Channels | None = None
+
+    async def database(self, migrations: Path) -> Database:
+        """The service's database, migrated to the newest revision in `migrations`."""
+        if self._db is None:
+            db = Database(self.settings.resolved_database_url())
+            self.stack.push_async_callback(db.close)
+            await db.migrate(self.settings.service_name, migrations)
+            self.checks["database"] = db.ping
+            self._db = db
+        return self._db
+
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            if not self.settings.redis_url:
+                from services.kit.config import ConfigError
+
+                raise ConfigError(f"SHOP_REDIS_URL is required by the {self.settings.service_name} service")
+            client = kit_redis.connect(self.settings.redis_url)
+            self.stack.push_async_callback(client.aclose)
+
+            async def ping() -> None:
+                await client.ping()
+
+            self.checks["redis"] = ping
+            self._redis = client
+        return self._redis
+
+    def redis_keys(self) -> kit_redis.Keys:
+        return kit_redis.Keys(self.settings.redis_prefix, self.settings.service_name)
+
+    @property
+    def channels(self) -> Channels:
+        if self._channels is None:
+            self._channels = Channels(self.settings)
+            self.stack.push_async_callback(self._channels.close)
+        return self._channels
+
+    def service_token(self) -> ServiceToken:
+        """This service's own identity for calls that need it (e.g. orders reserving stock)."""
+        from shop.auth.v1 import auth_pb2, auth_pb2_grpc
+
+        auth = self.channels.stub(auth_pb2_grpc.AuthServiceStub, "auth")
+        name, secret = self.settings.service_name, self.settings.service_secret()
+
+        async def issue() -> tuple[str, float]:
+            # The service token must not inherit the end user's token, so pass an empty one.
+            reply = await auth.IssueServiceToken(
+                auth_pb2.IssueServiceTokenRequest(service_name=name, service_secret=secret),
+                metadata=(("authorization", ""),),
+            )
+            return reply.token, reply.expire_time.ToSeconds()
+
+        return ServiceToken(issue)
+
+
+Build = Callable[[Runtime], Awaitable[Sequence[Registration]]]
+
+
+class RunningService:
+    """A started service: its bound port, and how to stop it."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        port: int,
+        runtime: Runtime,
+        health_servicer: health.aio.HealthServicer,
+        names: list[str],
+    ) -> None:
+        self.server = server
+        self.port = port
+        self.runtime = runtime
+        self._health = health_servicer
+        self._names = names
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def _set_health(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self._names]:
+            await self._health.set(name, status)
+
+    async def check_dependencies(self) -> bool:
+        healthy = True
+        for dep, check in self.runtime.checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=2)
+            except Exception as exc:
+                healthy = False
+                log.warning("dependency unhealthy", extra={"dependency": dep, "error": repr(exc)})
+        await self._set_health(healthy)
+        return healthy
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.runtime.settings.health_check_interval_seconds)
+            await self.check_dependencies()
+
+    def start_watching(self) -> None:
+        self._watcher = asyncio.create_task(self._watch(), name="health-watch")
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self._health.enter_graceful_shutdown()
+        await self.server.stop(self.runtime.settings.drain_seconds if grace is None else grace)
+        await self.runtime.stack.aclose()
+
+
+async def start(settings: ServiceSettings, build: Build) -> RunningService:
+    """Builds and starts a service on `settings.grpc_port` (0 picks a free port)."""
+    stack = AsyncExitStack()
+    runtime = Runtime(settings=settings, stack=stack)
+    try:
+        registrations = await build(runtime)
+        verifier = TokenVerifier(settings.public_key_pem())
+        server = grpc.aio.server(
+            interceptors=[
+                aio_server_interceptor(),
+                ServiceInterceptor(settings.service_name, verifier, settings.rpc_timeout_seconds),
+            ],
+            options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
+        )
+        names = []
+        for reg in registrations:
+            reg.add_to_server(reg.servicer, server)
+            names.append(reg.full_name)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            server,
+        )
+        port = server.add_insecure_port(f"{settings.bind_host}:{settings.grpc_port}")
+        if port == 0:
+            raise OSError(f"cannot listen on {settings.bind_host}:{settings.grpc_port}")
+        await server.start()
+    except BaseException:
+        await stack.aclose()
+        raise
+    running = RunningService(server, port, runtime, health_servicer, names)
+    await running.check_dependencies()
+    running.start_watching()
+    log.info("serving", extra={"port": port, "services": names})
+    return running
+
+
+def run(service_name: str, build: Build, settings_class: type[SettingsT] = ServiceSettings) -> None:  # type: ignore[assignment]
+    """The whole `__main__` of a service: read config, start, serve until SIGTERM/SIGINT."""
+    settings = load(settings_class, service_name=service_name)
+    logs.configure(service_name, settings.log_level, settings.log_format)
+    telemetry.configure_tracing(service_name)
+
+    async def main() -> None:
+        running = await start(settings, build)
+        telemetry.serve_metrics(settings.bind_host, settings.metrics_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("draining", extra={"grace_seconds": settings.drain_seconds})
+        await running.stop()
+        telemetry.shutdown_tracing()
+        log.info("stopped")
+
+    asyncio.run(main())

@@ -1,0 +1,113 @@
+"""Fixtures shared by the whole suite.
+
+Storage is real. By default: SQLite files in a temporary folder and an embedded Valkey server.
+With SHOP_TEST_DATABASE_URL (a PostgreSQL URL) the suite creates a throwaway database on that
+server and drops it afterwards; with SHOP_TEST_REDIS_URL it uses that Redis under a key prefix
+of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from deploy.local.keys import KeyFiles, ensure_keys
+from tests.support.harness import Platform
+from tests.support.tokens import TokenFactory
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
+    return ensure_keys(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def tokens(keys: KeyFiles) -> TokenFactory:
+    return TokenFactory(keys.private_key.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("SHOP_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    from deploy.local.redis_server import EmbeddedRedis
+    from tests.support.ports import free_port
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), free_port())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def _create_pg_database(url: str) -> tuple[str, str]:
+    import asyncpg
+
+    base = make_url(url)
+    name = f"shop_test_{RUN_ID}"
+    conn = await asyncpg.connect(
+        host=base.host, port=base.port or 5432, user=base.username, password=base.password,
+        database=base.database,
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_pg_database(url: str, name: str) -> None:
+    import asyncpg
+
+    base = make_url(url)
+    conn = await asyncpg.connect(
+        host=base.host, port=base.port or 5432, user=base.username, password=base.password,
+        database=base.database,
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A URL template ("{service}" is each service's name) for fresh, empty databases."""
+    external = os.environ.get("SHOP_TEST_DATABASE_URL")
+    if not external:
+        folder = tmp_path_factory.mktemp("db")
+        yield f"sqlite+aiosqlite:///{folder}/{{service}}.db"
+        return
+    url, name = await _create_pg_database(external)
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(external, name)
+
+
+@pytest.fixture(scope="session")
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory, keys: KeyFiles, database_url: str, redis_url: str
+) -> AsyncIterator[Platform]:
+    """The domain services, started on demand with `await platform.start("catalog")`."""
+    data_dir = keys.private_key.parent.parent
+    plat = Platform(data_dir, keys, database_url, redis_url, f"shop-test-{RUN_ID}:")
+    try:
+        yield plat
+    finally:
+        await plat.close()
+
+
+@pytest.fixture(scope="session")
+def data_dir(keys: KeyFiles) -> Path:
+    return keys.private_key.parent.parent
