@@ -84,6 +84,7 @@ class Database:
         """Brings the schema to the newest revision in the service's migrations folder."""
         config = Config()
         config.set_main_option("script_location", str(ALEMBIC_DIR))
+        config.set_main_option("path_separator", "os")
         config.set_main_option("version_locations", str(versions_dir))
         config.attributes["version_table"] = f"alembic_version_{service_name}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def tokens(keys: KeyFiles) -> TokenFactory:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     external = os.environ.get("SHOP_TEST_REDIS_URL")
     if external:
         yield external
@@ -43,11 +43,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from tests.support.ports import free_port
 
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), free_port())
-    server.start()
+    await server.start()
     try:
         yield server.url
     finally:
-        server.stop()
+        await server.stop()
 
 
 async def _create_pg_database(url: str) -> tuple[str, str]:
