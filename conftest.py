@@ -56,7 +56,10 @@ async def _create_pg_database(url: str) -> tuple[str, str]:
     base = make_url(url)
     name = f"shop_test_{RUN_ID}"
     conn = await asyncpg.connect(
-        host=base.host, port=base.port or 5432, user=base.username, password=base.password,
+        host=base.host,
+        port=base.port or 5432,
+        user=base.username,
+        password=base.password,
         database=base.database,
     )
     try:
@@ -71,7 +74,10 @@ async def _drop_pg_database(url: str, name: str) -> None:
 
     base = make_url(url)
     conn = await asyncpg.connect(
-        host=base.host, port=base.port or 5432, user=base.username, password=base.password,
+        host=base.host,
+        port=base.port or 5432,
+        user=base.username,
+        password=base.password,
         database=base.database,
     )
     try:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from services.kit import money, paging, principal, timestamps
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from .store import CatalogStore, ProductChanges, ProductRow
 

@@ -4,9 +4,9 @@ from uuid import uuid4
 
 import grpc
 import pytest
+
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
-
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory, bearer
 
@@ -34,7 +34,9 @@ async def test_admin_creates_and_anyone_reads(
     assert got.product.price.amount_minor == 1999
 
 
-async def test_customer_cannot_write(catalog: catalog_pb2_grpc.CatalogServiceStub, tokens: TokenFactory) -> None:
+async def test_customer_cannot_write(
+    catalog: catalog_pb2_grpc.CatalogServiceStub, tokens: TokenFactory
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.CreateProduct(
             catalog_pb2.CreateProductRequest(name="x", price=_usd(1)), metadata=bearer(tokens.customer(7))
@@ -54,9 +56,12 @@ async def test_customer_cannot_write(catalog: catalog_pb2_grpc.CatalogServiceStu
 async def test_bad_tokens_are_rejected(
     catalog: catalog_pb2_grpc.CatalogServiceStub, tokens: TokenFactory, token_kind: str, code: grpc.StatusCode
 ) -> None:
-    token = {"none": None, "garbage": "not.a.jwt", "expired": tokens.expired(1), "foreign": tokens.foreign(1)}[
-        token_kind
-    ]
+    token = {
+        "none": None,
+        "garbage": "not.a.jwt",
+        "expired": tokens.expired(1),
+        "foreign": tokens.foreign(1),
+    }[token_kind]
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.CreateProduct(
             catalog_pb2.CreateProductRequest(name="x", price=_usd(1)),
@@ -72,12 +77,16 @@ async def test_bad_tokens_are_rejected(
         catalog_pb2.CreateProductRequest(name="x" * 201, price=_usd(1)),
         catalog_pb2.CreateProductRequest(name="x"),
         catalog_pb2.CreateProductRequest(name="x", price=_usd(-5)),
-        catalog_pb2.CreateProductRequest(name="x", price=common_pb2.Money(amount_minor=5, currency="dollars")),
+        catalog_pb2.CreateProductRequest(
+            name="x", price=common_pb2.Money(amount_minor=5, currency="dollars")
+        ),
         catalog_pb2.CreateProductRequest(name="x", price=_usd(1), weight_grams=-1),
     ],
 )
 async def test_invalid_products_are_rejected(
-    catalog: catalog_pb2_grpc.CatalogServiceStub, tokens: TokenFactory, request_: catalog_pb2.CreateProductRequest
+    catalog: catalog_pb2_grpc.CatalogServiceStub,
+    tokens: TokenFactory,
+    request_: catalog_pb2.CreateProductRequest,
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.CreateProduct(request_, metadata=bearer(tokens.admin()))
@@ -92,7 +101,9 @@ async def test_update_changes_only_given_fields_and_delete_hides(
         catalog_pb2.CreateProductRequest(name="Chair", description="oak", price=_usd(5000)), metadata=admin
     )
     pid = created.product.id
-    updated = await catalog.UpdateProduct(catalog_pb2.UpdateProductRequest(id=pid, price=_usd(4500)), metadata=admin)
+    updated = await catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(id=pid, price=_usd(4500)), metadata=admin
+    )
     assert (updated.product.name, updated.product.description, updated.product.price.amount_minor) == (
         "Chair",
         "oak",
@@ -121,7 +132,9 @@ async def test_search_and_pagination_walk_every_match_once(
     seen: list[int] = []
     token = ""
     while True:
-        page = await catalog.ListProducts(catalog_pb2.ListProductsRequest(query=tag.upper(), page_size=3, page_token=token))
+        page = await catalog.ListProducts(
+            catalog_pb2.ListProductsRequest(query=tag.upper(), page_size=3, page_token=token)
+        )
         assert len(page.products) <= 3
         seen += [p.id for p in page.products]
         token = page.next_page_token
@@ -136,7 +149,9 @@ async def test_garbage_page_token_is_invalid_argument(catalog: catalog_pb2_grpc.
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_health_and_reflection(platform: Platform, catalog: catalog_pb2_grpc.CatalogServiceStub) -> None:
+async def test_health_and_reflection(
+    platform: Platform, catalog: catalog_pb2_grpc.CatalogServiceStub
+) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 

@@ -64,7 +64,7 @@ class Channels:
             self._channels[service] = grpc.aio.insecure_channel(
                 self._settings.address_of(service),
                 interceptors=[
-                    *aio_client_interceptors(),
+                    *aio_client_interceptors(),  # type: ignore[no-untyped-call]
                     _CallDefaults(self._settings.rpc_timeout_seconds),
                 ],
                 options=[

@@ -36,10 +36,8 @@ def _bearer(context: grpc.aio.ServicerContext) -> str | None:
     return None
 
 
-class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(
-        self, service_name: str, verifier: principal.TokenVerifier, default_timeout: float
-    ) -> None:
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, service_name: str, verifier: principal.TokenVerifier, default_timeout: float) -> None:
         self._service = service_name
         self._verifier = verifier
         self._default_timeout = default_timeout

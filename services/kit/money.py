@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from shop.common.v1 import common_pb2
-
 from services.kit.errors import invalid
+from shop.common.v1 import common_pb2
 
 # Far above any real price, far below int64 overflow when multiplied by a quantity.
 MAX_AMOUNT_MINOR = 10**12

@@ -71,7 +71,11 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise DomainError(CommonError.INVALID_TOKEN) from exc
         return Principal(
-            subject=subject, role=role, token=token, token_id=str(claims["jti"]), expires_at=int(claims["exp"])
+            subject=subject,
+            role=role,
+            token=token,
+            token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]),
         )
 
 

@@ -179,7 +179,7 @@ async def start(settings: ServiceSettings, build: Build) -> RunningService:
         verifier = TokenVerifier(settings.public_key_pem())
         server = grpc.aio.server(
             interceptors=[
-                aio_server_interceptor(),
+                aio_server_interceptor(),  # type: ignore[no-untyped-call]
                 ServiceInterceptor(settings.service_name, verifier, settings.rpc_timeout_seconds),
             ],
             options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],

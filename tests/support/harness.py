@@ -39,6 +39,9 @@ class Platform:
             "redis_url": self.redis_url,
             "redis_prefix": self.redis_prefix,
             "auth_public_key_file": self.keys.public_key,
+            "auth_private_key_file": self.keys.private_key,
+            "admin_email": "admin@shop.test",
+            "admin_password": "admin-password-123",
             "service_secret_file": self.keys.service_secret,
             "metrics_port": 0,
             "drain_seconds": 0,
@@ -48,7 +51,9 @@ class Platform:
     def settings(self, name: str, **overrides: Any) -> ServiceSettings:
         module = importlib.import_module(f"services.{name}.service")
         settings_class: type[ServiceSettings] = getattr(module, "Settings", ServiceSettings)
-        return load(settings_class, service_name=name, grpc_port=self.ports[name], **{**self.env(), **overrides})
+        return load(
+            settings_class, service_name=name, grpc_port=self.ports[name], **{**self.env(), **overrides}
+        )
 
     async def start(self, name: str, **overrides: Any) -> RunningService:
         if name not in self.running:

@@ -16,7 +16,9 @@ from services.kit.principal import ALGORITHM, AUDIENCE, ISSUER
 class TokenFactory:
     private_key_pem: bytes
 
-    def make(self, subject: str, role: str, *, ttl: int = 600, key: bytes | Ed25519PrivateKey | None = None) -> str:
+    def make(
+        self, subject: str, role: str, *, ttl: int = 600, key: bytes | Ed25519PrivateKey | None = None
+    ) -> str:
         now = int(time.time())
         claims = {
             "sub": subject,

@@ -1,0 +1,89 @@
+# Developer entry points. `make run` starts the platform locally, `make test` runs the suite.
+# Everything is installed into .venv through pip (and protos/node_modules through npm); nothing else
+# is downloaded. Run make from the repository root.
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+ROOT := $(CURDIR)
+
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup pth run test lint lint-protos protos lock clean
+
+help:
+	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
+	@echo "make run          start the platform locally (RUN_ARGS='--services auth,catalog')"
+	@echo "make test         run pytest (PYTEST_ARGS='-k cart -x')"
+	@echo "make lint         ruff check, ruff format --check, mypy"
+	@echo "make lint-protos  buf lint and a check that protos/gen is up to date"
+	@echo "make protos       regenerate protos/gen/python"
+	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
+	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
+
+# --- setup -------------------------------------------------------------------------------------
+
+setup: $(STAMP) pth
+ifneq ($(wildcard protos/package-lock.json),)
+setup: protos/node_modules
+endif
+
+$(VENV_PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when a requirements or constraints file is newer than the stamp.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt | $(VENV_PY)
+	$(VENV_PY) -m pip install --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+# shop.pth puts the repo root (services, gateway, deploy) and the generated protobuf code (shop)
+# on the venv's import path. Rewritten only when its content would change (e.g. the clone moved).
+pth: | $(VENV_PY)
+	@$(VENV_PY) -c 'import pathlib, sys, sysconfig; \
+	p = pathlib.Path(sysconfig.get_paths()["purelib"]) / "shop.pth"; \
+	want = "".join(line + "\n" for line in sys.argv[1:]); \
+	old = p.read_text() if p.exists() else None; \
+	(old == want) or (p.write_text(want), print(f"wrote {p}"))' \
+	"$(ROOT)" "$(ROOT)/protos/gen/python"
+
+# npm ci replaces node_modules whole; the touch marks when it last matched the lock file.
+protos/node_modules: protos/package-lock.json
+	npm ci --prefix protos --no-audit --no-fund
+	@touch $@
+
+# --- everyday ----------------------------------------------------------------------------------
+
+run: setup
+	$(VENV_PY) -m deploy.local $(RUN_ARGS)
+
+test: setup
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+lint-protos: setup
+	cd protos && node_modules/.bin/buf lint
+	$(VENV_PY) protos/generate.py --check
+
+protos: setup
+	$(VENV_PY) protos/generate.py
+
+# Resolve requirements-dev.txt afresh in a scratch venv (so nothing installed by hand leaks in)
+# and record every resulting version.
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --disable-pip-version-check -q -r requirements-dev.txt; \
+	"$$tmp/venv/bin/python" -m pip freeze --disable-pip-version-check > "$$tmp/constraints.txt"; \
+	mv "$$tmp/constraints.txt" constraints.txt
+	@echo "constraints.txt refreshed; run 'make setup' to install it"
+
+clean:
+	rm -rf $(VENV) protos/node_modules .mypy_cache .ruff_cache .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -1,0 +1,112 @@
+"""The one table of local ports. The launcher and the tests import it; SHOP_PORT_OFFSET shifts all.
+
+Base ports (offset 0): gateway HTTP 5000 and metrics 9100, embedded Redis 6380, and per service a
+gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of `SERVICES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.kit.config import SERVICE_PORTS
+
+GATEWAY_HTTP_PORT = 5000
+GATEWAY_METRICS_PORT = 9100
+REDIS_PORT = 6380
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A domain service as the launcher knows it; ports are before any offset."""
+
+    name: str
+    grpc_port: int
+    metrics_port: int
+    # False: in the table (so ports and SHOP_<NAME>_ADDR stay fixed) but not started by default.
+    implemented: bool
+
+    @property
+    def module(self) -> str:
+        return f"services.{self.name}"
+
+    @property
+    def addr_env(self) -> str:
+        return f"SHOP_{self.name.upper()}_ADDR"
+
+
+# Services whose code exists; the rest keep their ports (and SHOP_<NAME>_ADDR) but are not started.
+_NOT_YET_IMPLEMENTED = frozenset({"profile", "shipping", "activity", "content"})
+
+
+def _table() -> dict[str, ServiceSpec]:
+    return {
+        name: ServiceSpec(name, grpc, metrics, name not in _NOT_YET_IMPLEMENTED)
+        for name, (grpc, metrics) in SERVICE_PORTS.items()
+    }
+
+
+SERVICES: dict[str, ServiceSpec] = _table()
+
+# Started by default, in this order (auth first: the others may call it while starting).
+IMPLEMENTED: tuple[str, ...] = tuple(name for name, spec in SERVICES.items() if spec.implemented)
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    name: str
+    grpc: int
+    metrics: int
+
+    @property
+    def addr(self) -> str:
+        return f"{HOST}:{self.grpc}"
+
+
+@dataclass(frozen=True)
+class PortTable:
+    """Every port of one platform, with the offset applied."""
+
+    offset: int
+    gateway_http: int
+    gateway_metrics: int
+    redis: int
+    services: dict[str, ServicePorts]
+
+    def addresses_env(self) -> dict[str, str]:
+        """SHOP_<NAME>_ADDR=127.0.0.1:<grpc port> for every service in the table."""
+        return {SERVICES[name].addr_env: ports.addr for name, ports in self.services.items()}
+
+    def all_ports(self) -> dict[str, int]:
+        """Every port by a readable label, e.g. {"gateway http": 5000, "catalog grpc": 50052}."""
+        labelled = {
+            "gateway http": self.gateway_http,
+            "gateway metrics": self.gateway_metrics,
+            "redis": self.redis,
+        }
+        for name, ports in self.services.items():
+            labelled[f"{name} grpc"] = ports.grpc
+            labelled[f"{name} metrics"] = ports.metrics
+        return labelled
+
+    @property
+    def api_url(self) -> str:
+        return f"http://localhost:{self.gateway_http}/api"
+
+
+def port_table(offset: int = 0) -> PortTable:
+    """The table shifted by `offset`; raises ValueError when a port would leave 1..65535."""
+    table = PortTable(
+        offset=offset,
+        gateway_http=GATEWAY_HTTP_PORT + offset,
+        gateway_metrics=GATEWAY_METRICS_PORT + offset,
+        redis=REDIS_PORT + offset,
+        services={
+            name: ServicePorts(name, spec.grpc_port + offset, spec.metrics_port + offset)
+            for name, spec in SERVICES.items()
+        },
+    )
+    bad = {label: port for label, port in table.all_ports().items() if not 0 < port < 65536}
+    if bad:
+        raise ValueError(f"SHOP_PORT_OFFSET={offset} puts ports out of range: {bad}")
+    return table

@@ -1,0 +1,185 @@
+"""The reviews gRPC servicer: validates, checks the product with the catalog, calls the store,
+maps rows to messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+from services.kit import paging, principal, timestamps
+from services.kit.errors import CommonError, DomainError, ErrorCode, Kind, invalid
+from services.kit.server import Registration, Runtime
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
+
+from .domain import MAX_RATING, MIN_RATING, Cursor, Sort, average
+from .store import DeleteOutcome, ReviewRow, ReviewsStore, SummaryRow
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MAX_COMMENT = 2000
+MAX_BATCH = 500
+
+_SORTS = {
+    reviews_pb2.REVIEW_SORT_UNSPECIFIED: Sort.NEWEST,
+    reviews_pb2.REVIEW_SORT_NEWEST: Sort.NEWEST,
+    reviews_pb2.REVIEW_SORT_HIGHEST: Sort.HIGHEST,
+    reviews_pb2.REVIEW_SORT_LOWEST: Sort.LOWEST,
+}
+
+
+class ReviewsError(ErrorCode):
+    PRODUCT_NOT_FOUND = Kind.NOT_FOUND, "product not found"
+    REVIEW_NOT_FOUND = Kind.NOT_FOUND, "review not found"
+    NOT_AUTHOR = Kind.PERMISSION_DENIED, "you can only delete your own reviews"
+    CONCURRENT_CHANGE = Kind.ABORTED, "the review changed concurrently; try again"
+
+
+def _to_proto(row: ReviewRow) -> reviews_pb2.Review:
+    return reviews_pb2.Review(
+        id=row.id,
+        product_id=row.product_id,
+        user_id=row.user_id,
+        rating=row.rating,
+        comment=row.comment,
+        verified_purchase=row.verified_purchase,
+        hidden=row.hidden,
+        create_time=timestamps.to_proto(row.created_at),
+        update_time=timestamps.to_proto(row.updated_at),
+    )
+
+
+def _summary(product_id: int, row: SummaryRow | None) -> reviews_pb2.RatingSummary:
+    if row is None:
+        return reviews_pb2.RatingSummary(product_id=product_id, average=0.0, count=0, histogram=[0] * 5)
+    return reviews_pb2.RatingSummary(
+        product_id=product_id, average=average(row.count, row.total), count=row.count, histogram=row.histogram
+    )
+
+
+def _product_id(value: int) -> int:
+    if value <= 0:
+        raise invalid("product_id is required")
+    return value
+
+
+def _rating(value: int) -> int:
+    if not MIN_RATING <= value <= MAX_RATING:
+        raise invalid(f"rating must be between {MIN_RATING} and {MAX_RATING}")
+    return value
+
+
+def _comment(value: str) -> str:
+    comment = value.strip()
+    if len(comment) > MAX_COMMENT:
+        raise invalid(f"comment must be at most {MAX_COMMENT} characters")
+    return comment
+
+
+def _sort(value: reviews_pb2.ReviewSort.ValueType) -> Sort:
+    sort = _SORTS.get(value)
+    if sort is None:
+        raise invalid(f"unknown sort {value}")
+    return sort
+
+
+class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
+    def __init__(self, store: ReviewsStore, catalog: catalog_pb2_grpc.CatalogServiceStub) -> None:
+        self._store = store
+        self._catalog = catalog
+
+    async def _require_product(self, product_id: int) -> None:
+        try:
+            await self._catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise DomainError(ReviewsError.PRODUCT_NOT_FOUND, f"product {product_id} not found") from exc
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "the catalog is unavailable") from exc
+            raise
+
+    async def CreateReview(
+        self, request: reviews_pb2.CreateReviewRequest, context: grpc.aio.ServicerContext
+    ) -> reviews_pb2.CreateReviewResponse:
+        user = principal.require_user()
+        product_id = _product_id(request.product_id)
+        rating = _rating(request.rating)
+        comment = _comment(request.comment)
+        await self._require_product(product_id)
+        result = await self._store.put(product_id, user.user_id, rating, comment)
+        if result is None:
+            raise DomainError(ReviewsError.CONCURRENT_CHANGE)
+        row, created = result
+        return reviews_pb2.CreateReviewResponse(review=_to_proto(row), created=created)
+
+    async def ListReviews(
+        self, request: reviews_pb2.ListReviewsRequest, context: grpc.aio.ServicerContext
+    ) -> reviews_pb2.ListReviewsResponse:
+        product_id = _product_id(request.product_id)
+        sort = _sort(request.sort)
+        size = paging.page_size(request.page_size)
+        rows = await self._store.list(product_id, sort, size + 1, Cursor.decode(request.page_token, sort))
+        more = len(rows) > size
+        rows = rows[:size]
+        next_token = ""
+        if more:
+            last = rows[-1]
+            next_token = Cursor(last.rating, last.created_at, last.id).encode(sort)
+        return reviews_pb2.ListReviewsResponse(
+            reviews=[_to_proto(r) for r in rows], next_page_token=next_token
+        )
+
+    async def SetReviewHidden(
+        self, request: reviews_pb2.SetReviewHiddenRequest, context: grpc.aio.ServicerContext
+    ) -> reviews_pb2.SetReviewHiddenResponse:
+        principal.require_admin()
+        row = await self._store.set_hidden(request.id, request.hidden)
+        if row is None:
+            raise DomainError(ReviewsError.REVIEW_NOT_FOUND, f"review {request.id} not found")
+        return reviews_pb2.SetReviewHiddenResponse(review=_to_proto(row))
+
+    async def DeleteReview(
+        self, request: reviews_pb2.DeleteReviewRequest, context: grpc.aio.ServicerContext
+    ) -> reviews_pb2.DeleteReviewResponse:
+        user = principal.require_user()
+        outcome = await self._store.delete(request.id, None if user.is_admin else user.user_id)
+        if outcome is DeleteOutcome.NOT_FOUND:
+            raise DomainError(ReviewsError.REVIEW_NOT_FOUND, f"review {request.id} not found")
+        if outcome is DeleteOutcome.NOT_AUTHOR:
+            raise DomainError(ReviewsError.NOT_AUTHOR)
+        return reviews_pb2.DeleteReviewResponse()
+
+    async def BatchGetRatingSummaries(
+        self, request: reviews_pb2.BatchGetRatingSummariesRequest, context: grpc.aio.ServicerContext
+    ) -> reviews_pb2.BatchGetRatingSummariesResponse:
+        if len(request.product_ids) > MAX_BATCH:
+            raise invalid(f"at most {MAX_BATCH} product ids per call")
+        # One summary per requested product, in request order, each product once.
+        product_ids = list(dict.fromkeys(request.product_ids))
+        rows = await self._store.summaries(product_ids)
+        return reviews_pb2.BatchGetRatingSummariesResponse(
+            summaries=[_summary(pid, rows.get(pid)) for pid in product_ids]
+        )
+
+    async def DeleteUserReviews(
+        self, request: reviews_pb2.DeleteUserReviewsRequest, context: grpc.aio.ServicerContext
+    ) -> reviews_pb2.DeleteUserReviewsResponse:
+        principal.require_service()
+        if request.user_id <= 0:
+            raise invalid("user_id is required")
+        return reviews_pb2.DeleteUserReviewsResponse(
+            deleted=await self._store.delete_by_user(request.user_id)
+        )
+
+
+async def build(runtime: Runtime) -> Sequence[Registration]:
+    db = await runtime.database(MIGRATIONS)
+    catalog = runtime.channels.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog")
+    return [
+        Registration(
+            ReviewsServicer(ReviewsStore(db), catalog),
+            reviews_pb2_grpc.add_ReviewsServiceServicer_to_server,
+            reviews_pb2.DESCRIPTOR.services_by_name["ReviewsService"].full_name,
+        )
+    ]
