@@ -1,0 +1,106 @@
+"""Auth rules without I/O: what a valid email, password and service name are, and how tokens
+are signed (EdDSA JWTs with exactly the claims `services.kit.principal.TokenVerifier` checks)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.kit.errors import invalid
+from services.kit.principal import ALGORITHM, AUDIENCE, ISSUER, SERVICE_SUBJECT_PREFIX, Role
+
+MAX_EMAIL = 254
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,40}")
+
+
+def normalize_email(raw: str) -> str:
+    """The stored form of an email (stripped, lowercased): unique case-insensitively."""
+    return raw.strip().lower()
+
+
+def validated_email(raw: str) -> str:
+    email = normalize_email(raw)
+    local, at, domain = email.partition("@")
+    if (
+        not at
+        or not local
+        or "@" in domain
+        or len(email) > MAX_EMAIL
+        or any(c.isspace() for c in email)
+        or "." not in domain
+        or domain.startswith(".")
+        or domain.endswith(".")
+        or ".." in domain
+    ):
+        raise invalid("email is not a valid address")
+    return email
+
+
+def validated_password(raw: str) -> str:
+    if not MIN_PASSWORD <= len(raw) <= MAX_PASSWORD:
+        raise invalid(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return raw
+
+
+def validated_service_name(raw: str) -> str:
+    if not _SERVICE_NAME.fullmatch(raw):
+        raise invalid("service_name must match [a-z][a-z0-9-]{0,40}")
+    return raw
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class PublicKeyInfo:
+    key_id: str
+    algorithm: str
+    pem: str
+
+
+class TokenIssuer:
+    """Signs tokens with the platform's one Ed25519 private key."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        public = private_key.public_key()
+        self.public_pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        key_id = hashlib.sha256(der).hexdigest()[:16]
+        self.public_key = PublicKeyInfo(key_id, ALGORITHM, self.public_pem.decode())
+
+    def issue(self, subject: str, role: Role, ttl_seconds: int, *, now: float | None = None) -> IssuedToken:
+        issued_at = int(time.time() if now is None else now)
+        token_id = uuid.uuid4().hex
+        claims = {
+            "sub": subject,
+            "role": role.value,
+            "iat": issued_at,
+            "exp": issued_at + ttl_seconds,
+            "jti": token_id,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+        }
+        token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return IssuedToken(token, token_id, issued_at + ttl_seconds)
+
+    def for_user(self, user_id: int, role: Role, ttl_seconds: int) -> IssuedToken:
+        return self.issue(str(user_id), role, ttl_seconds)
+
+    def for_service(self, name: str, ttl_seconds: int) -> IssuedToken:
+        return self.issue(f"{SERVICE_SUBJECT_PREFIX}{name}", Role.SERVICE, ttl_seconds)

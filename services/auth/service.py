@@ -1,0 +1,327 @@
+"""The auth service: accounts, sign-in and the platform's tokens.
+
+Only this service holds the signing key. Tokens are EdDSA JWTs (see `domain.TokenIssuer`);
+everyone else verifies them with the public key. Logout revokes a token in Redis until it
+expires; this service checks revocation on VerifyToken (the gateway's check) and on every call
+it serves with a token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import Field, SecretStr
+
+from services.kit import paging, principal, timestamps
+from services.kit.config import ConfigError, ServiceSettings, load
+from services.kit.errors import DomainError, ErrorCode, Kind, invalid
+from services.kit.principal import Principal, Role, TokenVerifier
+from services.kit.server import Registration, Runtime
+from shop.auth.v1 import auth_pb2, auth_pb2_grpc
+
+from .domain import (
+    MAX_PASSWORD,
+    TokenIssuer,
+    normalize_email,
+    validated_email,
+    validated_password,
+    validated_service_name,
+)
+from .passwords import Passwords
+from .store import AdminOutcome, Revocations, UserRole, UserRow, UserStore
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+log = logging.getLogger("shop.auth")
+
+
+class Settings(ServiceSettings):
+    # Unset: <data_dir>/keys/auth_private.pem.
+    auth_private_key_file: Path | None = None
+    # Both set: this account is made an admin at start-up (created if missing; an existing
+    # account keeps its password).
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    token_ttl_seconds: int = Field(default=3600, gt=0)
+    service_token_ttl_seconds: int = Field(default=900, gt=0)
+
+    def private_key_path(self) -> Path:
+        return self.auth_private_key_file or self.data_dir / "keys" / "auth_private.pem"
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        path = self.private_key_path()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"SHOP_AUTH_PRIVATE_KEY_FILE: cannot read {path}: {exc.strerror}") from exc
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise ConfigError(
+                f"SHOP_AUTH_PRIVATE_KEY_FILE: {path} is not an unencrypted PEM private key"
+            ) from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"SHOP_AUTH_PRIVATE_KEY_FILE: {path} does not hold an Ed25519 private key")
+        return key
+
+
+class AuthError(ErrorCode):
+    EMAIL_TAKEN = Kind.ALREADY_EXISTS, "email is already registered"
+    BAD_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid email or password"
+    BAD_SERVICE_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid service credentials"
+    TOKEN_REVOKED = Kind.UNAUTHENTICATED, "token has been revoked"
+    USER_NOT_FOUND = Kind.NOT_FOUND, "user not found"
+
+
+_ROLE_TO_PROTO = {
+    Role.CUSTOMER: auth_pb2.ROLE_CUSTOMER,
+    Role.ADMIN: auth_pb2.ROLE_ADMIN,
+    Role.SERVICE: auth_pb2.ROLE_SERVICE,
+}
+_ASSIGNABLE_ROLES = {auth_pb2.ROLE_CUSTOMER: UserRole.CUSTOMER, auth_pb2.ROLE_ADMIN: UserRole.ADMIN}
+
+
+def _to_proto(row: UserRow) -> auth_pb2.User:
+    return auth_pb2.User(
+        id=row.id,
+        email=row.email,
+        role=_ROLE_TO_PROTO[Role(row.role)],
+        create_time=timestamps.to_proto(row.created_at),
+    )
+
+
+def _expiry(expires_at: int) -> Timestamp:
+    return Timestamp(seconds=expires_at)
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(
+        self,
+        settings: Settings,
+        store: UserStore,
+        revocations: Revocations,
+        passwords: Passwords,
+        issuer: TokenIssuer,
+        service_secret: str,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._revocations = revocations
+        self._passwords = passwords
+        self._issuer = issuer
+        self._verifier = TokenVerifier(issuer.public_pem)
+        self._service_secret = service_secret.encode()
+
+    async def _live(self, who: Principal) -> Principal:
+        """The caller, unless their token was revoked (the interceptor only checks the signature)."""
+        if await self._revocations.is_revoked(who.token_id):
+            raise DomainError(AuthError.TOKEN_REVOKED)
+        return who
+
+    async def _user(self, user_id: int) -> UserRow:
+        row = await self._store.get(user_id)
+        if row is None:
+            raise DomainError(AuthError.USER_NOT_FOUND, f"user {user_id} not found")
+        return row
+
+    async def Register(
+        self, request: auth_pb2.RegisterRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RegisterResponse:
+        email = validated_email(request.email)
+        password = validated_password(request.password)
+        row = await self._store.create(email, await self._passwords.hash(password), UserRole.CUSTOMER)
+        if row is None:
+            raise DomainError(AuthError.EMAIL_TAKEN)
+        log.info("user registered", extra={"user_id": row.id})
+        return auth_pb2.RegisterResponse(user=_to_proto(row))
+
+    async def Login(
+        self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.LoginResponse:
+        email, password = normalize_email(request.email), request.password
+        if not email or not password:
+            raise invalid("email and password are required")
+        if len(password) > MAX_PASSWORD:
+            # No account can have it; don't spend a hash on it.
+            raise DomainError(AuthError.BAD_CREDENTIALS)
+        row = await self._store.get_by_email(email)
+        if row is None:
+            await self._passwords.burn(password)
+            raise DomainError(AuthError.BAD_CREDENTIALS)
+        if not await self._passwords.verify(row.password_hash, password):
+            raise DomainError(AuthError.BAD_CREDENTIALS)
+        if self._passwords.needs_rehash(row.password_hash):
+            await self._store.set_password_hash(row.id, await self._passwords.hash(password))
+        issued = self._issuer.for_user(row.id, Role(row.role), self._settings.token_ttl_seconds)
+        return auth_pb2.LoginResponse(token=issued.token, expire_time=_expiry(issued.expires_at))
+
+    async def Logout(
+        self, request: auth_pb2.LogoutRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.LogoutResponse:
+        who = principal.require_authenticated()
+        await self._revocations.revoke(who.token_id, who.expires_at)
+        return auth_pb2.LogoutResponse()
+
+    async def GetMe(
+        self, request: auth_pb2.GetMeRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.GetMeResponse:
+        who = await self._live(principal.require_user())
+        return auth_pb2.GetMeResponse(user=_to_proto(await self._user(who.user_id)))
+
+    async def VerifyToken(
+        self, request: auth_pb2.VerifyTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.VerifyTokenResponse:
+        who = await self._live(self._verifier.verify(request.token))
+        return auth_pb2.VerifyTokenResponse(
+            subject=who.subject, role=_ROLE_TO_PROTO[who.role], expire_time=_expiry(who.expires_at)
+        )
+
+    async def IssueServiceToken(
+        self, request: auth_pb2.IssueServiceTokenRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.IssueServiceTokenResponse:
+        given = request.service_secret.encode()
+        if not self._service_secret or not hmac.compare_digest(given, self._service_secret):
+            raise DomainError(AuthError.BAD_SERVICE_CREDENTIALS)
+        name = validated_service_name(request.service_name)
+        issued = self._issuer.for_service(name, self._settings.service_token_ttl_seconds)
+        return auth_pb2.IssueServiceTokenResponse(token=issued.token, expire_time=_expiry(issued.expires_at))
+
+    async def GetPublicKeys(
+        self, request: auth_pb2.GetPublicKeysRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.GetPublicKeysResponse:
+        key = self._issuer.public_key
+        return auth_pb2.GetPublicKeysResponse(
+            keys=[auth_pb2.PublicKey(key_id=key.key_id, algorithm=key.algorithm, pem=key.pem)]
+        )
+
+    async def GetUser(
+        self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.GetUserResponse:
+        await self._live(principal.require_admin())
+        return auth_pb2.GetUserResponse(user=_to_proto(await self._user(request.id)))
+
+    async def ListUsers(
+        self, request: auth_pb2.ListUsersRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.ListUsersResponse:
+        await self._live(principal.require_admin())
+        size = paging.page_size(request.page_size)
+        rows = await self._store.list(
+            size + 1, paging.decode_int(request.page_token), normalize_email(request.email)
+        )
+        more = len(rows) > size
+        rows = rows[:size]
+        return auth_pb2.ListUsersResponse(
+            users=[_to_proto(r) for r in rows],
+            next_page_token=paging.encode(rows[-1].id) if more else "",
+        )
+
+    async def SetUserRole(
+        self, request: auth_pb2.SetUserRoleRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.SetUserRoleResponse:
+        await self._live(principal.require_admin())
+        role = _ASSIGNABLE_ROLES.get(request.role)
+        if role is None:
+            raise invalid("role must be ROLE_CUSTOMER or ROLE_ADMIN")
+        row = await self._store.set_role(request.id, role)
+        if row is None:
+            raise DomainError(AuthError.USER_NOT_FOUND, f"user {request.id} not found")
+        log.info("user role set", extra={"user_id": row.id, "role": row.role})
+        return auth_pb2.SetUserRoleResponse(user=_to_proto(row))
+
+    async def DeleteUser(
+        self, request: auth_pb2.DeleteUserRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.DeleteUserResponse:
+        who = await self._live(principal.require_user())
+        user_id = principal.acting_user_id(request.id)
+        if not await self._store.delete(user_id):
+            raise DomainError(AuthError.USER_NOT_FOUND, f"user {user_id} not found")
+        if user_id == who.user_id:
+            await self._revocations.revoke(who.token_id, who.expires_at)
+        log.info("user deleted", extra={"user_id": user_id})
+        return auth_pb2.DeleteUserResponse()
+
+
+def _auth_settings(runtime: Runtime) -> Settings:
+    if isinstance(runtime.settings, Settings):
+        return runtime.settings
+    # Started with plain ServiceSettings: read this service's own fields from the environment.
+    return load(Settings, **runtime.settings.model_dump(exclude_unset=True))
+
+
+def _check_public_key(settings: Settings, issuer: TokenIssuer) -> None:
+    """The public key every service verifies with must be the one matching our private key."""
+    path = settings.auth_public_key_file or settings.data_dir / "keys" / "auth_public.pem"
+    try:
+        configured = serialization.load_pem_public_key(settings.public_key_pem())
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(f"SHOP_AUTH_PUBLIC_KEY_FILE: {path} is not a PEM public key") from exc
+    ours = serialization.load_pem_public_key(issuer.public_pem)
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    if not (
+        isinstance(configured, Ed25519PublicKey)
+        and isinstance(ours, Ed25519PublicKey)
+        and configured.public_bytes(*raw) == ours.public_bytes(*raw)
+    ):
+        raise ConfigError(
+            f"SHOP_AUTH_PUBLIC_KEY_FILE: {path} does not match the private key {settings.private_key_path()}"
+        )
+
+
+def _admin_credentials(settings: Settings) -> tuple[str, str] | None:
+    email = (settings.admin_email or "").strip()
+    password = settings.admin_password.get_secret_value() if settings.admin_password else ""
+    if not email and not password:
+        return None
+    if not email or not password:
+        log.warning("admin bootstrap skipped: set both SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD")
+        return None
+    try:
+        email = validated_email(email)
+    except DomainError:
+        raise ConfigError(f"SHOP_ADMIN_EMAIL: {email!r} is not a valid email address") from None
+    try:
+        validated_password(password)
+    except DomainError as exc:
+        raise ConfigError(f"SHOP_ADMIN_PASSWORD: {exc.message}") from None
+    return email, password
+
+
+async def bootstrap_admin(settings: Settings, store: UserStore, passwords: Passwords) -> None:
+    credentials = _admin_credentials(settings)
+    if credentials is None:
+        return
+    email, password = credentials
+    existing = await store.get_by_email(email)
+    if existing is not None and existing.role == UserRole.ADMIN:
+        outcome = AdminOutcome.PRESENT
+    else:
+        outcome = await store.ensure_admin(email, await passwords.hash(password))
+    log.info(f"admin account {outcome.value}", extra={"email": email})
+
+
+async def build(runtime: Runtime) -> Sequence[Registration]:
+    settings = _auth_settings(runtime)
+    # Configuration first, so a missing key or secret stops start-up before anything else.
+    issuer = TokenIssuer(settings.signing_key())
+    _check_public_key(settings, issuer)
+    service_secret = settings.service_secret()
+    store = UserStore(await runtime.database(MIGRATIONS))
+    revocations = Revocations(runtime.redis(), runtime.redis_keys())
+    passwords = Passwords()
+    await passwords.prepare()
+    await bootstrap_admin(settings, store, passwords)
+    return [
+        Registration(
+            AuthServicer(settings, store, revocations, passwords, issuer, service_secret),
+            auth_pb2_grpc.add_AuthServiceServicer_to_server,
+            auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+        )
+    ]

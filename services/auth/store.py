@@ -1,0 +1,129 @@
+"""Auth persistence: the users table (emails stored stripped and lowercased) and, in Redis,
+the ids of revoked tokens until they would have expired anyway."""
+
+from __future__ import annotations
+
+import enum
+import time
+from datetime import datetime
+
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kit import timestamps
+from services.kit.database import Database
+from services.kit.redis import Keys
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRole(enum.StrEnum):
+    """Roles a user row can hold (the service role is never a user's)."""
+
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class AdminOutcome(enum.Enum):
+    CREATED = "created"
+    PROMOTED = "promoted"
+    PRESENT = "present"
+
+
+class UserStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, email: str, password_hash: str, role: UserRole) -> UserRow | None:
+        """The new user, or None when the email is taken."""
+        row = UserRow(email=email, password_hash=password_hash, role=role.value, created_at=timestamps.now())
+        try:
+            async with self._db.write() as session:
+                session.add(row)
+        except IntegrityError:
+            return None
+        return row
+
+    async def get(self, user_id: int) -> UserRow | None:
+        async with self._db.read() as session:
+            return await session.get(UserRow, user_id)
+
+    async def get_by_email(self, email: str) -> UserRow | None:
+        async with self._db.read() as session:
+            return await session.scalar(sa.select(UserRow).where(UserRow.email == email))
+
+    async def list(self, limit: int, after: int | None, email: str) -> list[UserRow]:
+        stmt = sa.select(UserRow)
+        if after is not None:
+            stmt = stmt.where(UserRow.id > after)
+        if email:
+            stmt = stmt.where(UserRow.email == email)
+        async with self._db.read() as session:
+            return list(await session.scalars(stmt.order_by(UserRow.id).limit(limit)))
+
+    async def set_role(self, user_id: int, role: UserRole) -> UserRow | None:
+        async with self._db.write() as session:
+            row = await session.get(UserRow, user_id)
+            if row is None:
+                return None
+            row.role = role.value
+        return row
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        async with self._db.write() as session:
+            await session.execute(
+                sa.update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash)
+            )
+
+    async def delete(self, user_id: int) -> bool:
+        async with self._db.write() as session:
+            result = await session.execute(sa.delete(UserRow).where(UserRow.id == user_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def ensure_admin(self, email: str, password_hash: str) -> AdminOutcome:
+        """Makes `email` an admin: created with `password_hash` if missing, else only promoted
+        (an existing password is never changed). Safe when several replicas start at once."""
+        for _ in range(3):
+            async with self._db.write() as session:
+                row = await session.scalar(sa.select(UserRow).where(UserRow.email == email))
+                if row is not None:
+                    if row.role == UserRole.ADMIN:
+                        return AdminOutcome.PRESENT
+                    row.role = UserRole.ADMIN.value
+                    return AdminOutcome.PROMOTED
+            if await self.create(email, password_hash, UserRole.ADMIN) is not None:
+                return AdminOutcome.CREATED
+            # Someone created it between the look-up and the insert: look again.
+        raise RuntimeError(f"could not create or promote admin {email}")
+
+
+class Revocations:
+    """Revoked token ids (jti), each kept until the token would have expired."""
+
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+
+    async def revoke(self, token_id: str, expires_at: int) -> None:
+        remaining = expires_at - int(time.time())
+        if remaining > 0:
+            # One second more than needed: never forget a token a moment before it expires.
+            await self._redis.set(self._keys("revoked", token_id), "1", ex=remaining + 1)
+
+    async def is_revoked(self, token_id: str) -> bool:
+        return bool(await self._redis.exists(self._keys("revoked", token_id)))
