@@ -56,9 +56,7 @@ def _differences(left: Path, right: Path) -> list[str]:
     found += [f"differs: {left / n}" for n in cmp.diff_files]
     # dircmp compares shallowly by stat; compare contents of the common files too.
     found += [
-        f"differs: {left / n}"
-        for n in cmp.same_files
-        if (left / n).read_bytes() != (right / n).read_bytes()
+        f"differs: {left / n}" for n in cmp.same_files if (left / n).read_bytes() != (right / n).read_bytes()
     ]
     for sub in cmp.common_dirs:
         found += _differences(left / sub, right / sub)
