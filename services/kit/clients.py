@@ -24,6 +24,14 @@ StubT = TypeVar("StubT")
 Metadata = Sequence[tuple[str, str]]
 
 
+# Reconnect quickly after a service comes back instead of backing off for up to two minutes.
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+    ("grpc.enable_retries", 0),
+]
+
+
 class _CallDefaults(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     def __init__(self, default_timeout: float) -> None:
         self._default_timeout = default_timeout
@@ -67,12 +75,7 @@ class Channels:
                     *aio_client_interceptors(),  # type: ignore[no-untyped-call]
                     _CallDefaults(self._settings.rpc_timeout_seconds),
                 ],
-                options=[
-                    # Fail fast while a service is down instead of waiting up to 120 s between retries.
-                    ("grpc.initial_reconnect_backoff_ms", 200),
-                    ("grpc.max_reconnect_backoff_ms", 2000),
-                    ("grpc.enable_retries", 0),
-                ],
+                options=CHANNEL_OPTIONS,
             )
         return self._channels[service]
 

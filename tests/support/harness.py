@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import grpc
 
 from deploy.local.keys import KeyFiles
+from services.kit.clients import CHANNEL_OPTIONS
 from services.kit.config import SERVICE_PORTS, ServiceSettings, load
 from services.kit.server import RunningService, start
 from tests.support.ports import free_port
@@ -68,7 +69,9 @@ class Platform:
 
     def channel(self, name: str) -> grpc.aio.Channel:
         if name not in self._channels:
-            self._channels[name] = grpc.aio.insecure_channel(f"127.0.0.1:{self.ports[name]}")
+            self._channels[name] = grpc.aio.insecure_channel(
+                f"127.0.0.1:{self.ports[name]}", options=CHANNEL_OPTIONS
+            )
         return self._channels[name]
 
     def stub(self, stub_class: Callable[[grpc.aio.Channel], StubT], name: str) -> StubT:

@@ -1,0 +1,143 @@
+"""Pure order rules: the status state machine, pricing and totals in integer minor units."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from services.kit.errors import DomainError, ErrorCode, Kind
+from services.kit.money import MAX_AMOUNT_MINOR
+
+MAX_KEY = 200
+MAX_NOTE = 500
+
+
+class OrderError(ErrorCode):
+    ORDER_NOT_FOUND = Kind.NOT_FOUND, "order not found"
+    CART_EMPTY = Kind.FAILED_PRECONDITION, "cart is empty"
+    PRODUCT_UNAVAILABLE = Kind.FAILED_PRECONDITION, "a product in the cart is no longer available"
+    MIXED_CURRENCIES = Kind.FAILED_PRECONDITION, "all products of an order must share one currency"
+    TOTAL_TOO_LARGE = Kind.FAILED_PRECONDITION, "order total is too large"
+    INSUFFICIENT_STOCK = Kind.FAILED_PRECONDITION, "insufficient stock"
+    PAYMENT_DECLINED = Kind.FAILED_PRECONDITION, "payment declined"
+    PAYMENT_INVALID = Kind.INVALID_ARGUMENT, "invalid payment method"
+    PAYMENT_PROVIDER_UNAVAILABLE = Kind.UNAVAILABLE, "payment provider unavailable"
+    PAYMENT_UNAVAILABLE = Kind.UNAVAILABLE, "payment service unavailable"
+    DEPENDENCY_UNAVAILABLE = Kind.UNAVAILABLE, "a service orders depends on is unavailable"
+    CANCELLED_DURING_CHECKOUT = Kind.FAILED_PRECONDITION, "the order was cancelled during checkout"
+    INVALID_TRANSITION = Kind.FAILED_PRECONDITION, "order status cannot change that way"
+    NOT_CANCELLABLE = Kind.FAILED_PRECONDITION, "order cannot be cancelled"
+    CHECKOUT_OWNED = Kind.FAILED_PRECONDITION, "that status is set by checkout only"
+    CONCURRENT_CHANGE = Kind.ABORTED, "the order changed concurrently; try again"
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FULFILLED = "fulfilled"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+# The whole state machine: from -> the statuses it may move to. Absent = terminal.
+TRANSITIONS: Mapping[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.PAID, Status.FAILED, Status.CANCELLED}),
+    Status.PAID: frozenset({Status.FULFILLED, Status.SHIPPED, Status.CANCELLED, Status.REFUNDED}),
+    Status.FULFILLED: frozenset({Status.SHIPPED, Status.CANCELLED}),
+    Status.SHIPPED: frozenset({Status.DELIVERED}),
+    Status.DELIVERED: frozenset({Status.REFUNDED}),
+}
+
+# What a cancel may start from (the statuses with a move to CANCELLED).
+CANCELLABLE: frozenset[Status] = frozenset(
+    s for s, targets in TRANSITIONS.items() if Status.CANCELLED in targets
+)
+# Statuses only the checkout flow sets, never an operator through UpdateOrderStatus.
+CHECKOUT_OWNED: frozenset[Status] = frozenset({Status.PENDING, Status.PAID, Status.FAILED})
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def check_transition(current: Status, target: Status) -> None:
+    if not can_transition(current, target):
+        raise DomainError(OrderError.INVALID_TRANSITION, f"an order cannot move from {current} to {target}")
+
+
+def check_cancellable(current: Status) -> None:
+    if current not in CANCELLABLE:
+        raise DomainError(OrderError.NOT_CANCELLABLE, f"order cannot be cancelled in status {current}")
+
+
+@dataclass(frozen=True)
+class CatalogPrice:
+    """What the catalog says a product costs right now."""
+
+    product_id: int
+    name: str
+    price_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    product_id: int
+    product_name: str
+    quantity: int
+    unit_price_minor: int
+
+    @property
+    def total_minor(self) -> int:
+        return self.unit_price_minor * self.quantity
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal_minor: int
+    shipping_minor: int
+    total_minor: int
+    currency: str
+
+
+def merge_quantities(items: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Cart (product_id, quantity) pairs, one entry per product, in first-seen order."""
+    merged: dict[int, int] = {}
+    for product_id, quantity in items:
+        if quantity > 0:
+            merged[product_id] = merged.get(product_id, 0) + quantity
+    return merged
+
+
+def price_lines(
+    quantities: Mapping[int, int], prices: Mapping[int, CatalogPrice]
+) -> tuple[list[PricedLine], str]:
+    """Prices every line from the catalog; every product must exist and all share one currency,
+    which is returned with the lines."""
+    lines = []
+    for product_id, quantity in quantities.items():
+        price = prices.get(product_id)
+        if price is None:
+            raise DomainError(OrderError.PRODUCT_UNAVAILABLE, f"product {product_id} is no longer available")
+        lines.append(PricedLine(product_id, price.name, quantity, price.price_minor))
+    currencies = sorted({prices[line.product_id].currency for line in lines})
+    if len(currencies) > 1:
+        raise DomainError(
+            OrderError.MIXED_CURRENCIES,
+            f"the cart mixes currencies ({', '.join(currencies)}); check out one currency at a time",
+        )
+    if not lines:
+        raise DomainError(OrderError.CART_EMPTY)
+    return lines, currencies[0]
+
+
+def totals(lines: Sequence[PricedLine], currency: str, shipping_minor: int = 0) -> Totals:
+    subtotal = sum(line.total_minor for line in lines)
+    total = subtotal + shipping_minor
+    if total > MAX_AMOUNT_MINOR:
+        raise DomainError(OrderError.TOTAL_TOO_LARGE)
+    return Totals(subtotal, shipping_minor, total, currency)

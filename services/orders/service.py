@@ -1,0 +1,204 @@
+"""The orders gRPC servicer: who may do what, then checkout, cancellation or the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+from services.kit import money, paging, principal, timestamps
+from services.kit.errors import DomainError, invalid
+from services.kit.principal import Principal
+from services.kit.server import Registration, Runtime
+from shop.cart.v1 import cart_pb2_grpc
+from shop.catalog.v1 import catalog_pb2_grpc
+from shop.inventory.v1 import inventory_pb2_grpc
+from shop.orders.v1 import orders_pb2, orders_pb2_grpc
+from shop.payments.v1 import payments_pb2_grpc
+
+from . import domain
+from .cancellation import Cancellation
+from .checkout import Checkout, actor_of
+from .domain import OrderError, Status
+from .downstream import Downstream
+from .store import OrdersStore, OrderView
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _status_to_proto(status: str | None) -> orders_pb2.OrderStatus.ValueType:
+    if status is None:
+        return orders_pb2.ORDER_STATUS_UNSPECIFIED
+    return orders_pb2.OrderStatus.Value(f"ORDER_STATUS_{status.upper()}")
+
+
+def _status_from_proto(value: int) -> Status | None:
+    if value == orders_pb2.ORDER_STATUS_UNSPECIFIED:
+        return None
+    try:
+        name = orders_pb2.OrderStatus.Name(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise invalid(f"unknown order status {value}") from exc
+    return Status(name.removeprefix("ORDER_STATUS_").lower())
+
+
+def _to_proto(view: OrderView) -> orders_pb2.Order:
+    order = view.order
+    return orders_pb2.Order(
+        id=order.id,
+        user_id=order.user_id,
+        status=_status_to_proto(order.status),
+        lines=[
+            orders_pb2.OrderLine(
+                product_id=line.product_id,
+                product_name=line.product_name,
+                quantity=line.quantity,
+                unit_price=money.of(line.unit_price_minor, order.currency),
+                line_total=money.of(line.unit_price_minor * line.quantity, order.currency),
+            )
+            for line in view.lines
+        ],
+        subtotal=money.of(order.subtotal_minor, order.currency),
+        shipping=money.of(order.shipping_minor, order.currency),
+        total=money.of(order.total_minor, order.currency),
+        payment_id=order.payment_id,
+        events=[
+            orders_pb2.OrderEvent(
+                from_status=_status_to_proto(e.from_status),
+                to_status=_status_to_proto(e.to_status),
+                note=e.note,
+                actor=e.actor,
+                create_time=timestamps.to_proto(e.created_at),
+            )
+            for e in view.events
+        ],
+        create_time=timestamps.to_proto(order.created_at),
+        update_time=timestamps.to_proto(order.updated_at),
+    )
+
+
+def _note(value: str, field: str) -> str:
+    text = value.strip()
+    if len(text) > domain.MAX_NOTE:
+        raise invalid(f"{field} must be at most {domain.MAX_NOTE} characters")
+    return text
+
+
+def _may_see(caller: Principal, view: OrderView) -> bool:
+    return caller.is_admin or caller.is_service or view.order.user_id == caller.user_id
+
+
+class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
+    def __init__(self, store: OrdersStore, checkout: Checkout, cancellation: Cancellation) -> None:
+        self._store = store
+        self._checkout = checkout
+        self._cancellation = cancellation
+
+    async def _visible(self, caller: Principal, order_id: int) -> OrderView:
+        """The order if the caller may see it; someone else's order is indistinguishable from none."""
+        view = await self._store.get(order_id) if order_id > 0 else None
+        if view is None or not _may_see(caller, view):
+            raise DomainError(OrderError.ORDER_NOT_FOUND, f"order {order_id} not found")
+        return view
+
+    async def CreateOrder(
+        self, request: orders_pb2.CreateOrderRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.CreateOrderResponse:
+        caller = principal.require_user()
+        view = await self._checkout.create(caller, request)
+        return orders_pb2.CreateOrderResponse(order=_to_proto(view))
+
+    async def GetOrder(
+        self, request: orders_pb2.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.GetOrderResponse:
+        caller = principal.require_authenticated()
+        return orders_pb2.GetOrderResponse(order=_to_proto(await self._visible(caller, request.id)))
+
+    async def ListOrders(
+        self, request: orders_pb2.ListOrdersRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.ListOrdersResponse:
+        caller = principal.require_authenticated()
+        if request.user_id < 0:
+            raise invalid("user_id must not be negative")
+        # Customers always get their own orders; admins and services everyone's, or one user's.
+        user_id: int | None = caller.user_id
+        if caller.is_admin or caller.is_service:
+            user_id = request.user_id or None
+        size = paging.page_size(request.page_size)
+        views = await self._store.page(
+            user_id, _status_from_proto(request.status), size + 1, paging.decode_int(request.page_token)
+        )
+        more = len(views) > size
+        views = views[:size]
+        return orders_pb2.ListOrdersResponse(
+            orders=[_to_proto(v) for v in views],
+            next_page_token=paging.encode(views[-1].order.id) if more else "",
+        )
+
+    async def CancelOrder(
+        self, request: orders_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.CancelOrderResponse:
+        caller = principal.require_authenticated()
+        reason = _note(request.reason, "reason")
+        await self._visible(caller, request.id)
+        view = await self._cancellation.cancel(request.id, actor_of(caller), reason)
+        return orders_pb2.CancelOrderResponse(order=_to_proto(view))
+
+    async def UpdateOrderStatus(
+        self, request: orders_pb2.UpdateOrderStatusRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.UpdateOrderStatusResponse:
+        caller = principal.require_admin_or_service()
+        target = _status_from_proto(request.status)
+        if target is None:
+            raise invalid("status is required")
+        note = _note(request.note, "note")
+        actor = actor_of(caller)
+        view = await self._visible(caller, request.id)
+        if target in domain.CHECKOUT_OWNED:
+            raise DomainError(OrderError.CHECKOUT_OWNED, f"status {target} is set by checkout only")
+        domain.check_transition(view.status, target)
+        if target is Status.CANCELLED:
+            view = await self._cancellation.cancel(request.id, actor, note)
+        elif target is Status.REFUNDED:
+            view = await self._cancellation.refund(request.id, actor, note)
+        else:
+            if (
+                await self._store.transition(request.id, [view.status], target, note or str(target), actor)
+                is None
+            ):
+                raise DomainError(OrderError.CONCURRENT_CHANGE)
+            view = await self._visible(caller, request.id)
+        return orders_pb2.UpdateOrderStatusResponse(order=_to_proto(view))
+
+    async def AnonymizeUserOrders(
+        self, request: orders_pb2.AnonymizeUserOrdersRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.AnonymizeUserOrdersResponse:
+        principal.require_service()
+        if request.user_id <= 0:
+            raise invalid("user_id is required")
+        # Orders hold no personal data yet (no addresses, names or emails): nothing to detach.
+        # The user id stays so the books still add up; the count says what would be touched.
+        return orders_pb2.AnonymizeUserOrdersResponse(
+            orders_updated=await self._store.count_for_user(request.user_id)
+        )
+
+
+async def build(runtime: Runtime) -> Sequence[Registration]:
+    db = await runtime.database(MIGRATIONS)
+    store = OrdersStore(db)
+    channels = runtime.channels
+    downstream = Downstream(
+        cart=channels.stub(cart_pb2_grpc.CartServiceStub, "cart"),
+        catalog=channels.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog"),
+        inventory=channels.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
+        payments=channels.stub(payments_pb2_grpc.PaymentsServiceStub, "payments"),
+        token=runtime.service_token(),
+    )
+    return [
+        Registration(
+            OrdersServicer(store, Checkout(store, downstream), Cancellation(store, downstream)),
+            orders_pb2_grpc.add_OrdersServiceServicer_to_server,
+            orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name,
+        )
+    ]

@@ -1,0 +1,245 @@
+"""Orders persistence: orders, their lines and their status events.
+
+Every status change is a conditional UPDATE (`WHERE status IN (...)`) with its event in the same
+transaction, so two racing changes (a cancel and a checkout, two cancels) cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.kit import timestamps
+from services.kit.database import Database
+
+from .domain import PricedLine, Status, Totals
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_key"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(sa.BigInteger())
+    status: Mapped[str] = mapped_column(sa.String(16))
+    subtotal_minor: Mapped[int] = mapped_column(sa.BigInteger())
+    shipping_minor: Mapped[int] = mapped_column(sa.BigInteger())
+    total_minor: Mapped[int] = mapped_column(sa.BigInteger())
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    payment_id: Mapped[str] = mapped_column(sa.String(36), default="")
+    # NULL when the client sent none: NULLs never collide in the unique constraint.
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class LineRow(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(_ID, sa.ForeignKey("orders.id"))
+    product_id: Mapped[int] = mapped_column(sa.BigInteger())
+    product_name: Mapped[str] = mapped_column(sa.String(200))
+    quantity: Mapped[int] = mapped_column(sa.BigInteger())
+    unit_price_minor: Mapped[int] = mapped_column(sa.BigInteger())
+
+
+class EventRow(Base):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(_ID, sa.ForeignKey("orders.id"))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(sa.String(16))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order: OrderRow
+    lines: list[LineRow]
+    events: list[EventRow]
+
+    @property
+    def status(self) -> Status:
+        return Status(self.order.status)
+
+
+def _event(order_id: int, from_status: Status | None, to_status: Status, note: str, actor: str) -> EventRow:
+    return EventRow(
+        order_id=order_id,
+        from_status=from_status.value if from_status else None,
+        to_status=to_status.value,
+        note=note[:500],
+        actor=actor[:100],
+        created_at=timestamps.now(),
+    )
+
+
+class OrdersStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(
+        self, user_id: int, key: str | None, lines: Sequence[PricedLine], totals: Totals, actor: str
+    ) -> tuple[OrderView, bool]:
+        """Inserts a PENDING order with its lines; (order, True). With a key already used by this
+        user, nothing is written: (that earlier order, False)."""
+        try:
+            async with self._db.write() as session:
+                if key is not None:
+                    existing = await self._id_by_key(session, user_id, key)
+                    if existing is not None:
+                        return await self._view(session, existing), False
+                at = timestamps.now()
+                order = OrderRow(
+                    user_id=user_id,
+                    status=Status.PENDING.value,
+                    subtotal_minor=totals.subtotal_minor,
+                    shipping_minor=totals.shipping_minor,
+                    total_minor=totals.total_minor,
+                    currency=totals.currency,
+                    payment_id="",
+                    idempotency_key=key,
+                    created_at=at,
+                    updated_at=at,
+                )
+                session.add(order)
+                await session.flush()
+                session.add_all(
+                    LineRow(
+                        order_id=order.id,
+                        product_id=line.product_id,
+                        product_name=line.product_name,
+                        quantity=line.quantity,
+                        unit_price_minor=line.unit_price_minor,
+                    )
+                    for line in lines
+                )
+                session.add(_event(order.id, None, Status.PENDING, "checkout started", actor))
+                order_id = order.id
+        except IntegrityError:
+            # A concurrent request with the same key committed first (PostgreSQL).
+            if key is None:
+                raise
+            earlier = await self.by_key(user_id, key)
+            if earlier is None:
+                raise
+            return earlier, False
+        view = await self.get(order_id)
+        assert view is not None
+        return view, True
+
+    async def transition(
+        self,
+        order_id: int,
+        from_statuses: Collection[Status],
+        to_status: Status,
+        note: str,
+        actor: str,
+        *,
+        payment_id: str | None = None,
+    ) -> Status | None:
+        """Moves the order to `to_status` if it is in one of `from_statuses`, recording an event.
+        Returns the status it moved from, or None when it was in none of them (nothing changed)."""
+        async with self._db.write() as session:
+            current = await session.scalar(
+                sa.select(OrderRow.status).where(OrderRow.id == order_id).with_for_update()
+            )
+            if current is None or Status(current) not in from_statuses:
+                return None
+            values: dict[str, object] = {"status": to_status.value, "updated_at": timestamps.now()}
+            if payment_id is not None:
+                values["payment_id"] = payment_id
+            result = await session.execute(
+                sa.update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.status == current)
+                .values(**values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            session.add(_event(order_id, Status(current), to_status, note, actor))
+            return Status(current)
+
+    async def note(self, order_id: int, status: Status, note: str, actor: str) -> None:
+        """An event that records something without changing the status."""
+        async with self._db.write() as session:
+            session.add(_event(order_id, status, status, note, actor))
+
+    async def get(self, order_id: int) -> OrderView | None:
+        async with self._db.read() as session:
+            if await session.get(OrderRow, order_id) is None:
+                return None
+            return await self._view(session, order_id)
+
+    async def by_key(self, user_id: int, key: str) -> OrderView | None:
+        async with self._db.read() as session:
+            order_id = await self._id_by_key(session, user_id, key)
+            return await self._view(session, order_id) if order_id is not None else None
+
+    async def page(
+        self, user_id: int | None, status: Status | None, limit: int, before: int | None
+    ) -> list[OrderView]:
+        """Newest first, keyset-paged on id."""
+        stmt = sa.select(OrderRow)
+        if user_id is not None:
+            stmt = stmt.where(OrderRow.user_id == user_id)
+        if status is not None:
+            stmt = stmt.where(OrderRow.status == status.value)
+        if before is not None:
+            stmt = stmt.where(OrderRow.id < before)
+        async with self._db.read() as session:
+            orders = list(await session.scalars(stmt.order_by(OrderRow.id.desc()).limit(limit)))
+            return await self._views(session, orders)
+
+    async def count_for_user(self, user_id: int) -> int:
+        async with self._db.read() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count()).select_from(OrderRow).where(OrderRow.user_id == user_id)
+            )
+            return int(count or 0)
+
+    @staticmethod
+    async def _id_by_key(session: AsyncSession, user_id: int, key: str) -> int | None:
+        return await session.scalar(
+            sa.select(OrderRow.id).where(OrderRow.user_id == user_id, OrderRow.idempotency_key == key)
+        )
+
+    async def _view(self, session: AsyncSession, order_id: int) -> OrderView:
+        order = await session.scalar(
+            sa.select(OrderRow).where(OrderRow.id == order_id).execution_options(populate_existing=True)
+        )
+        assert order is not None
+        (view,) = await self._views(session, [order])
+        return view
+
+    @staticmethod
+    async def _views(session: AsyncSession, orders: list[OrderRow]) -> list[OrderView]:
+        if not orders:
+            return []
+        ids = [o.id for o in orders]
+        lines: dict[int, list[LineRow]] = {i: [] for i in ids}
+        events: dict[int, list[EventRow]] = {i: [] for i in ids}
+        for line in await session.scalars(
+            sa.select(LineRow).where(LineRow.order_id.in_(ids)).order_by(LineRow.id)
+        ):
+            lines[line.order_id].append(line)
+        for event in await session.scalars(
+            sa.select(EventRow).where(EventRow.order_id.in_(ids)).order_by(EventRow.id)
+        ):
+            events[event.order_id].append(event)
+        return [OrderView(o, lines[o.id], events[o.id]) for o in orders]

@@ -1,0 +1,112 @@
+"""Payment providers: the interface the service talks to, and the built-in test provider.
+
+A provider answers with a `ProviderResult` or raises `ProviderDeclined` (a definite "no", with a
+message the customer may see) or `ProviderUnavailable` (the provider could not be reached or did
+not answer in time). `payment_id` is passed along so a real provider can deduplicate retries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from .domain import Method
+
+
+class ProviderError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderDeclined(ProviderError):
+    """The provider refused: card declined, insufficient funds, unknown token..."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider did not answer (down or timed out)."""
+
+
+@dataclass(frozen=True)
+class ProviderResult:
+    reference: str
+    message: str = ""
+    # The card behind the method, as far as the provider reports it (tokens hide it from us).
+    card_last4: str = ""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def authorize(
+        self, payment_id: str, amount_minor: int, currency: str, method: Method
+    ) -> ProviderResult: ...
+
+    async def capture(
+        self, payment_id: str, reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult: ...
+
+    async def void(self, payment_id: str, reference: str) -> ProviderResult: ...
+
+    async def refund(
+        self, payment_id: str, reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult: ...
+
+
+# Card numbers (and tokens) that select an outcome, like the big providers' test modes.
+APPROVE_CARD = "4242424242424242"
+DECLINE_CARD = "4000000000000002"
+INSUFFICIENT_FUNDS_CARD = "4000000000009995"
+TIMEOUT_CARD = "4000000000000119"
+APPROVE_TOKEN = "tok_test_visa"
+DECLINE_TOKEN = "tok_test_declined"
+
+_CARD_OUTCOMES: dict[str, type[ProviderError]] = {
+    DECLINE_CARD: ProviderDeclined,
+    INSUFFICIENT_FUNDS_CARD: ProviderDeclined,
+    TIMEOUT_CARD: ProviderUnavailable,
+}
+_CARD_MESSAGES = {
+    DECLINE_CARD: "card declined",
+    INSUFFICIENT_FUNDS_CARD: "insufficient funds",
+    TIMEOUT_CARD: "payment provider timed out",
+}
+
+
+class TestProvider:
+    """Deterministic and in-process: any other valid card and "tok_test_visa" approve."""
+
+    __test__ = False  # not a pytest test class
+    name = "test"
+
+    @staticmethod
+    def _reference(prefix: str) -> str:
+        return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+    async def authorize(
+        self, payment_id: str, amount_minor: int, currency: str, method: Method
+    ) -> ProviderResult:
+        if method.card is not None:
+            outcome = _CARD_OUTCOMES.get(method.card.number)
+            if outcome is not None:
+                raise outcome(_CARD_MESSAGES[method.card.number])
+            return ProviderResult(self._reference("auth"), "approved", method.card.last4)
+        if method.token == DECLINE_TOKEN:
+            raise ProviderDeclined("card declined")
+        if method.token != APPROVE_TOKEN:
+            raise ProviderDeclined("unknown payment token")
+        return ProviderResult(self._reference("auth"), "approved", "4242")
+
+    async def capture(
+        self, payment_id: str, reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult:
+        return ProviderResult(self._reference("cap"), "captured")
+
+    async def void(self, payment_id: str, reference: str) -> ProviderResult:
+        return ProviderResult(self._reference("void"), "voided")
+
+    async def refund(
+        self, payment_id: str, reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult:
+        return ProviderResult(self._reference("re"), "refunded")

@@ -1,0 +1,460 @@
+"""The payments gRPC servicer: validates, claims the idempotency key, calls the provider once,
+records the outcome, maps rows to messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from services.kit import money, paging, principal, timestamps
+from services.kit.errors import CommonError, DomainError, invalid
+from services.kit.server import Registration, Runtime
+from shop.payments.v1 import payments_pb2, payments_pb2_grpc
+
+from . import domain
+from .domain import Method, Operation, PaymentsError, Status
+from .providers import PaymentProvider, ProviderDeclined, ProviderError, TestProvider
+from .store import Event, KeyRecord, NewPayment, PaymentsStore, PaymentView
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# How long a replay waits for the first request with its key to finish.
+SETTLE_WAIT_SECONDS = 10.0
+SETTLE_POLL_SECONDS = 0.02
+MAX_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+_STATUS = {
+    Status.PENDING: payments_pb2.PAYMENT_STATUS_UNSPECIFIED,
+    Status.AUTHORIZED: payments_pb2.PAYMENT_STATUS_AUTHORIZED,
+    Status.CAPTURING: payments_pb2.PAYMENT_STATUS_AUTHORIZED,
+    Status.CAPTURED: payments_pb2.PAYMENT_STATUS_CAPTURED,
+    Status.VOIDING: payments_pb2.PAYMENT_STATUS_AUTHORIZED,
+    Status.VOIDED: payments_pb2.PAYMENT_STATUS_VOIDED,
+    Status.PARTIALLY_REFUNDED: payments_pb2.PAYMENT_STATUS_PARTIALLY_REFUNDED,
+    Status.REFUNDED: payments_pb2.PAYMENT_STATUS_REFUNDED,
+    Status.DECLINED: payments_pb2.PAYMENT_STATUS_DECLINED,
+    Status.FAILED: payments_pb2.PAYMENT_STATUS_FAILED,
+}
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+async def _shielded(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs `coro` to the end even if the RPC is cancelled (deadline, client gone), so a provider
+    call is always followed by recording its outcome."""
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return await asyncio.shield(task)
+
+
+def _to_proto(view: PaymentView) -> payments_pb2.Payment:
+    row = view.payment
+    return payments_pb2.Payment(
+        id=row.id,
+        order_reference=row.order_reference,
+        user_id=row.user_id,
+        amount=money.of(row.amount_minor, row.currency),
+        refunded=money.of(row.refunded_minor, row.currency),
+        status=_STATUS[Status(row.status)],
+        provider=row.provider,
+        card_last4=row.card_last4,
+        events=[
+            payments_pb2.PaymentEvent(
+                type=e.type,
+                amount=money.of(e.amount_minor, row.currency),
+                provider_reference=e.provider_reference,
+                message=e.message,
+                create_time=timestamps.to_proto(e.created_at),
+            )
+            for e in view.events
+        ],
+        create_time=timestamps.to_proto(row.created_at),
+    )
+
+
+def _payment_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError as exc:
+        raise invalid("payment_id must be a payment's UUID") from exc
+
+
+def _page_after(token: str) -> tuple[datetime, str] | None:
+    after = paging.decode(token)
+    if after is None:
+        return None
+    try:
+        at, last_id = str(after).split("|", 1)
+        return datetime.fromisoformat(at), last_id
+    except ValueError as exc:
+        raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc
+
+
+def _declined_message(view: PaymentView) -> str:
+    for event in reversed(view.events):
+        if event.type == "declined" and event.message:
+            return event.message
+    return PaymentsError.DECLINED.message
+
+
+class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
+    def __init__(self, store: PaymentsStore, provider: PaymentProvider, today: Callable[[], date]) -> None:
+        self._store = store
+        self._provider = provider
+        self._today = today
+
+    # --- shared machinery ------------------------------------------------------------------
+
+    def _method(self, method: payments_pb2.PaymentMethod) -> Method:
+        which = method.WhichOneof("method")
+        if which == "card":
+            card = method.card
+            return Method(
+                card=domain.validate_card(card.number, card.exp_month, card.exp_year, card.cvc, self._today())
+            )
+        if which == "token":
+            return Method(token=domain.validate_token(method.token))
+        raise invalid("method is required: a card or a token")
+
+    async def _view(self, payment_id: str) -> PaymentView:
+        view = await self._store.get(payment_id)
+        if view is None:
+            raise DomainError(PaymentsError.PAYMENT_NOT_FOUND, f"payment {payment_id} not found")
+        return view
+
+    async def _settled(self, key: str) -> KeyRecord | None:
+        """Waits for the request holding `key` to finish; None if it failed and let the key go."""
+        give_up = time.monotonic() + SETTLE_WAIT_SECONDS
+        while True:
+            record = await self._store.key(key)
+            if record is None or record.completed:
+                return record
+            if time.monotonic() > give_up:
+                raise DomainError(PaymentsError.IN_PROGRESS)
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
+
+    async def _idempotent(
+        self,
+        key: str,
+        operation: Operation,
+        fingerprint: str,
+        claim: Callable[[], Awaitable[tuple[KeyRecord, bool]]],
+        perform: Callable[[KeyRecord], Coroutine[Any, Any, PaymentView]],
+    ) -> PaymentView:
+        """Performs the request once per key; later requests with the key get the same answer."""
+        for _ in range(MAX_ATTEMPTS):
+            record, owned = await claim()
+            if owned:
+                return await _shielded(perform(record))
+            if record.operation != operation.value or record.fingerprint != fingerprint:
+                raise DomainError(PaymentsError.KEY_REUSED)
+            settled = await self._settled(key)
+            if settled is None:
+                continue  # the first request failed and freed the key: this one may try
+            view = await self._view(settled.payment_id)
+            if view.payment.status == Status.DECLINED:
+                raise DomainError(PaymentsError.DECLINED, _declined_message(view))
+            return view
+        raise DomainError(PaymentsError.IN_PROGRESS)
+
+    @staticmethod
+    def _provider_error(exc: ProviderError) -> DomainError:
+        if isinstance(exc, ProviderDeclined):
+            return DomainError(PaymentsError.DECLINED, exc.message)
+        return DomainError(PaymentsError.PROVIDER_UNAVAILABLE, exc.message)
+
+    # --- charging --------------------------------------------------------------------------
+
+    async def _open(
+        self,
+        operation: Operation,
+        idempotency_key: str,
+        order_reference: str,
+        user_id: int,
+        amount: Any,
+        has_amount: bool,
+        method_message: payments_pb2.PaymentMethod,
+    ) -> PaymentView:
+        principal.require_service()
+        key = domain.idempotency_key(idempotency_key)
+        if not has_amount:
+            raise invalid("amount is required")
+        price = money.validated(amount, "amount", allow_zero=False)
+        reference = order_reference.strip()
+        if not reference or len(reference) > domain.MAX_REFERENCE:
+            raise invalid(f"order_reference is required (at most {domain.MAX_REFERENCE} characters)")
+        if user_id <= 0:
+            raise invalid("user_id is required")
+        method = self._method(method_message)
+        fingerprint = "|".join(
+            [
+                operation.value,
+                reference,
+                str(user_id),
+                str(price.amount_minor),
+                price.currency,
+                method.fingerprint(),
+            ]
+        )
+        new = NewPayment(
+            id=str(uuid.uuid4()),
+            order_reference=reference,
+            user_id=user_id,
+            amount_minor=price.amount_minor,
+            currency=price.currency,
+            provider=self._provider.name,
+            card_last4=method.last4,
+        )
+        capture = operation is Operation.CHARGE
+
+        async def perform(record: KeyRecord) -> PaymentView:
+            pid, amount_minor, currency = new.id, new.amount_minor, new.currency
+            try:
+                auth = await self._provider.authorize(pid, amount_minor, currency, method)
+            except ProviderDeclined as exc:
+                await self._store.settle(
+                    key, pid, [Event("declined", amount_minor, "", exc.message)], status=Status.DECLINED
+                )
+                raise self._provider_error(exc) from exc
+            except Exception as exc:
+                message = exc.message if isinstance(exc, ProviderError) else "internal error"
+                await self._store.release(
+                    key, pid, [Event("failed", amount_minor, "", message)], status=Status.FAILED
+                )
+                if isinstance(exc, ProviderError):
+                    raise self._provider_error(exc) from exc
+                raise
+            events = [Event("authorized", amount_minor, auth.reference, auth.message)]
+            if capture:
+                try:
+                    cap = await self._provider.capture(pid, auth.reference, amount_minor, currency)
+                except Exception as exc:
+                    with contextlib.suppress(Exception):
+                        await self._provider.void(pid, auth.reference)
+                    message = exc.message if isinstance(exc, ProviderError) else "internal error"
+                    events.append(Event("capture_failed", amount_minor, "", message))
+                    await self._store.release(key, pid, events, status=Status.FAILED)
+                    if isinstance(exc, ProviderError):
+                        raise self._provider_error(exc) from exc
+                    raise
+                events.append(Event("captured", amount_minor, cap.reference, cap.message))
+            await self._store.settle(
+                key,
+                pid,
+                events,
+                status=Status.CAPTURED if capture else Status.AUTHORIZED,
+                provider_reference=auth.reference,
+                card_last4=auth.card_last4,
+            )
+            return await self._view(pid)
+
+        return await self._idempotent(
+            key,
+            operation,
+            fingerprint,
+            lambda: self._store.claim_new_payment(key, operation, fingerprint, new),
+            perform,
+        )
+
+    async def Charge(
+        self, request: payments_pb2.ChargeRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.ChargeResponse:
+        view = await self._open(
+            Operation.CHARGE,
+            request.idempotency_key,
+            request.order_reference,
+            request.user_id,
+            request.amount,
+            request.HasField("amount"),
+            request.method,
+        )
+        return payments_pb2.ChargeResponse(payment=_to_proto(view))
+
+    async def Authorize(
+        self, request: payments_pb2.AuthorizeRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.AuthorizeResponse:
+        view = await self._open(
+            Operation.AUTHORIZE,
+            request.idempotency_key,
+            request.order_reference,
+            request.user_id,
+            request.amount,
+            request.HasField("amount"),
+            request.method,
+        )
+        return payments_pb2.AuthorizeResponse(payment=_to_proto(view))
+
+    # --- capture and void --------------------------------------------------------------------
+
+    async def _transition(
+        self, operation: Operation, payment_id_value: str, idempotency_key: str
+    ) -> PaymentView:
+        principal.require_service()
+        key = domain.idempotency_key(idempotency_key)
+        payment_id = _payment_id(payment_id_value)
+        fingerprint = f"{operation.value}|{payment_id}"
+        capture = operation is Operation.CAPTURE
+        via, done = (Status.CAPTURING, Status.CAPTURED) if capture else (Status.VOIDING, Status.VOIDED)
+
+        async def perform(record: KeyRecord) -> PaymentView:
+            row = (await self._view(payment_id)).payment
+            try:
+                if capture:
+                    result = await self._provider.capture(
+                        payment_id, row.provider_reference, row.amount_minor, row.currency
+                    )
+                else:
+                    result = await self._provider.void(payment_id, row.provider_reference)
+            except Exception as exc:
+                message = exc.message if isinstance(exc, ProviderError) else "internal error"
+                await self._store.release(
+                    key,
+                    payment_id,
+                    [Event(f"{operation.value}_failed", row.amount_minor, "", message)],
+                    status=Status.AUTHORIZED,
+                )
+                if isinstance(exc, ProviderError):
+                    raise self._provider_error(exc) from exc
+                raise
+            event = Event(
+                "captured" if capture else "voided", row.amount_minor, result.reference, result.message
+            )
+            await self._store.settle(key, payment_id, [event], status=done)
+            return await self._view(payment_id)
+
+        return await self._idempotent(
+            key,
+            operation,
+            fingerprint,
+            lambda: self._store.claim_transition(
+                key,
+                operation,
+                fingerprint,
+                payment_id,
+                Status.AUTHORIZED,
+                via,
+                "captured" if capture else "voided",
+            ),
+            perform,
+        )
+
+    async def Capture(
+        self, request: payments_pb2.CaptureRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.CaptureResponse:
+        view = await self._transition(Operation.CAPTURE, request.payment_id, request.idempotency_key)
+        return payments_pb2.CaptureResponse(payment=_to_proto(view))
+
+    async def Void(
+        self, request: payments_pb2.VoidRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.VoidResponse:
+        view = await self._transition(Operation.VOID, request.payment_id, request.idempotency_key)
+        return payments_pb2.VoidResponse(payment=_to_proto(view))
+
+    # --- refunds -----------------------------------------------------------------------------
+
+    async def Refund(
+        self, request: payments_pb2.RefundRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.RefundResponse:
+        principal.require_service()
+        key = domain.idempotency_key(request.idempotency_key)
+        payment_id = _payment_id(request.payment_id)
+        requested: int | None = None
+        currency: str | None = None
+        if request.HasField("amount"):
+            amount = money.validated(request.amount, "amount", allow_zero=False)
+            requested, currency = amount.amount_minor, amount.currency
+        reason = request.reason.strip()
+        if len(reason) > domain.MAX_REASON:
+            raise invalid(f"reason must be at most {domain.MAX_REASON} characters")
+        fingerprint = f"refund|{payment_id}|{'full' if requested is None else requested}|{currency or ''}"
+
+        async def perform(record: KeyRecord) -> PaymentView:
+            row = (await self._view(payment_id)).payment
+            try:
+                result = await self._provider.refund(
+                    payment_id, row.provider_reference, record.amount_minor, row.currency
+                )
+            except Exception as exc:
+                message = exc.message if isinstance(exc, ProviderError) else "internal error"
+                await self._store.release_refund(
+                    key,
+                    payment_id,
+                    record.amount_minor,
+                    [Event("refund_failed", record.amount_minor, "", message)],
+                )
+                if isinstance(exc, ProviderError):
+                    raise self._provider_error(exc) from exc
+                raise
+            event = Event("refunded", record.amount_minor, result.reference, reason or result.message)
+            await self._store.settle(key, payment_id, [event])
+            return await self._view(payment_id)
+
+        view = await self._idempotent(
+            key,
+            Operation.REFUND,
+            fingerprint,
+            lambda: self._store.claim_refund(key, fingerprint, payment_id, requested, currency),
+            perform,
+        )
+        return payments_pb2.RefundResponse(payment=_to_proto(view))
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def GetPayment(
+        self, request: payments_pb2.GetPaymentRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.GetPaymentResponse:
+        caller = principal.require_authenticated()
+        payment_id = _payment_id(request.id)
+        view = await self._store.get(payment_id)
+        # Someone else's payment looks exactly like a missing one.
+        if view is None or not (
+            caller.is_service or caller.is_admin or view.payment.user_id == caller.user_id
+        ):
+            raise DomainError(PaymentsError.PAYMENT_NOT_FOUND, f"payment {payment_id} not found")
+        return payments_pb2.GetPaymentResponse(payment=_to_proto(view))
+
+    async def ListPayments(
+        self, request: payments_pb2.ListPaymentsRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.ListPaymentsResponse:
+        principal.require_admin_or_service()
+        size = paging.page_size(request.page_size)
+        views = await self._store.list(
+            request.order_reference.strip(), size + 1, _page_after(request.page_token)
+        )
+        more = len(views) > size
+        views = views[:size]
+        token = ""
+        if more:
+            last = views[-1].payment
+            token = paging.encode(f"{last.created_at.isoformat()}|{last.id}")
+        return payments_pb2.ListPaymentsResponse(
+            payments=[_to_proto(v) for v in views], next_page_token=token
+        )
+
+
+def _today() -> date:
+    return timestamps.now().date()
+
+
+async def build(runtime: Runtime) -> Sequence[Registration]:
+    db = await runtime.database(MIGRATIONS)
+    return [
+        Registration(
+            PaymentsServicer(PaymentsStore(db), TestProvider(), _today),
+            payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
+            payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name,
+        )
+    ]
