@@ -1,0 +1,35 @@
+"""Cart rules that need no I/O: limits, error codes and request validation."""
+
+from __future__ import annotations
+
+from services.kit.errors import ErrorCode, Kind, invalid
+
+MAX_QUANTITY = 99
+MAX_LINES = 50
+DEFAULT_TTL_SECONDS = 30 * 24 * 3600
+
+
+class CartError(ErrorCode):
+    PRODUCT_NOT_FOUND = Kind.NOT_FOUND, "product not found"
+    ITEM_NOT_FOUND = Kind.NOT_FOUND, "item not in cart"
+    CART_FULL = Kind.FAILED_PRECONDITION, "cart is full"
+
+
+def product_id(value: int) -> int:
+    if value <= 0:
+        raise invalid("product_id must be positive")
+    return value
+
+
+def item_id(value: int) -> int:
+    if value <= 0:
+        raise invalid("item_id must be positive")
+    return value
+
+
+def quantity(value: int, *, allow_zero: bool = False) -> int:
+    """1..MAX_QUANTITY per line (0 too where it means "remove")."""
+    low = 0 if allow_zero else 1
+    if not low <= value <= MAX_QUANTITY:
+        raise invalid(f"quantity must be between {low} and {MAX_QUANTITY}")
+    return value

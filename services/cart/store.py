@@ -1,0 +1,140 @@
+"""Carts in Redis, one per user, all under the service's key prefix:
+
+    keys("cart", user_id)              hash  item_id -> {"product_id": P, "quantity": Q}
+    keys("cart", user_id, "products")  hash  product_id -> item_id (one line per product)
+    keys("cart", user_id, "seq")       the last item id given out
+
+Every change runs as one Lua script, so concurrent writes to a cart never lose an update, and
+refreshes the expiry of all three keys. The JSON is written by the scripts with the ids spliced in
+as the decimal strings Python validated (Lua numbers would round ids above 2^53).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+
+from services.kit.errors import DomainError, invalid
+from services.kit.redis import Keys
+
+from .domain import MAX_LINES, MAX_QUANTITY, CartError
+
+# KEYS: items, products, seq. ARGV: product_id, quantity, max quantity, max lines, ttl.
+# Returns {"ok", item_id, quantity} | {"too_many", item_id, current quantity} | {"full"}.
+_ADD = """
+local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
+local product, quantity = ARGV[1], tonumber(ARGV[2])
+local max_quantity, max_lines, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local item = redis.call('HGET', products, product)
+local current = 0
+if item then
+  local raw = redis.call('HGET', items, item)
+  if raw then
+    current = tonumber(string.match(raw, '"quantity"%s*:%s*(%d+)'))
+  else
+    item = false
+  end
+end
+local total = current + quantity
+if total > max_quantity then
+  return {'too_many', item or '', tostring(current)}
+end
+if not item then
+  if redis.call('HLEN', items) >= max_lines then
+    return {'full'}
+  end
+  item = tostring(redis.call('INCR', seq))
+  redis.call('HSET', products, product, item)
+end
+redis.call('HSET', items, item, '{"product_id":' .. product .. ',"quantity":' .. total .. '}')
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
+return {'ok', item, tostring(total)}
+"""
+
+# KEYS: items, products, seq. ARGV: item_id, quantity (0 removes the line), ttl.
+# Returns the line's product_id, or nil when the item is not in the cart.
+_SET = """
+local items, products = KEYS[1], KEYS[2]
+local item, quantity, ttl = ARGV[1], ARGV[2], ARGV[3]
+local raw = redis.call('HGET', items, item)
+if not raw then
+  return false
+end
+local product = string.match(raw, '"product_id"%s*:%s*(%d+)')
+if quantity == '0' then
+  redis.call('HDEL', items, item)
+  if redis.call('HGET', products, product) == item then
+    redis.call('HDEL', products, product)
+  end
+else
+  redis.call('HSET', items, item, '{"product_id":' .. product .. ',"quantity":' .. quantity .. '}')
+end
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
+return product
+"""
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: int
+    product_id: int
+    quantity: int
+
+
+class CartStore:
+    def __init__(self, client: redis.Redis, keys: Keys, ttl_seconds: int) -> None:
+        self._redis = client
+        self._keys = keys
+        self._ttl = ttl_seconds
+        self._add = client.register_script(_ADD)
+        self._set = client.register_script(_SET)
+
+    def _cart_keys(self, user_id: int) -> list[str]:
+        return [
+            self._keys("cart", user_id),
+            self._keys("cart", user_id, "products"),
+            self._keys("cart", user_id, "seq"),
+        ]
+
+    async def items(self, user_id: int) -> list[Item]:
+        """The cart's lines, in the order they were first added."""
+        raw = await self._redis.hgetall(self._keys("cart", user_id))
+        items = []
+        for item_id, value in raw.items():
+            line = json.loads(value)
+            items.append(Item(int(item_id), int(line["product_id"]), int(line["quantity"])))
+        return sorted(items, key=lambda item: item.item_id)
+
+    async def add(self, user_id: int, product_id: int, quantity: int) -> Item:
+        """Adds a line, or raises the quantity of the product's line (keeping its item id)."""
+        reply = await self._add(
+            keys=self._cart_keys(user_id),
+            args=[str(product_id), str(quantity), MAX_QUANTITY, MAX_LINES, self._ttl],
+        )
+        status = reply[0]
+        if status == "full":
+            raise DomainError(CartError.CART_FULL)
+        if status == "too_many":
+            raise invalid(
+                f"the cart already holds {reply[2]} of product {product_id}; at most {MAX_QUANTITY} per line"
+            )
+        return Item(int(reply[1]), product_id, int(reply[2]))
+
+    async def set_quantity(self, user_id: int, item_id: int, quantity: int) -> Item:
+        """Sets a line's quantity; 0 removes the line."""
+        product = await self._set(
+            keys=self._cart_keys(user_id), args=[str(item_id), str(quantity), self._ttl]
+        )
+        if product is None:
+            raise DomainError(CartError.ITEM_NOT_FOUND, f"item {item_id} not in cart")
+        return Item(item_id, int(product), quantity)
+
+    async def clear(self, user_id: int) -> None:
+        items, products, seq = self._cart_keys(user_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            # The counter stays, so an item id is never reused while the cart key lives.
+            pipe.delete(items, products)
+            pipe.expire(seq, self._ttl)
+            await pipe.execute()
