@@ -87,12 +87,13 @@ class Channels:
         await asyncio.gather(*(c.close() for c in channels.values()))
 
 
+Issuer = Callable[[], Awaitable[tuple[str, float]]]
+
+
 class ServiceToken:
     """This service's own token from the auth service, refreshed a minute before it expires."""
 
-    def __init__(
-        self, issue: Callable[[], Awaitable[tuple[str, float]]], refresh_margin_seconds: float = 60.0
-    ) -> None:
+    def __init__(self, issue: Issuer, refresh_margin_seconds: float = 60.0) -> None:
         self._issue = issue
         self._margin = refresh_margin_seconds
         self._token = ""
@@ -105,3 +106,21 @@ class ServiceToken:
                 if time.time() > self._expires_at - self._margin:
                     self._token, self._expires_at = await self._issue()
         return (("authorization", f"Bearer {self._token}"),)
+
+
+def service_token_issuer(
+    auth_stub: Any, service_name: str, secret: str
+) -> Callable[[], Awaitable[tuple[str, float]]]:
+    """How a process gets its own token from the auth service (`auth_stub`: an AuthServiceStub)."""
+    from shop.auth.v1 import auth_pb2
+
+    async def issue() -> tuple[str, float]:
+        # An explicit empty authorization: this call must never carry an end user's token.
+        reply = await auth_stub.IssueServiceToken(
+            auth_pb2.IssueServiceTokenRequest(service_name=service_name, service_secret=secret),
+            metadata=(("authorization", ""),),
+        )
+        token: str = reply.token
+        return token, float(reply.expire_time.ToSeconds())
+
+    return issue

@@ -50,6 +50,10 @@ class CommonSettings(BaseSettings):
     # Deadline for every outbound RPC that has none from its caller.
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     auth_public_key_file: Path | None = None
+    # What this process shows the auth service to get its own (service) token.
+    service_secret_file: Path | None = None
+    # Seconds given to in-flight requests after SIGTERM before the process stops.
+    drain_seconds: float = Field(default=10.0, ge=0)
     # Where each service answers gRPC.
     auth_addr: str = default_address("auth")
     catalog_addr: str = default_address("catalog")
@@ -66,6 +70,13 @@ class CommonSettings(BaseSettings):
     def address_of(self, service: str) -> str:
         value: str = getattr(self, f"{service}_addr")
         return value
+
+    def service_secret(self) -> str:
+        path = self.service_secret_file or self.data_dir / "keys" / "service_secret"
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"SHOP_SERVICE_SECRET_FILE: cannot read {path}: {exc.strerror}") from exc
 
     def public_key_pem(self) -> bytes:
         path = self.auth_public_key_file or self.data_dir / "keys" / "auth_public.pem"
@@ -89,9 +100,6 @@ class ServiceSettings(CommonSettings):
     redis_url: str | None = None
     # Prefix of every Redis key, so several platforms (or test runs) can share one server.
     redis_prefix: str = "shop:"
-    service_secret_file: Path | None = None
-    # Seconds given to in-flight RPCs after SIGTERM before the server stops.
-    drain_seconds: float = Field(default=10.0, ge=0)
     health_check_interval_seconds: float = Field(default=5.0, gt=0)
 
     _per_service_env: ClassVar[tuple[str, ...]] = ("DATABASE_URL",)
@@ -122,13 +130,6 @@ class ServiceSettings(CommonSettings):
             return self.database_url.replace("{service}", self.service_name)
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
 
-    def service_secret(self) -> str:
-        path = self.service_secret_file or self.data_dir / "keys" / "service_secret"
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"SHOP_SERVICE_SECRET_FILE: cannot read {path}: {exc.strerror}") from exc
-
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -138,7 +139,13 @@ def load(cls: type[S], **overrides: Any) -> S:
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"SHOP_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    # A field read through an alias reports the alias, which is already the variable's full name.
+    first = str(loc[0]) if loc else ""
+    if first.startswith("SHOP_"):
+        return first
+    return "SHOP_" + "_".join(str(p) for p in loc).upper()

@@ -27,7 +27,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.kit import logs, telemetry
 from services.kit import redis as kit_redis
-from services.kit.clients import Channels, ServiceToken
+from services.kit.clients import Channels, ServiceToken, service_token_issuer
 from services.kit.config import ServiceSettings, load
 from services.kit.database import Database
 from services.kit.interceptors import ServiceInterceptor
@@ -97,20 +97,11 @@ class Runtime:
 
     def service_token(self) -> ServiceToken:
         """This service's own identity for calls that need it (e.g. orders reserving stock)."""
-        from shop.auth.v1 import auth_pb2, auth_pb2_grpc
+        from shop.auth.v1 import auth_pb2_grpc
 
         auth = self.channels.stub(auth_pb2_grpc.AuthServiceStub, "auth")
-        name, secret = self.settings.service_name, self.settings.service_secret()
-
-        async def issue() -> tuple[str, float]:
-            # The service token must not inherit the end user's token, so pass an empty one.
-            reply = await auth.IssueServiceToken(
-                auth_pb2.IssueServiceTokenRequest(service_name=name, service_secret=secret),
-                metadata=(("authorization", ""),),
-            )
-            return reply.token, reply.expire_time.ToSeconds()
-
-        return ServiceToken(issue)
+        secret = self.settings.service_secret()  # read now: a missing secret must fail start-up
+        return ServiceToken(service_token_issuer(auth, self.settings.service_name, secret))
 
 
 Build = Callable[[Runtime], Awaitable[Sequence[Registration]]]

@@ -14,6 +14,7 @@ status; this flow sees that in step 6 and gives the money and stock back itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAYMENT_TOKEN = "tok_test_visa"
 SYSTEM = "system:checkout"
+# How long a raced repeat of an idempotency key waits for the first request to finish.
+SETTLE_SECONDS = 10.0
 
 # How a payment service's deliberate "no" is passed on to the customer.
 _PAYMENT_ANSWERS = {
@@ -76,15 +79,26 @@ class Checkout:
         if key is not None:
             earlier = await self._store.by_key(user_id, key)
             if earlier is not None:
-                return earlier
+                return await self._settled(user_id, key, earlier)
 
         quantities = await self._cart()
         lines, currency = domain.price_lines(quantities, await self._prices(list(quantities)))
         totals = domain.totals(lines, currency)
         view, created = await self._store.create(user_id, key, lines, totals, actor)
         if not created:
-            return view
+            return await self._settled(user_id, key, view)
         return await to_completion(self._complete(view, method))
+
+    async def _settled(self, user_id: int, key: str | None, view: OrderView) -> OrderView:
+        """A raced repeat waits for the first request to finish, then answers as it ended."""
+        deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
+        while view.status is Status.PENDING and key is not None:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+            view = await self._store.by_key(user_id, key) or view
+        domain.repeated_checkout(view.status)
+        return view
 
     # --- reading the cart and prices ---------------------------------------------------------
 

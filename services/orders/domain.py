@@ -29,6 +29,11 @@ class OrderError(ErrorCode):
     INVALID_TRANSITION = Kind.FAILED_PRECONDITION, "order status cannot change that way"
     NOT_CANCELLABLE = Kind.FAILED_PRECONDITION, "order cannot be cancelled"
     CHECKOUT_OWNED = Kind.FAILED_PRECONDITION, "that status is set by checkout only"
+    KEY_FAILED = (
+        Kind.FAILED_PRECONDITION,
+        "the checkout with this idempotency key failed; send a new key to try again",
+    )
+    KEY_IN_PROGRESS = Kind.ABORTED, "a checkout with this idempotency key is still in progress; retry"
     CONCURRENT_CHANGE = Kind.ABORTED, "the order changed concurrently; try again"
 
 
@@ -141,3 +146,11 @@ def totals(lines: Sequence[PricedLine], currency: str, shipping_minor: int = 0) 
     if total > MAX_AMOUNT_MINOR:
         raise DomainError(OrderError.TOTAL_TOO_LARGE)
     return Totals(subtotal, shipping_minor, total, currency)
+
+
+def repeated_checkout(status: Status) -> None:
+    """A repeated idempotency key answers as the first request ended: the order, or the failure."""
+    if status is Status.FAILED:
+        raise DomainError(OrderError.KEY_FAILED)
+    if status is Status.PENDING:
+        raise DomainError(OrderError.KEY_IN_PROGRESS)

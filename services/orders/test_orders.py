@@ -521,3 +521,20 @@ async def test_payments_down_fails_checkout_and_cancel_without_losing_anything(s
     cancelled = (await shop.orders.CancelOrder(orders_pb2.CancelOrderRequest(id=paid.id), metadata=who)).order
     assert cancelled.status == CANCELLED
     assert await shop.on_hand(item) == [3]
+
+
+async def test_repeating_the_key_of_a_failed_checkout_fails_again(shop: Shop) -> None:
+    item = await shop.product(700, 10)
+    who = shop.customer()
+    await shop.fill(who, (item, 1))
+    key = uuid4().hex
+    declined = payments_pb2.PaymentMethod(
+        card=payments_pb2.Card(number="4000000000000002", exp_month=12, exp_year=2099, cvc="123")
+    )
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await shop.orders.CreateOrder(
+                orders_pb2.CreateOrderRequest(idempotency_key=key, payment_method=declined), metadata=who
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert await shop.on_hand(item) == [10]

@@ -1,0 +1,41 @@
+"""`create_app(settings)`: the gateway's aiohttp application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from gateway import middlewares, openapi
+from gateway.routes import ROUTES
+from gateway.routing import OPENAPI, SETTINGS, UPSTREAMS, Route, register
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstreams
+from services.kit.clients import Channels
+
+
+async def upstreams_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The gRPC channels live exactly as long as the app."""
+    channels = Channels(app[SETTINGS])
+    app[UPSTREAMS] = Upstreams.connect(channels, app[SETTINGS])
+    try:
+        yield
+    finally:
+        await channels.close()
+
+
+def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            middlewares.tracing,
+            middlewares.observe,
+            middlewares.cors(settings.cors_origins),
+            middlewares.errors,
+        ],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[OPENAPI] = openapi.document(routes)
+    app.cleanup_ctx.append(upstreams_ctx)
+    register(app, routes)
+    return app

@@ -1,0 +1,77 @@
+"""Building blocks of the request and response bodies; each resource's own shapes live with its routes.
+
+Request bodies are strict: a JSON string is not a number, `true` is not a number, 1.5 is not an
+integer; missing required fields fail; unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from gateway.money import MAX_PRICE, minor_units
+
+INT64_MAX = 2**63 - 1
+
+
+def _two_decimals(value: float) -> float:
+    minor_units(value)
+    return value
+
+
+Price = Annotated[
+    float,
+    Field(ge=0, le=MAX_PRICE, allow_inf_nan=False, description="In the shop's currency, at most 2 decimals"),
+    AfterValidator(_two_decimals),
+]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+PositiveCount = Annotated[int, Field(ge=1, le=INT64_MAX)]
+Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# What an API response carries for money: the number in major units (100.0).
+Amount = Annotated[float, Field(description="In the shop's currency")]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+def _without_defaults(schema: dict[str, Any]) -> None:
+    # A patch field's default only stands for "unchanged"; it is not a value to document.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class Patch(RequestBody):
+    """A partial update: omitted fields stay as they are, at least one is needed, null is refused."""
+
+    model_config = ConfigDict(json_schema_extra=_without_defaults)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in cls.model_fields:
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} must not be null")
+        return data
+
+    @model_validator(mode="after")
+    def _something(self) -> Patch:
+        if not self.model_fields_set:
+            raise ValueError(f"at least one of {', '.join(type(self).model_fields)} is required")
+        return self
+
+
+class QueryParams(BaseModel):
+    """Query strings are text, so query params are converted (not strict); unknown ones are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Message(BaseModel):
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str

@@ -1,0 +1,163 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models' JSON schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from gateway.models import INT64_MAX, ErrorBody
+from gateway.routing import NEXT_PAGE_HEADER, Route
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+SECURITY_SCHEME = "bearerAuth"
+
+# Every route that reaches a service can meet these.
+_UPSTREAM_FAILURES = (500, 503, 504)
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input (the message names the field)",
+    401: "Missing, invalid, expired or revoked bearer token",
+    403: "Not allowed for this caller",
+    404: "No such resource, or not the caller's",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "A service behind the gateway is unavailable",
+    504: "A service behind the gateway timed out",
+}
+
+
+def _error_statuses(route: Route) -> list[int]:
+    statuses = set(route.errors)
+    if route.request is not None:
+        statuses |= {400, 413}
+    if route.query is not None:
+        statuses.add(400)
+    if route.path_params:
+        statuses.add(404)
+    if route.auth != "public":
+        statuses.add(401)
+    if route.auth == "admin":
+        statuses.add(403)
+    if route.tags != ("meta",):
+        statuses |= set(_UPSTREAM_FAILURES)
+    return sorted(statuses)
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        prop.pop("title", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+        }
+        for name in route.path_params
+    ]
+    parameters += [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": h.description,
+        }
+        for h in route.headers
+    ]
+    if route.query is not None:
+        parameters += _query_parameters(route.query)
+
+    success: dict[str, Any] = {"description": HTTPStatus(route.status).phrase}
+    if route.response is not None:
+        success["content"] = {"application/json": {"schema": schemas[(route.response, "serialization")]}}
+    if route.paged:
+        success["headers"] = {
+            NEXT_PAGE_HEADER: {
+                "description": "The page_token of the next page; absent on the last page",
+                "schema": {"type": "string"},
+            }
+        }
+    responses: dict[str, Any] = {str(route.status): success}
+    error_ref = schemas[(ErrorBody, "serialization")]
+    for status in _error_statuses(route):
+        responses[str(status)] = {
+            "description": _ERROR_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {"application/json": {"schema": error_ref}},
+        }
+
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": list(route.tags),
+        "responses": responses,
+        "security": [{SECURITY_SCHEME: []}] if route.auth != "public" else [],
+    }
+    if route.auth == "admin":
+        operation["description"] = "Admin role required."
+    if parameters:
+        operation["parameters"] = parameters
+    if route.request is not None:
+        operation["requestBody"] = {
+            "required": not route.request_optional,
+            "content": {"application/json": {"schema": schemas[(route.request, "validation")]}},
+        }
+    return operation
+
+
+def document(routes: Sequence[Route], *, version: str = "1.0.0") -> dict[str, Any]:
+    wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (ErrorBody, "serialization")
+    ]
+    for route in routes:
+        if route.request is not None:
+            wanted.append((route.request, "validation"))
+        if route.response is not None:
+            wanted.append((route.response, "serialization"))
+    unique = list(dict.fromkeys(wanted))
+    schemas, definitions = models_json_schema(unique, ref_template=REF_TEMPLATE)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.full_path, {})[route.method.lower()] = _operation(route, schemas)
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Shop API",
+            "version": version,
+            "description": (
+                "The e-commerce platform's public API. Every path also answers without (or with) its "
+                'trailing slash. Errors are `{"error": "..."}`. Prices are numbers in the shop\'s '
+                "currency with at most 2 decimals."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "tags": [{"name": tag} for tag in dict.fromkeys(t for r in routes for t in r.tags)],
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+    }

@@ -1,0 +1,82 @@
+"""/api/auth: register, log in, who am I, log out."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from gateway.models import Message, RequestBody
+from gateway.routing import Ctx, Route
+from shop.auth.v1 import auth_pb2
+
+
+class Credentials(RequestBody):
+    email: str = Field(max_length=320, examples=["user@example.com"])
+    password: str = Field(max_length=1024, examples=["securepassword"])
+
+
+class Registered(BaseModel):
+    user_id: int
+    message: str
+
+
+class LoggedIn(BaseModel):
+    token: str
+
+
+class Me(BaseModel):
+    user_id: int
+    email: str
+
+
+async def register(ctx: Ctx) -> Registered:
+    body = ctx.body(Credentials)
+    reply = await ctx.upstreams.auth.Register(
+        auth_pb2.RegisterRequest(email=body.email, password=body.password), metadata=ctx.metadata
+    )
+    return Registered(user_id=reply.user.id, message="User registered")
+
+
+async def login(ctx: Ctx) -> LoggedIn:
+    body = ctx.body(Credentials)
+    reply = await ctx.upstreams.auth.Login(
+        auth_pb2.LoginRequest(email=body.email, password=body.password), metadata=ctx.metadata
+    )
+    return LoggedIn(token=reply.token)
+
+
+async def me(ctx: Ctx) -> Me:
+    reply = await ctx.upstreams.auth.GetMe(auth_pb2.GetMeRequest(), metadata=ctx.metadata)
+    return Me(user_id=reply.user.id, email=reply.user.email)
+
+
+async def logout(ctx: Ctx) -> Message:
+    await ctx.upstreams.auth.Logout(auth_pb2.LogoutRequest(), metadata=ctx.metadata)
+    return Message(message="Logged out")
+
+
+TAGS = ("auth",)
+ROUTES = [
+    Route(
+        "POST",
+        "/auth/register/",
+        register,
+        "Register a new user",
+        TAGS,
+        request=Credentials,
+        response=Registered,
+        status=201,
+        errors=(409,),
+    ),
+    Route(
+        "POST",
+        "/auth/login/",
+        login,
+        "Log in and receive a bearer token",
+        TAGS,
+        request=Credentials,
+        response=LoggedIn,
+        errors=(401, 429),
+    ),
+    Route("GET", "/auth/me/", me, "The signed-in user", TAGS, auth="user", response=Me),
+    Route("POST", "/auth/logout/", logout, "Revoke the bearer token", TAGS, auth="user", response=Message),
+]

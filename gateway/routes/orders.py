@@ -1,0 +1,179 @@
+"""/api/orders: checkout from the cart, order details, cancellation."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, StrictStr, model_validator
+
+from gateway import money
+from gateway.errors import ApiError
+from gateway.models import Amount, Message, QueryParams, RequestBody
+from gateway.routing import Ctx, HeaderParam, Route
+from shop.orders.v1 import orders_pb2
+from shop.payments.v1 import payments_pb2
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
+_STATUS_PREFIX = "ORDER_STATUS_"
+
+
+class CardIn(RequestBody):
+    number: StrictStr = Field(min_length=1, max_length=32)
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=0, le=9999)
+    cvc: StrictStr = Field(max_length=8)
+
+
+class PaymentIn(RequestBody):
+    """Exactly one of a card or a provider token ("tok_test_visa")."""
+
+    card: CardIn | None = None
+    token: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_method(self) -> PaymentIn:
+        if (self.card is None) == (self.token is None):
+            raise ValueError("exactly one of card or token is required")
+        return self
+
+
+class Checkout(RequestBody):
+    payment: PaymentIn | None = Field(
+        default=None, description="Defaults to the test provider's approving token"
+    )
+
+
+class OrderCreated(BaseModel):
+    order_id: int
+    message: str
+
+
+class OrderItem(BaseModel):
+    product_id: int
+    quantity: int
+
+
+class OrderDetails(BaseModel):
+    order_id: int
+    items: list[OrderItem]
+    total: Amount
+
+
+class OrderSummary(OrderDetails):
+    status: str = Field(examples=["paid"])
+
+
+class OrderList(BaseModel):
+    orders: list[OrderSummary]
+    next_page_token: str | None
+
+
+class OrderQuery(QueryParams):
+    page_size: int = Field(default=50, ge=1, le=200)
+    page_token: str = Field(default="", max_length=1000)
+
+
+def _payment_method(payment: PaymentIn | None) -> payments_pb2.PaymentMethod | None:
+    if payment is None:
+        return None
+    if payment.card is not None:
+        card = payment.card
+        return payments_pb2.PaymentMethod(
+            card=payments_pb2.Card(
+                number=card.number, exp_month=card.exp_month, exp_year=card.exp_year, cvc=card.cvc
+            )
+        )
+    return payments_pb2.PaymentMethod(token=payment.token or "")
+
+
+def _items(order: orders_pb2.Order) -> list[OrderItem]:
+    return [OrderItem(product_id=line.product_id, quantity=line.quantity) for line in order.lines]
+
+
+def _status(order: orders_pb2.Order) -> str:
+    return str(orders_pb2.OrderStatus.Name(order.status)).removeprefix(_STATUS_PREFIX).lower()
+
+
+async def create_order(ctx: Ctx) -> OrderCreated:
+    body = ctx.body(Checkout)
+    key = ctx.request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} characters")
+    request = orders_pb2.CreateOrderRequest(idempotency_key=key)
+    method = _payment_method(body.payment)
+    if method is not None:
+        request.payment_method.CopyFrom(method)
+    reply = await ctx.upstreams.orders.CreateOrder(request, metadata=ctx.metadata)
+    return OrderCreated(order_id=reply.order.id, message="Order created and payment processed")
+
+
+async def list_orders(ctx: Ctx) -> OrderList:
+    query = ctx.query(OrderQuery)
+    reply = await ctx.upstreams.orders.ListOrders(
+        orders_pb2.ListOrdersRequest(page_size=query.page_size, page_token=query.page_token),
+        metadata=ctx.metadata,
+    )
+    ctx.next_page(reply.next_page_token)
+    return OrderList(
+        orders=[
+            OrderSummary(order_id=o.id, items=_items(o), total=money.from_proto(o.total), status=_status(o))
+            for o in reply.orders
+        ],
+        next_page_token=reply.next_page_token or None,
+    )
+
+
+async def get_order(ctx: Ctx) -> OrderDetails:
+    reply = await ctx.upstreams.orders.GetOrder(
+        orders_pb2.GetOrderRequest(id=ctx.id("order_id")), metadata=ctx.metadata
+    )
+    order = reply.order
+    return OrderDetails(order_id=order.id, items=_items(order), total=money.from_proto(order.total))
+
+
+async def cancel_order(ctx: Ctx) -> Message:
+    await ctx.upstreams.orders.CancelOrder(
+        orders_pb2.CancelOrderRequest(id=ctx.id("order_id"), reason="canceled through the API"),
+        metadata=ctx.metadata,
+    )
+    return Message(message="Order canceled and refunded")
+
+
+TAGS = ("orders",)
+ROUTES = [
+    Route(
+        "POST",
+        "/orders/",
+        create_order,
+        "Check out the cart: create the order and pay for it",
+        TAGS,
+        auth="user",
+        request=Checkout,
+        request_optional=True,
+        response=OrderCreated,
+        status=201,
+        errors=(409,),
+        headers=(HeaderParam(IDEMPOTENCY_HEADER, "Retrying with the same key returns the same order"),),
+    ),
+    Route(
+        "GET",
+        "/orders/",
+        list_orders,
+        "The caller's orders (an admin sees everyone's)",
+        TAGS,
+        auth="user",
+        response=OrderList,
+        query=OrderQuery,
+        paged=True,
+    ),
+    Route("GET", "/orders/{order_id}", get_order, "One order", TAGS, auth="user", response=OrderDetails),
+    Route(
+        "POST",
+        "/orders/{order_id}/cancel",
+        cancel_order,
+        "Cancel an order and refund its payment",
+        TAGS,
+        auth="user",
+        response=Message,
+        errors=(409,),
+    ),
+]

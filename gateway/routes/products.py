@@ -1,0 +1,216 @@
+"""/api/products: the catalog, with each product's available stock from inventory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import grpc
+from pydantic import BaseModel, Field, RootModel, StrictStr
+
+from gateway import money
+from gateway.errors import INTERNAL_ERROR, ApiError, UpstreamError
+from gateway.models import Amount, Count, Message, Patch, Price, QueryParams, RequestBody
+from gateway.routing import Ctx, Route
+from shop.catalog.v1 import catalog_pb2
+from shop.inventory.v1 import inventory_pb2
+
+MAX_NAME = 200
+
+
+class NewProduct(RequestBody):
+    name: StrictStr = Field(min_length=1, max_length=MAX_NAME)
+    price: Price
+    description: StrictStr = ""
+    stock: Count | None = Field(default=None, description="Units on hand; left unset when omitted")
+
+
+class ProductChanges(Patch):
+    name: StrictStr = Field(default="", min_length=1, max_length=MAX_NAME)
+    price: Price = 0.0
+    description: StrictStr = ""
+    stock: Count = 0
+
+
+class ProductCreated(BaseModel):
+    id: int
+    message: str
+
+
+class ProductSummary(BaseModel):
+    name: str
+    price: Amount
+    description: str
+    stock: int
+
+
+class Product(BaseModel):
+    id: int
+    name: str
+    price: Amount
+    description: str
+    stock: int
+
+
+class ProductPage(RootModel[dict[str, ProductSummary]]):
+    """Products of one page by id, in catalog order."""
+
+
+class ProductQuery(QueryParams):
+    q: str = Field(default="", max_length=200, description="Text search over name and description")
+    page_size: int = Field(default=100, ge=1, le=200)
+    page_token: str = Field(default="", max_length=1000)
+
+
+async def _available(ctx: Ctx, product_ids: Sequence[int]) -> dict[int, int]:
+    """Available stock per product, in one call, as the gateway (stock reads are not public)."""
+    if not product_ids:
+        return {}
+    try:
+        reply = await ctx.upstreams.inventory.BatchGetStock(
+            inventory_pb2.BatchGetStockRequest(product_ids=list(product_ids)),
+            metadata=await ctx.gateway_metadata(),
+        )
+    except UpstreamError as exc:
+        if exc.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            # Not the caller's fault: the gateway's own identity was refused.
+            raise ApiError(500, INTERNAL_ERROR) from exc
+        raise
+    return {level.product_id: level.available for level in reply.levels}
+
+
+def _summary(product: catalog_pb2.Product, stock: int) -> ProductSummary:
+    return ProductSummary(
+        name=product.name, price=money.from_proto(product.price), description=product.description, stock=stock
+    )
+
+
+async def _set_stock(ctx: Ctx, product_id: int, stock: int) -> None:
+    await ctx.upstreams.inventory.SetStock(
+        inventory_pb2.SetStockRequest(product_id=product_id, on_hand=stock, reason="set through the API"),
+        metadata=ctx.metadata,
+    )
+
+
+async def create_product(ctx: Ctx) -> ProductCreated:
+    body = ctx.body(NewProduct)
+    reply = await ctx.upstreams.catalog.CreateProduct(
+        catalog_pb2.CreateProductRequest(
+            name=body.name,
+            description=body.description,
+            price=money.to_proto(body.price, ctx.settings.currency),
+        ),
+        metadata=ctx.metadata,
+    )
+    product_id: int = reply.product.id
+    if body.stock is not None:
+        try:
+            await _set_stock(ctx, product_id, body.stock)
+        except Exception:
+            # All or nothing for the caller: take the product back out before reporting the failure.
+            with contextlib.suppress(UpstreamError):
+                await ctx.upstreams.catalog.DeleteProduct(
+                    catalog_pb2.DeleteProductRequest(id=product_id), metadata=ctx.metadata
+                )
+            raise
+    return ProductCreated(id=product_id, message="Product added")
+
+
+async def list_products(ctx: Ctx) -> ProductPage:
+    query = ctx.query(ProductQuery)
+    reply = await ctx.upstreams.catalog.ListProducts(
+        catalog_pb2.ListProductsRequest(
+            page_size=query.page_size, page_token=query.page_token, query=query.q
+        ),
+        metadata=ctx.metadata,
+    )
+    stock = await _available(ctx, [p.id for p in reply.products])
+    ctx.next_page(reply.next_page_token)
+    return ProductPage({str(p.id): _summary(p, stock.get(p.id, 0)) for p in reply.products})
+
+
+async def get_product(ctx: Ctx) -> Product:
+    product_id = ctx.id("id")
+    reply = await ctx.upstreams.catalog.GetProduct(
+        catalog_pb2.GetProductRequest(id=product_id), metadata=ctx.metadata
+    )
+    stock = await _available(ctx, [product_id])
+    return Product(id=product_id, **_summary(reply.product, stock.get(product_id, 0)).model_dump())
+
+
+async def update_product(ctx: Ctx) -> Message:
+    product_id = ctx.id("id")
+    body = ctx.body(ProductChanges)
+    given = body.model_fields_set
+    request = catalog_pb2.UpdateProductRequest(id=product_id)
+    if "name" in given:
+        request.name = body.name
+    if "description" in given:
+        request.description = body.description
+    if "price" in given:
+        request.price.CopyFrom(money.to_proto(body.price, ctx.settings.currency))
+    if given - {"stock"}:
+        await ctx.upstreams.catalog.UpdateProduct(request, metadata=ctx.metadata)
+    else:
+        # Only the stock changes: the product must still exist.
+        await ctx.upstreams.catalog.GetProduct(
+            catalog_pb2.GetProductRequest(id=product_id), metadata=ctx.metadata
+        )
+    if "stock" in given:
+        await _set_stock(ctx, product_id, body.stock)
+    return Message(message="Product updated")
+
+
+async def delete_product(ctx: Ctx) -> Message:
+    await ctx.upstreams.catalog.DeleteProduct(
+        catalog_pb2.DeleteProductRequest(id=ctx.id("id")), metadata=ctx.metadata
+    )
+    return Message(message="Product deleted")
+
+
+TAGS = ("products",)
+ROUTES = [
+    Route(
+        "POST",
+        "/products/",
+        create_product,
+        "Add a product (and its stock)",
+        TAGS,
+        auth="admin",
+        request=NewProduct,
+        response=ProductCreated,
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/products/",
+        list_products,
+        "List products with their available stock",
+        TAGS,
+        response=ProductPage,
+        query=ProductQuery,
+        paged=True,
+    ),
+    Route(
+        "GET", "/products/{id}", get_product, "One product with its available stock", TAGS, response=Product
+    ),
+    Route(
+        "PUT",
+        "/products/{id}",
+        update_product,
+        "Change any of name, price, description, stock",
+        TAGS,
+        auth="admin",
+        request=ProductChanges,
+        response=Message,
+    ),
+    Route(
+        "DELETE",
+        "/products/{id}",
+        delete_product,
+        "Remove a product from the catalog",
+        TAGS,
+        auth="admin",
+        response=Message,
+    ),
+]

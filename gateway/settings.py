@@ -1,0 +1,45 @@
+"""The gateway's typed settings, read once at start-up from `SHOP_*` environment variables."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from services.kit.config import CommonSettings, load
+
+MIB = 1024 * 1024
+
+
+class GatewaySettings(CommonSettings):
+    """What the gateway reads on top of the common settings (service addresses, data folder, logs)."""
+
+    # validate_by_name lets tests and callers pass `port=...`; the environment name stays exact.
+    model_config = SettingsConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    port: int = Field(default=5000, ge=0, le=65535, validation_alias="SHOP_GATEWAY_PORT")
+    host: str = Field(default="127.0.0.1", validation_alias="SHOP_GATEWAY_HOST")
+    # 0 turns the Prometheus endpoint off; it is never served on the public port.
+    metrics_port: int = Field(default=9100, ge=0, le=65535, validation_alias="SHOP_GATEWAY_METRICS_PORT")
+    max_body_bytes: int = Field(default=MIB, gt=0)
+    # Browser origins allowed to call the API ("*" allows any); a JSON list or comma-separated.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # The shop's one currency: REST prices are numbers in it, services get integer minor units.
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+        return value
+
+
+def load_settings(**overrides: Any) -> GatewaySettings:
+    """Reads the settings once; a bad value stops the process with a message naming the variable."""
+    return load(GatewaySettings, **overrides)

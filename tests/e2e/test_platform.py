@@ -1,0 +1,201 @@
+"""The platform as `make run` starts it: the real launcher, every service a process of its own.
+
+Walks the documented API with tests/e2e/walk_api.py, checks health, reflection and metrics of
+every service, kills a service to see the gateway answer 503, and restarts the platform on the
+same data folder to see the data kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from deploy.local.ports import IMPLEMENTED, PortTable, port_table
+from deploy.local.supervisor import busy_ports, state_file
+from tests.e2e import walk_api
+
+ADMIN_EMAIL = "admin-e2e@shop.test"
+ADMIN_PASSWORD = "e2e-admin-password"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_offset() -> PortTable:
+    for _ in range(200):
+        table = port_table(random.randrange(1000, 9000))
+        if not busy_ports(table.all_ports()):
+            return table
+    raise RuntimeError("no free block of ports for a second platform")
+
+
+@dataclass
+class Launched:
+    process: subprocess.Popen[bytes]
+    ports: PortTable
+    data_dir: Path
+
+    @property
+    def api(self) -> str:
+        return self.ports.api_url
+
+    def state(self) -> dict[str, dict[str, int | None]]:
+        loaded: dict[str, dict[str, int | None]] = json.loads(state_file(self.data_dir).read_text())
+        return loaded
+
+
+def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str]) -> Launched:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SHOP_")},
+        "SHOP_DATA_DIR": str(data_dir),
+        "SHOP_PORT_OFFSET": str(ports.offset),
+        "SHOP_ADMIN_EMAIL": ADMIN_EMAIL,
+        "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **env_extra,
+    }
+    log = (data_dir.parent / f"launcher-{data_dir.name}.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    launched = Launched(process, ports, data_dir)
+    deadline = time.monotonic() + 120
+    while not state_file(data_dir).exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"launcher did not come up:\n{Path(log.name).read_text()[-4000:]}")
+        time.sleep(0.2)
+    return launched
+
+
+def _stop(launched: Launched) -> int:
+    launched.process.send_signal(signal.SIGINT)
+    try:
+        return launched.process.wait(60)
+    except subprocess.TimeoutExpired:
+        launched.process.kill()
+        raise
+
+
+@pytest.fixture(scope="module")
+def storage_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """The same storage the rest of the suite uses (external servers when configured)."""
+    env: dict[str, str] = {}
+    if os.environ.get("SHOP_TEST_DATABASE_URL"):
+        env["SHOP_DATABASE_URL"] = database_url
+    if os.environ.get("SHOP_TEST_REDIS_URL"):
+        env["SHOP_REDIS_URL"] = redis_url
+        env["SHOP_REDIS_PREFIX"] = f"shop-e2e-{random.getrandbits(32):x}:"
+    return env
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory: pytest.TempPathFactory, storage_env: dict[str, str]) -> Iterator[Launched]:
+    data_dir = tmp_path_factory.mktemp("e2e") / "data"
+    platform = _launch(data_dir, _free_offset(), storage_env)
+    try:
+        yield platform
+    finally:
+        if platform.process.poll() is None:
+            _stop(platform)
+
+
+def test_walk_of_the_documented_api(launched: Launched) -> None:
+    walk_api.walk(walk_api.Client(launched.api, verbose=False), ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+@pytest.fixture
+async def channels(launched: Launched) -> AsyncIterator[dict[str, grpc.aio.Channel]]:
+    opened = {name: grpc.aio.insecure_channel(launched.ports.services[name].addr) for name in IMPLEMENTED}
+    yield opened
+    for channel in opened.values():
+        await channel.close()
+
+
+async def test_every_service_is_healthy_and_reflects(
+    launched: Launched, channels: dict[str, grpc.aio.Channel]
+) -> None:
+    for name, channel in channels.items():
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, name
+        call = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        listed = [s.name async for r in call for s in r.list_services_response.service]
+        assert f"shop.{name}.v1.{name.capitalize()}Service" in listed, (name, listed)
+        assert "grpc.health.v1.Health" in listed
+
+
+def test_every_process_serves_metrics(launched: Launched) -> None:
+    urllib.request.urlopen(f"{launched.api}/products/", timeout=10).read()
+    ports = [launched.ports.gateway_metrics, *(launched.ports.services[n].metrics for n in IMPLEMENTED)]
+    for port in ports:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert "shop_" in text, port
+    catalog = launched.ports.services["catalog"].metrics
+    text = urllib.request.urlopen(f"http://127.0.0.1:{catalog}/metrics", timeout=10).read().decode()
+    assert 'shop_rpc_server_requests_total{code="OK",method="ListProducts",service="catalog"}' in text
+
+
+def test_killed_service_gives_503_fast_and_the_rest_go_on(launched: Launched) -> None:
+    reviews_pid = launched.state()["reviews"]["pid"]
+    assert isinstance(reviews_pid, int)
+    os.kill(reviews_pid, signal.SIGKILL)
+    time.sleep(0.5)
+    client = walk_api.Client(launched.api, verbose=False)
+    started = time.monotonic()
+    reply = client.call("GET", "/products/1/reviews/")
+    assert reply.status == 503
+    assert isinstance(reply.body, dict)
+    assert "error" in reply.body
+    assert time.monotonic() - started < 3
+    assert client.call("GET", "/products/").status == 200
+    assert launched.process.poll() is None
+
+
+def _login(client: walk_api.Client, email: str, password: str) -> str:
+    token: str = client.call("POST", "/auth/login/", {"email": email, "password": password}).body["token"]
+    return token
+
+
+def test_data_survives_a_restart(launched: Launched, storage_env: dict[str, str]) -> None:
+    client = walk_api.Client(launched.api, verbose=False)
+    admin = client.call("POST", "/auth/login/", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).body[
+        "token"
+    ]
+    email = f"keep-{random.getrandbits(40):x}@example.com"
+    assert (
+        client.call("POST", "/auth/register/", {"email": email, "password": "securepassword"}).status == 201
+    )
+    token = client.call("POST", "/auth/login/", {"email": email, "password": "securepassword"}).body["token"]
+    pid = client.call("POST", "/products/", {"name": "Kept", "price": 12.5, "stock": 3}, token=admin).body[
+        "id"
+    ]
+    item = client.call("POST", "/cart/", {"product_id": pid, "quantity": 1}, token=token).body["item_id"]
+
+    assert _stop(launched) == 0
+    assert not state_file(launched.data_dir).exists()
+    again = _launch(launched.data_dir, launched.ports, storage_env)
+    try:
+        client = walk_api.Client(again.api, verbose=False)
+        got = client.call("GET", f"/products/{pid}")
+        assert got.status == 200
+        assert got.body["name"] == "Kept"
+        assert got.body["stock"] == 3
+        # The token from before the restart is still good, and the cart (in Redis) is still there.
+        assert client.call("GET", "/cart/", token=token).body == {
+            str(item): {"product_id": pid, "quantity": 1}
+        }
+    finally:
+        assert _stop(again) == 0
