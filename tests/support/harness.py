@@ -52,9 +52,8 @@ class Platform:
     def settings(self, name: str, **overrides: Any) -> ServiceSettings:
         module = importlib.import_module(f"services.{name}.service")
         settings_class: type[ServiceSettings] = getattr(module, "Settings", ServiceSettings)
-        return load(
-            settings_class, service_name=name, grpc_port=self.ports[name], **{**self.env(), **overrides}
-        )
+        values = {"service_name": name, "grpc_port": self.ports[name], **self.env(), **overrides}
+        return load(settings_class, **values)
 
     async def start(self, name: str, **overrides: Any) -> RunningService:
         if name not in self.running:

@@ -1,0 +1,78 @@
+"""The runtime's health reflects dependencies as they come and go, and a drain stops new work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from deploy.local.redis_server import EmbeddedRedis
+from services.cart.service import build as build_cart
+from services.kit.clients import CHANNEL_OPTIONS
+from services.kit.server import start
+from tests.support.harness import Platform
+from tests.support.ports import free_port
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def _status(stub: health_pb2_grpc.HealthStub, service: str = "") -> int:
+    reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+    status: int = reply.status
+    return status
+
+
+async def _wait_for(stub: health_pb2_grpc.HealthStub, want: int, seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (got := await _status(stub)) != want:
+        assert asyncio.get_running_loop().time() < deadline, f"health stayed {got}, wanted {want}"
+        await asyncio.sleep(0.05)
+
+
+async def test_health_follows_redis_going_away_and_coming_back(
+    platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder, port = tmp_path_factory.mktemp("health-redis"), free_port()
+    redis = EmbeddedRedis(folder, port)
+    await redis.start()
+    settings = platform.settings(
+        "cart", grpc_port=free_port(), redis_url=redis.url, health_check_interval_seconds=0.1
+    )
+    running = await start(settings, build_cart)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}", options=CHANNEL_OPTIONS)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        assert await _status(health) == SERVING
+        assert await _status(health, "shop.cart.v1.CartService") == SERVING
+        await redis.stop()
+        await _wait_for(health, NOT_SERVING)
+        assert await _status(health, "shop.cart.v1.CartService") == NOT_SERVING
+        redis = EmbeddedRedis(folder, port)
+        await redis.start()
+        await _wait_for(health, SERVING)
+    finally:
+        await running.stop(grace=0)
+        await channel.close()
+        await redis.stop()
+
+
+async def test_a_draining_service_reports_not_serving(platform: Platform) -> None:
+    settings = platform.settings("catalog", grpc_port=free_port())
+    from services.catalog.service import build as build_catalog
+
+    running = await start(settings, build_catalog)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}", options=CHANNEL_OPTIONS)
+    health = health_pb2_grpc.HealthStub(channel)
+    try:
+        assert await _status(health) == SERVING
+        stopping = asyncio.create_task(running.stop(grace=1))
+        await _wait_for(health, NOT_SERVING, seconds=1)
+        await stopping
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _status(health)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await channel.close()
