@@ -17,12 +17,16 @@ import grpc
 from gateway.errors import INTERNAL_ERROR, ApiError, UpstreamError
 from gateway.settings import GatewaySettings
 from services.kit.clients import Channels, Metadata, ServiceToken, service_token_issuer
+from shop.activity.v1 import activity_pb2_grpc
 from shop.auth.v1 import auth_pb2_grpc
 from shop.cart.v1 import cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
+from shop.content.v1 import content_pb2_grpc
 from shop.inventory.v1 import inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2_grpc
+from shop.profile.v1 import profile_pb2_grpc
 from shop.reviews.v1 import reviews_pb2_grpc
+from shop.shipping.v1 import shipping_pb2_grpc
 
 log = logging.getLogger("shop.gateway")
 
@@ -65,6 +69,10 @@ class Upstreams:
     cart: cart_pb2_grpc.CartServiceStub
     orders: orders_pb2_grpc.OrdersServiceStub
     reviews: reviews_pb2_grpc.ReviewsServiceStub
+    profile: profile_pb2_grpc.ProfileServiceStub
+    shipping: shipping_pb2_grpc.ShippingServiceStub
+    activity: activity_pb2_grpc.ActivityServiceStub
+    content: content_pb2_grpc.ContentServiceStub
     # The gateway's own identity, for reads a public endpoint needs but an anonymous caller may
     # not make directly (stock levels on the public product list).
     service_token: ServiceToken
@@ -92,6 +100,10 @@ class Upstreams:
             cart=_stub(channels, cart_pb2_grpc.CartServiceStub, "cart"),
             orders=_stub(channels, orders_pb2_grpc.OrdersServiceStub, "orders"),
             reviews=_stub(channels, reviews_pb2_grpc.ReviewsServiceStub, "reviews"),
+            profile=_stub(channels, profile_pb2_grpc.ProfileServiceStub, "profile"),
+            shipping=_stub(channels, shipping_pb2_grpc.ShippingServiceStub, "shipping"),
+            activity=_stub(channels, activity_pb2_grpc.ActivityServiceStub, "activity"),
+            content=_stub(channels, content_pb2_grpc.ContentServiceStub, "content"),
             service_token=ServiceToken(issue),
         )
 
