@@ -50,26 +50,8 @@ async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[s
         await server.stop()
 
 
-async def _create_pg_database(url: str) -> tuple[str, str]:
-    import asyncpg
-
-    base = make_url(url)
-    name = f"shop_test_{RUN_ID}"
-    conn = await asyncpg.connect(
-        host=base.host,
-        port=base.port or 5432,
-        user=base.username,
-        password=base.password,
-        database=base.database,
-    )
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False), name
-
-
-async def _drop_pg_database(url: str, name: str) -> None:
+async def _on_maintenance_db(url: str, statement: str) -> None:
+    """Runs one statement on the database the URL names (CREATE/DROP DATABASE can't run in a transaction)."""
     import asyncpg
 
     base = make_url(url)
@@ -81,7 +63,7 @@ async def _drop_pg_database(url: str, name: str) -> None:
         database=base.database,
     )
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -94,11 +76,12 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         folder = tmp_path_factory.mktemp("db")
         yield f"sqlite+aiosqlite:///{folder}/{{service}}.db"
         return
-    url, name = await _create_pg_database(external)
+    name = f"shop_test_{RUN_ID}"
+    await _on_maintenance_db(external, f'CREATE DATABASE "{name}"')
     try:
-        yield url
+        yield make_url(external).set(database=name).render_as_string(hide_password=False)
     finally:
-        await _drop_pg_database(external, name)
+        await _on_maintenance_db(external, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
