@@ -47,12 +47,18 @@ class UpstreamError(Exception):
         self.service = service
         self.code: grpc.StatusCode = error.code()
         self.details: str = error.details() or ""
+        # Set when the service itself answered with a domain error (see services/kit/errors.py),
+        # as opposed to the call failing on the way (service down, connection refused).
+        self.domain_code: str | None = dict(error.trailing_metadata() or ()).get("shop-error-code")
         super().__init__(f"{service}: {self.code.name}: {self.details}")
 
 
-def from_rpc(code: grpc.StatusCode, details: str, service: str) -> ApiError:
-    """The HTTP error for a gRPC status: the service's own message for 4xx, a fixed one otherwise."""
+def from_rpc(code: grpc.StatusCode, details: str, service: str, explained: bool = False) -> ApiError:
+    """The HTTP error for a gRPC status: the service's own message for 4xx, and for 503/504 when
+    the service explained them itself ("payment service unavailable" from orders); a fixed one otherwise."""
     status = RPC_TO_HTTP.get(code, 500)
+    if status in (503, 504) and explained and details:
+        return ApiError(status, details)
     if status == 503:
         return ApiError(503, f"{service} service unavailable")
     if status == 504:

@@ -170,7 +170,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except ApiError as exc:
         return json_error(exc.status, exc.message, exc.headers)
     except UpstreamError as exc:
-        error = from_rpc(exc.code, exc.details, exc.service)
+        error = from_rpc(exc.code, exc.details, exc.service, explained=exc.domain_code is not None)
         _log_upstream(request, error, exc.service, exc.code, exc.details)
         return json_error(error.status, error.message)
     except grpc.aio.AioRpcError as exc:

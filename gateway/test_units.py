@@ -55,6 +55,8 @@ def test_status_mapping() -> None:
     ) == "product 7 not found"
     unavailable = from_rpc(grpc.StatusCode.UNAVAILABLE, "connection refused", "reviews")
     assert (unavailable.status, unavailable.message) == (503, "reviews service unavailable")
+    explained = from_rpc(grpc.StatusCode.UNAVAILABLE, "payment service unavailable", "orders", explained=True)
+    assert (explained.status, explained.message) == (503, "payment service unavailable")
     for code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS):
         error = from_rpc(code, "secret details", "orders")
         assert (error.status, error.message) == (500, "Internal Server Error")
