@@ -23,8 +23,6 @@ class ServiceSpec:
     name: str
     grpc_port: int
     metrics_port: int
-    # False: in the table (so ports and SHOP_<NAME>_ADDR stay fixed) but not started by default.
-    implemented: bool
 
     @property
     def module(self) -> str:
@@ -35,21 +33,14 @@ class ServiceSpec:
         return f"SHOP_{self.name.upper()}_ADDR"
 
 
-# Services whose code exists; the rest keep their ports (and SHOP_<NAME>_ADDR) but are not started.
-_NOT_YET_IMPLEMENTED = frozenset({"profile", "shipping", "activity", "content"})
-
-
 def _table() -> dict[str, ServiceSpec]:
-    return {
-        name: ServiceSpec(name, grpc, metrics, name not in _NOT_YET_IMPLEMENTED)
-        for name, (grpc, metrics) in SERVICE_PORTS.items()
-    }
+    return {name: ServiceSpec(name, grpc, metrics) for name, (grpc, metrics) in SERVICE_PORTS.items()}
 
 
 SERVICES: dict[str, ServiceSpec] = _table()
 
 # Started by default, in this order (auth first: the others may call it while starting).
-IMPLEMENTED: tuple[str, ...] = tuple(name for name, spec in SERVICES.items() if spec.implemented)
+DEFAULT_SERVICES: tuple[str, ...] = tuple(SERVICES)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local.ports import IMPLEMENTED, SERVICES, PortTable, port_table
+from deploy.local.ports import DEFAULT_SERVICES, SERVICES, PortTable, port_table
 
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
 DEFAULT_STARTUP_TIMEOUT = 60.0
@@ -50,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--services",
-        default=",".join(IMPLEMENTED),
-        help=f"comma-separated services to start (default: {','.join(IMPLEMENTED)})",
+        default=",".join(DEFAULT_SERVICES),
+        help=f"comma-separated services to start (default: {','.join(DEFAULT_SERVICES)})",
     )
     parser.add_argument("--no-gateway", action="store_true", help="start only the services")
     return parser

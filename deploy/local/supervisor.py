@@ -175,8 +175,6 @@ class Platform:
             on_exit=self._on_exit,
         )
         self.services[name] = child
-        if not SERVICES[name].implemented:
-            say(f"note: {name} is marked not yet implemented in deploy/local/ports.py")
         say(f"starting {name} (gRPC {ports.addr}, metrics :{ports.metrics})")
         await child.start()
         try:

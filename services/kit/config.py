@@ -100,6 +100,9 @@ class ServiceSettings(CommonSettings):
     redis_url: str | None = None
     # Prefix of every Redis key, so several platforms (or test runs) can share one server.
     redis_prefix: str = "shop:"
+    # Seconds between reporting NOT_SERVING and refusing new calls on SIGTERM (set it above the
+    # readiness probe period in a cluster; 0 locally).
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0)
     health_check_interval_seconds: float = Field(default=5.0, gt=0)
 
     _per_service_env: ClassVar[tuple[str, ...]] = ("DATABASE_URL",)

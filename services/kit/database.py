@@ -7,6 +7,7 @@ PostgreSQL goes through asyncpg. Use `db.read()` for queries and `db.write()` fo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,12 +18,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger(__name__)
 
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 _WRITE = "shop_write"
+SQLITE_BUSY_SECONDS = 30
 
 
 def _create_engine(url: str) -> AsyncEngine:
@@ -31,7 +34,7 @@ def _create_engine(url: str) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +42,7 @@ def _create_engine(url: str) -> AsyncEngine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -57,6 +60,10 @@ class Database:
         self.engine = _create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite allows one writer at a time; a writer that finds the lock taken sleeps in SQLite's
+        # busy handler (up to 100 ms a turn), which under contention costs far more than the
+        # writes. Writers of this process queue here instead and reach SQLite one at a time.
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -66,7 +73,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends and rolls back on any error."""
-        async with self._sessions() as session:
+        async with self._turn(), self._sessions() as session:
             # Procuring the connection begins the transaction, with the write flag already set.
             await session.connection(execution_options={_WRITE: True})
             try:
@@ -75,6 +82,23 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """This process's turn to write (SQLite only). Waits as long as SQLite's busy timeout
+        would have, then fails the same way, so a write nested in another cannot hang forever."""
+        if self._write_turn is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_SECONDS):
+                await self._write_turn.acquire()
+        except TimeoutError:
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked")) from None
+        try:
+            yield
+        finally:
+            self._write_turn.release()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -157,6 +157,9 @@ class RunningService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self._health.enter_graceful_shutdown()
+        # Give load balancers and Kubernetes probes time to see NOT_SERVING and stop sending
+        # new calls before the server starts refusing them.
+        await asyncio.sleep(self.runtime.settings.shutdown_delay_seconds)
         await self.server.stop(self.runtime.settings.drain_seconds if grace is None else grace)
         await self.runtime.stack.aclose()
 

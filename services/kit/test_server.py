@@ -60,7 +60,7 @@ async def test_health_follows_redis_going_away_and_coming_back(
 
 
 async def test_a_draining_service_reports_not_serving(platform: Platform) -> None:
-    settings = platform.settings("catalog", grpc_port=free_port())
+    settings = platform.settings("catalog", grpc_port=free_port(), shutdown_delay_seconds=0.5)
     from services.catalog.service import build as build_catalog
 
     running = await start(settings, build_catalog)

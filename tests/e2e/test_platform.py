@@ -24,7 +24,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from deploy.local.ports import IMPLEMENTED, PortTable, port_table
+from deploy.local.ports import DEFAULT_SERVICES, PortTable, port_table
 from deploy.local.supervisor import busy_ports, state_file
 from tests.e2e import walk_api
 
@@ -117,7 +117,9 @@ def test_walk_of_the_documented_api(launched: Launched) -> None:
 
 @pytest.fixture
 async def channels(launched: Launched) -> AsyncIterator[dict[str, grpc.aio.Channel]]:
-    opened = {name: grpc.aio.insecure_channel(launched.ports.services[name].addr) for name in IMPLEMENTED}
+    opened = {
+        name: grpc.aio.insecure_channel(launched.ports.services[name].addr) for name in DEFAULT_SERVICES
+    }
     yield opened
     for channel in opened.values():
         await channel.close()
@@ -139,7 +141,7 @@ async def test_every_service_is_healthy_and_reflects(
 
 def test_every_process_serves_metrics(launched: Launched) -> None:
     urllib.request.urlopen(f"{launched.api}/products/", timeout=10).read()
-    ports = [launched.ports.gateway_metrics, *(launched.ports.services[n].metrics for n in IMPLEMENTED)]
+    ports = [launched.ports.gateway_metrics, *(launched.ports.services[n].metrics for n in DEFAULT_SERVICES)]
     for port in ports:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         assert "shop_" in text, port

@@ -3,6 +3,7 @@ with real storage (SQLite files or PostgreSQL, an embedded or external Redis).""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,9 @@ class Platform:
         if name not in self.running:
             module = importlib.import_module(f"services.{name}.service")
             self.running[name] = await start(self.settings(name, **overrides), module.build)
+            # Channels to one address share their connection in this process: connecting ours now
+            # ends any reconnect back-off that callers of a previously stopped instance are in.
+            await asyncio.wait_for(self.channel(name).channel_ready(), timeout=10)
         return self.running[name]
 
     async def stop(self, name: str) -> None:

@@ -76,6 +76,11 @@ class InventoryServiceStub:
                 request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseReservationRequest.SerializeToString,
                 response_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseReservationResponse.FromString,
                 _registered_method=True)
+        self.ExtendReservation = channel.unary_unary(
+                '/shop.inventory.v1.InventoryService/ExtendReservation',
+                request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ExtendReservationRequest.SerializeToString,
+                response_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ExtendReservationResponse.FromString,
+                _registered_method=True)
         self.ListMovements = channel.unary_unary(
                 '/shop.inventory.v1.InventoryService/ListMovements',
                 request_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ListMovementsRequest.SerializeToString,
@@ -144,6 +149,15 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtendReservation(self, request, context):
+        """Keeps a held reservation alive: its expiry becomes now + ttl_seconds (never earlier than it
+        was). Orders calls it right before charging so a slow payment cannot outlive the hold.
+        A reservation already past its expiry is expired instead (FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListMovements(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -198,6 +212,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ReleaseReservation,
                     request_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseReservationRequest.FromString,
                     response_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'ExtendReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendReservation,
+                    request_deserializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ExtendReservationRequest.FromString,
+                    response_serializer=shop_dot_inventory_dot_v1_dot_inventory__pb2.ExtendReservationResponse.SerializeToString,
             ),
             'ListMovements': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMovements,
@@ -428,6 +447,33 @@ class InventoryService:
             '/shop.inventory.v1.InventoryService/ReleaseReservation',
             shop_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseReservationRequest.SerializeToString,
             shop_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.inventory.v1.InventoryService/ExtendReservation',
+            shop_dot_inventory_dot_v1_dot_inventory__pb2.ExtendReservationRequest.SerializeToString,
+            shop_dot_inventory_dot_v1_dot_inventory__pb2.ExtendReservationResponse.FromString,
             options,
             channel_credentials,
             insecure,

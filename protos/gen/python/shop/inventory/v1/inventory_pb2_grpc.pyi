@@ -46,6 +46,11 @@ class InventoryServiceStub:
     """Holds stock for an order until committed, released or expired. All lines or none."""
     CommitReservation: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.CommitReservationRequest, _inventory_pb2.CommitReservationResponse]
     ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReleaseReservationRequest, _inventory_pb2.ReleaseReservationResponse]
+    ExtendReservation: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ExtendReservationRequest, _inventory_pb2.ExtendReservationResponse]
+    """Keeps a held reservation alive: its expiry becomes now + ttl_seconds (never earlier than it
+    was). Orders calls it right before charging so a slow payment cannot outlive the hold.
+    A reservation already past its expiry is expired instead (FAILED_PRECONDITION).
+    """
     ListMovements: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListMovementsRequest, _inventory_pb2.ListMovementsResponse]
     ListLowStock: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListLowStockRequest, _inventory_pb2.ListLowStockResponse]
 
@@ -67,6 +72,11 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     """Holds stock for an order until committed, released or expired. All lines or none."""
     CommitReservation: _aio.UnaryUnaryMultiCallable[_inventory_pb2.CommitReservationRequest, _inventory_pb2.CommitReservationResponse]  # type: ignore[assignment]
     ReleaseReservation: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReleaseReservationRequest, _inventory_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
+    ExtendReservation: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ExtendReservationRequest, _inventory_pb2.ExtendReservationResponse]  # type: ignore[assignment]
+    """Keeps a held reservation alive: its expiry becomes now + ttl_seconds (never earlier than it
+    was). Orders calls it right before charging so a slow payment cannot outlive the hold.
+    A reservation already past its expiry is expired instead (FAILED_PRECONDITION).
+    """
     ListMovements: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListMovementsRequest, _inventory_pb2.ListMovementsResponse]  # type: ignore[assignment]
     ListLowStock: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListLowStockRequest, _inventory_pb2.ListLowStockResponse]  # type: ignore[assignment]
 
@@ -133,6 +143,17 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.ReleaseReservationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.ReleaseReservationResponse, _abc.Awaitable[_inventory_pb2.ReleaseReservationResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExtendReservation(
+        self,
+        request: _inventory_pb2.ExtendReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inventory_pb2.ExtendReservationResponse, _abc.Awaitable[_inventory_pb2.ExtendReservationResponse]]:
+        """Keeps a held reservation alive: its expiry becomes now + ttl_seconds (never earlier than it
+        was). Orders calls it right before charging so a slow payment cannot outlive the hold.
+        A reservation already past its expiry is expired instead (FAILED_PRECONDITION).
+        """
 
     @_abc_1.abstractmethod
     def ListMovements(

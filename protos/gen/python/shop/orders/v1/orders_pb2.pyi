@@ -452,3 +452,44 @@ class AnonymizeUserOrdersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AnonymizeUserOrdersResponse: _TypeAlias = AnonymizeUserOrdersResponse  # noqa: Y015
+
+@_typing.final
+class CheckPurchaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    product_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+        product_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product_id", b"product_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPurchaseRequest: _TypeAlias = CheckPurchaseRequest  # noqa: Y015
+
+@_typing.final
+class CheckPurchaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASED_FIELD_NUMBER: _builtins.int
+    purchased: _builtins.bool
+    def __init__(
+        self,
+        *,
+        purchased: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchased", b"purchased"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPurchaseResponse: _TypeAlias = CheckPurchaseResponse  # noqa: Y015

@@ -65,6 +65,11 @@ class OrdersServiceStub:
                 request_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.AnonymizeUserOrdersRequest.SerializeToString,
                 response_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.AnonymizeUserOrdersResponse.FromString,
                 _registered_method=True)
+        self.CheckPurchase = channel.unary_unary(
+                '/shop.orders.v1.OrdersService/CheckPurchase',
+                request_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseRequest.SerializeToString,
+                response_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseResponse.FromString,
+                _registered_method=True)
 
 
 class OrdersServiceServicer:
@@ -111,6 +116,14 @@ class OrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckPurchase(self, request, context):
+        """Internal (service token only): whether the user has an order containing the product that was
+        paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrdersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +156,11 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     servicer.AnonymizeUserOrders,
                     request_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.AnonymizeUserOrdersRequest.FromString,
                     response_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.AnonymizeUserOrdersResponse.SerializeToString,
+            ),
+            'CheckPurchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPurchase,
+                    request_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseRequest.FromString,
+                    response_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +326,33 @@ class OrdersService:
             '/shop.orders.v1.OrdersService/AnonymizeUserOrders',
             shop_dot_orders_dot_v1_dot_orders__pb2.AnonymizeUserOrdersRequest.SerializeToString,
             shop_dot_orders_dot_v1_dot_orders__pb2.AnonymizeUserOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPurchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.orders.v1.OrdersService/CheckPurchase',
+            shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseRequest.SerializeToString,
+            shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class OrdersServiceStub:
     """Admin or shipping service: moves an order along its state machine."""
     AnonymizeUserOrders: _grpc.UnaryUnaryMultiCallable[_orders_pb2.AnonymizeUserOrdersRequest, _orders_pb2.AnonymizeUserOrdersResponse]
     """Internal: detaches personal data from a deleted user's orders."""
+    CheckPurchase: _grpc.UnaryUnaryMultiCallable[_orders_pb2.CheckPurchaseRequest, _orders_pb2.CheckPurchaseResponse]
+    """Internal (service token only): whether the user has an order containing the product that was
+    paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
+    """
 
 @_typing.type_check_only
 class OrdersServiceAsyncStub(OrdersServiceStub):
@@ -59,6 +63,10 @@ class OrdersServiceAsyncStub(OrdersServiceStub):
     """Admin or shipping service: moves an order along its state machine."""
     AnonymizeUserOrders: _aio.UnaryUnaryMultiCallable[_orders_pb2.AnonymizeUserOrdersRequest, _orders_pb2.AnonymizeUserOrdersResponse]  # type: ignore[assignment]
     """Internal: detaches personal data from a deleted user's orders."""
+    CheckPurchase: _aio.UnaryUnaryMultiCallable[_orders_pb2.CheckPurchaseRequest, _orders_pb2.CheckPurchaseResponse]  # type: ignore[assignment]
+    """Internal (service token only): whether the user has an order containing the product that was
+    paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
+    """
 
 class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Orders and checkout. Customers see and cancel their own orders; admins see all."""
@@ -108,5 +116,15 @@ class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orders_pb2.AnonymizeUserOrdersResponse, _abc.Awaitable[_orders_pb2.AnonymizeUserOrdersResponse]]:
         """Internal: detaches personal data from a deleted user's orders."""
+
+    @_abc_1.abstractmethod
+    def CheckPurchase(
+        self,
+        request: _orders_pb2.CheckPurchaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.CheckPurchaseResponse, _abc.Awaitable[_orders_pb2.CheckPurchaseResponse]]:
+        """Internal (service token only): whether the user has an order containing the product that was
+        paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
+        """
 
 def add_OrdersServiceServicer_to_server(servicer: OrdersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

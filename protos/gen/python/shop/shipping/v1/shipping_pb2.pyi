@@ -120,7 +120,9 @@ Global___Rate: _TypeAlias = Rate  # noqa: Y015
 class Zone(_message.Message):
     """Where rates apply. An address matches a zone when its country is listed and, if regions or
     postcode prefixes are given, its region or postcode matches one too. The most specific
-    matching zone wins.
+    matching zone wins: a matching postcode prefix (the longest) beats a matching region, which
+    beats a country-wide zone, which beats a zone with no countries (the rest of the world);
+    ties go to the oldest zone. Only the winning zone's rates are offered.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -137,7 +139,7 @@ class Zone(_message.Message):
     name: _builtins.str
     @_builtins.property
     def countries(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """ISO 3166-1 alpha-2 codes."""
+        """ISO 3166-1 alpha-2 codes. Empty matches every country (a rest-of-the-world zone)."""
 
     @_builtins.property
     def regions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -175,6 +177,10 @@ Global___Zone: _TypeAlias = Zone  # noqa: Y015
 
 @_typing.final
 class QuoteLine(_message.Message):
+    """A line of the cart or order to ship. Lines may carry only product_id and quantity: when the
+    weight is 0 or the unit price is unset, shipping reads them from the catalog.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PRODUCT_ID_FIELD_NUMBER: _builtins.int
@@ -426,7 +432,7 @@ class CreateShipmentRequest(_message.Message):
     """A second call for the same order returns the first shipment."""
     user_id: _builtins.int
     method: _builtins.str
-    """A ShippingMethod code."""
+    """A ShippingMethod code; empty ships "standard"."""
     @_builtins.property
     def address(self) -> _common_pb2.Address: ...
     def __init__(
@@ -729,3 +735,53 @@ class DeleteZoneResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteZoneResponse: _TypeAlias = DeleteZoneResponse  # noqa: Y015
+
+@_typing.final
+class HandleCarrierWebhookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARRIER_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    carrier: _builtins.str
+    """The carrier named in the webhook's URL; it must be the shipment's carrier."""
+    payload: _builtins.bytes
+    """The raw JSON body: {"tracking_number", "status" ("in_transit", ...), "location", "message",
+    "occurred_at" (RFC 3339)}.
+    """
+    signature: _builtins.str
+    """Hex HMAC-SHA256 of payload (the X-Shop-Signature header)."""
+    def __init__(
+        self,
+        *,
+        carrier: _builtins.str = ...,
+        payload: _builtins.bytes = ...,
+        signature: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "payload", b"payload", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HandleCarrierWebhookRequest: _TypeAlias = HandleCarrierWebhookRequest  # noqa: Y015
+
+@_typing.final
+class HandleCarrierWebhookResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHIPMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def shipment(self) -> Global___Shipment: ...
+    def __init__(
+        self,
+        *,
+        shipment: Global___Shipment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["shipment", b"shipment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shipment", b"shipment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HandleCarrierWebhookResponse: _TypeAlias = HandleCarrierWebhookResponse  # noqa: Y015

@@ -81,6 +81,11 @@ class ShippingServiceStub:
                 request_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.DeleteZoneRequest.SerializeToString,
                 response_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.DeleteZoneResponse.FromString,
                 _registered_method=True)
+        self.HandleCarrierWebhook = channel.unary_unary(
+                '/shop.shipping.v1.ShippingService/HandleCarrierWebhook',
+                request_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookRequest.SerializeToString,
+                response_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class ShippingServiceServicer:
@@ -149,6 +154,16 @@ class ShippingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandleCarrierWebhook(self, request, context):
+        """A carrier's tracking update, as the gateway received it: the raw JSON body and its
+        signature header. Shipping verifies the signature (HMAC-SHA256 of the body with the carrier
+        webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
+        bad signature; UNAVAILABLE when no webhook secret is configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShippingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +211,11 @@ def add_ShippingServiceServicer_to_server(servicer, server):
                     servicer.DeleteZone,
                     request_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.DeleteZoneRequest.FromString,
                     response_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.DeleteZoneResponse.SerializeToString,
+            ),
+            'HandleCarrierWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandleCarrierWebhook,
+                    request_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookRequest.FromString,
+                    response_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +463,33 @@ class ShippingService:
             '/shop.shipping.v1.ShippingService/DeleteZone',
             shop_dot_shipping_dot_v1_dot_shipping__pb2.DeleteZoneRequest.SerializeToString,
             shop_dot_shipping_dot_v1_dot_shipping__pb2.DeleteZoneResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleCarrierWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.shipping.v1.ShippingService/HandleCarrierWebhook',
+            shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookRequest.SerializeToString,
+            shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,12 @@ class ShippingServiceStub:
     """Admin only: creates a zone when id is 0, replaces it otherwise."""
     DeleteZone: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.DeleteZoneRequest, _shipping_pb2.DeleteZoneResponse]
     """Admin only."""
+    HandleCarrierWebhook: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.HandleCarrierWebhookRequest, _shipping_pb2.HandleCarrierWebhookResponse]
+    """A carrier's tracking update, as the gateway received it: the raw JSON body and its
+    signature header. Shipping verifies the signature (HMAC-SHA256 of the body with the carrier
+    webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
+    bad signature; UNAVAILABLE when no webhook secret is configured.
+    """
 
 @_typing.type_check_only
 class ShippingServiceAsyncStub(ShippingServiceStub):
@@ -77,6 +83,12 @@ class ShippingServiceAsyncStub(ShippingServiceStub):
     """Admin only: creates a zone when id is 0, replaces it otherwise."""
     DeleteZone: _aio.UnaryUnaryMultiCallable[_shipping_pb2.DeleteZoneRequest, _shipping_pb2.DeleteZoneResponse]  # type: ignore[assignment]
     """Admin only."""
+    HandleCarrierWebhook: _aio.UnaryUnaryMultiCallable[_shipping_pb2.HandleCarrierWebhookRequest, _shipping_pb2.HandleCarrierWebhookResponse]  # type: ignore[assignment]
+    """A carrier's tracking update, as the gateway received it: the raw JSON body and its
+    signature header. Shipping verifies the signature (HMAC-SHA256 of the body with the carrier
+    webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
+    bad signature; UNAVAILABLE when no webhook secret is configured.
+    """
 
 class ShippingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Shipping rates, shipments and tracking. Quoting and listing methods is public; a customer
@@ -153,5 +165,17 @@ class ShippingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_shipping_pb2.DeleteZoneResponse, _abc.Awaitable[_shipping_pb2.DeleteZoneResponse]]:
         """Admin only."""
+
+    @_abc_1.abstractmethod
+    def HandleCarrierWebhook(
+        self,
+        request: _shipping_pb2.HandleCarrierWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_shipping_pb2.HandleCarrierWebhookResponse, _abc.Awaitable[_shipping_pb2.HandleCarrierWebhookResponse]]:
+        """A carrier's tracking update, as the gateway received it: the raw JSON body and its
+        signature header. Shipping verifies the signature (HMAC-SHA256 of the body with the carrier
+        webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
+        bad signature; UNAVAILABLE when no webhook secret is configured.
+        """
 
 def add_ShippingServiceServicer_to_server(servicer: ShippingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
