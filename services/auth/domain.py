@@ -104,3 +104,11 @@ class TokenIssuer:
 
     def for_service(self, name: str, ttl_seconds: int) -> IssuedToken:
         return self.issue(f"{SERVICE_SUBJECT_PREFIX}{name}", Role.SERVICE, ttl_seconds)
+
+
+def retry_delay(attempts: int, base_seconds: float, max_seconds: float, jitter: float = 0.0) -> float:
+    """Seconds before the next try of a failed step: doubling from `base_seconds` with each failed
+    attempt, capped at `max_seconds`; `jitter` in [0, 1) takes up to that fraction off, so replicas
+    and steps that failed together do not retry in lockstep."""
+    delay = min(max_seconds, base_seconds * 2.0 ** min(attempts, 32))
+    return delay * (1.0 - jitter * 0.5)

@@ -2,15 +2,18 @@
 
 Only this service holds the signing key. Tokens are EdDSA JWTs (see `domain.TokenIssuer`);
 everyone else verifies them with the public key. Logout revokes a token in Redis until it
-expires; this service checks revocation on VerifyToken (the gateway's check) and on every call
-it serves with a token.
+expires, and deleting an account revokes every token of that user; this service checks revocation
+on VerifyToken (the gateway's check) and on every call it serves with a token.
+
+Deleting an account also has every other service forget the person: see `forget.py`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import grpc
@@ -35,8 +38,9 @@ from .domain import (
     validated_password,
     validated_service_name,
 )
+from .forget import FORGET_TARGETS, Forgetter, forget_calls, forget_channels
 from .passwords import Passwords
-from .store import AdminOutcome, Revocations, UserRole, UserRow, UserStore
+from .store import AdminOutcome, DeletionSteps, Revocations, UserRole, UserRow, UserStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -52,6 +56,11 @@ class Settings(ServiceSettings):
     admin_password: SecretStr | None = None
     token_ttl_seconds: int = Field(default=3600, gt=0)
     service_token_ttl_seconds: int = Field(default=900, gt=0)
+    # Account deletion: how often the outbox is checked for due steps, and the backoff of a step
+    # whose service failed (doubling from the base up to the max).
+    deletion_poll_seconds: float = Field(default=1.0, gt=0)
+    deletion_retry_base_seconds: float = Field(default=1.0, gt=0)
+    deletion_retry_max_seconds: float = Field(default=300.0, gt=0)
 
     def private_key_path(self) -> Path:
         return self.auth_private_key_file or self.data_dir / "keys" / "auth_private.pem"
@@ -111,9 +120,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         passwords: Passwords,
         issuer: TokenIssuer,
         service_secret: str,
+        forgetter: Forgetter,
     ) -> None:
         self._settings = settings
         self._store = store
+        self._forgetter = forgetter
         self._revocations = revocations
         self._passwords = passwords
         self._issuer = issuer
@@ -122,7 +133,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
 
     async def _live(self, who: Principal) -> Principal:
         """The caller, unless their token was revoked (the interceptor only checks the signature)."""
-        if await self._revocations.is_revoked(who.token_id):
+        if await self._revocations.is_revoked(who.token_id, who.subject):
             raise DomainError(AuthError.TOKEN_REVOKED)
         return who
 
@@ -205,7 +216,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetUser(
         self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.GetUserResponse:
-        await self._live(principal.require_admin())
+        # Services too: profile copies the account's email when it first stores a profile.
+        await self._live(principal.require_admin_or_service())
         return auth_pb2.GetUserResponse(user=_to_proto(await self._user(request.id)))
 
     async def ListUsers(
@@ -239,12 +251,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def DeleteUser(
         self, request: auth_pb2.DeleteUserRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.DeleteUserResponse:
-        who = await self._live(principal.require_user())
+        await self._live(principal.require_user())
         user_id = principal.acting_user_id(request.id)
-        if not await self._store.delete(user_id):
+        # The user row and the outbox of what other services must forget, in one transaction.
+        if not await self._store.delete(user_id, FORGET_TARGETS):
             raise DomainError(AuthError.USER_NOT_FOUND, f"user {user_id} not found")
-        if user_id == who.user_id:
-            await self._revocations.revoke(who.token_id, who.expires_at)
+        # Ids are never reused, so this stops exactly the deleted account's remaining tokens.
+        await self._revocations.revoke_user(user_id, self._settings.token_ttl_seconds)
+        self._forgetter.wake()
         log.info("user deleted", extra={"user_id": user_id})
         return auth_pb2.DeleteUserResponse()
 
@@ -307,20 +321,38 @@ async def bootstrap_admin(settings: Settings, store: UserStore, passwords: Passw
     log.info(f"admin account {outcome.value}", extra={"email": email})
 
 
+async def _close_channels(channels: Iterable[grpc.aio.Channel]) -> None:
+    await asyncio.gather(*(channel.close() for channel in channels))
+
+
 async def build(runtime: Runtime) -> Sequence[Registration]:
     settings = _auth_settings(runtime)
     # Configuration first, so a missing key or secret stops start-up before anything else.
     issuer = TokenIssuer(settings.signing_key())
     _check_public_key(settings, issuer)
     service_secret = settings.service_secret()
-    store = UserStore(await runtime.database(MIGRATIONS))
+    db = await runtime.database(MIGRATIONS)
+    store = UserStore(db)
     revocations = Revocations(runtime.redis(), runtime.redis_keys())
     passwords = Passwords()
     await passwords.prepare()
     await bootstrap_admin(settings, store, passwords)
+    channels = forget_channels(settings)
+    runtime.stack.push_async_callback(_close_channels, channels.values())
+    forgetter = Forgetter(
+        DeletionSteps(db),
+        forget_calls(channels),
+        runtime.service_token(),
+        call_timeout=settings.rpc_timeout_seconds,
+        poll_seconds=settings.deletion_poll_seconds,
+        retry_base_seconds=settings.deletion_retry_base_seconds,
+        retry_max_seconds=settings.deletion_retry_max_seconds,
+    )
+    forgetter.start()
+    runtime.stack.push_async_callback(forgetter.stop)
     return [
         Registration(
-            AuthServicer(settings, store, revocations, passwords, issuer, service_secret),
+            AuthServicer(settings, store, revocations, passwords, issuer, service_secret, forgetter),
             auth_pb2_grpc.add_AuthServiceServicer_to_server,
             auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
         )

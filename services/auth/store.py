@@ -1,10 +1,11 @@
-"""Auth persistence: the users table (emails stored stripped and lowercased) and, in Redis,
-the ids of revoked tokens until they would have expired anyway."""
+"""Auth persistence: the users table (emails stored stripped and lowercased), the outbox of account
+deletions (`deletion_steps`) and, in Redis, revoked tokens until they would have expired anyway."""
 
 from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
 import redis.asyncio as aioredis
@@ -37,6 +38,22 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class DeletionStepRow(Base):
+    """One service that still has to forget (or anonymise) a deleted user; done once done_at is set."""
+
+    __tablename__ = "deletion_steps"
+    __table_args__ = (sa.UniqueConstraint("user_id", "target", name="uq_deletion_steps_user_target"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.BigInteger())
+    target: Mapped[str] = mapped_column(sa.String(32))
+    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
 
 
 class AdminOutcome(enum.Enum):
@@ -90,10 +107,26 @@ class UserStore:
                 sa.update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash)
             )
 
-    async def delete(self, user_id: int) -> bool:
+    async def delete(self, user_id: int, forget_in: Sequence[str]) -> bool:
+        """Deletes the user and, in the same transaction, records one pending deletion step per
+        service in `forget_in` (the outbox `Forgetter` works through). False: no such user."""
+        at = timestamps.now()
         async with self._db.write() as session:
             result = await session.execute(sa.delete(UserRow).where(UserRow.id == user_id))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return False
+            session.add_all(
+                DeletionStepRow(
+                    user_id=user_id,
+                    target=target,
+                    attempts=0,
+                    next_attempt_at=at,
+                    last_error="",
+                    created_at=at,
+                )
+                for target in forget_in
+            )
+            return True
 
     async def ensure_admin(self, email: str, password_hash: str) -> AdminOutcome:
         """Makes `email` an admin: created with `password_hash` if missing, else only promoted
@@ -112,6 +145,68 @@ class UserStore:
         raise RuntimeError(f"could not create or promote admin {email}")
 
 
+class DeletionSteps:
+    """The outbox of account deletions: which services still have to forget which users.
+
+    Several auth replicas may work through it at once: a step is claimed with a conditional update
+    (`claim`) that pushes its next attempt past the time a call may take, so one replica runs it.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def due(self, now: datetime, limit: int) -> list[DeletionStepRow]:
+        async with self._db.read() as session:
+            return list(
+                await session.scalars(
+                    sa.select(DeletionStepRow)
+                    .where(DeletionStepRow.done_at.is_(None), DeletionStepRow.next_attempt_at <= now)
+                    .order_by(DeletionStepRow.next_attempt_at, DeletionStepRow.id)
+                    .limit(limit)
+                )
+            )
+
+    async def claim(self, step_id: int, now: datetime, until: datetime) -> bool:
+        """Takes a due step for this replica until `until`; False when another one took it first."""
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(DeletionStepRow)
+                .where(
+                    DeletionStepRow.id == step_id,
+                    DeletionStepRow.done_at.is_(None),
+                    DeletionStepRow.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=until)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def finish(self, step_id: int) -> None:
+        async with self._db.write() as session:
+            await session.execute(
+                sa.update(DeletionStepRow)
+                .where(DeletionStepRow.id == step_id)
+                .values(done_at=timestamps.now(), last_error="")
+            )
+
+    async def retry_at(self, step_id: int, at: datetime, error: str) -> None:
+        async with self._db.write() as session:
+            await session.execute(
+                sa.update(DeletionStepRow)
+                .where(DeletionStepRow.id == step_id, DeletionStepRow.done_at.is_(None))
+                .values(attempts=DeletionStepRow.attempts + 1, next_attempt_at=at, last_error=error[:500])
+            )
+
+    async def of_user(self, user_id: int) -> list[DeletionStepRow]:
+        async with self._db.read() as session:
+            return list(
+                await session.scalars(
+                    sa.select(DeletionStepRow)
+                    .where(DeletionStepRow.user_id == user_id)
+                    .order_by(DeletionStepRow.id)
+                )
+            )
+
+
 class Revocations:
     """Revoked token ids (jti), each kept until the token would have expired."""
 
@@ -125,5 +220,12 @@ class Revocations:
             # One second more than needed: never forget a token a moment before it expires.
             await self._redis.set(self._keys("revoked", token_id), "1", ex=remaining + 1)
 
-    async def is_revoked(self, token_id: str) -> bool:
-        return bool(await self._redis.exists(self._keys("revoked", token_id)))
+    async def revoke_user(self, user_id: int, ttl_seconds: int) -> None:
+        """Every token of a deleted user, for as long as any of them can still be valid."""
+        await self._redis.set(self._keys("revoked-user", str(user_id)), "1", ex=ttl_seconds + 1)
+
+    async def is_revoked(self, token_id: str, subject: str = "") -> bool:
+        keys = [self._keys("revoked", token_id)]
+        if subject:
+            keys.append(self._keys("revoked-user", subject))
+        return bool(await self._redis.exists(*keys))

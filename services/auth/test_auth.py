@@ -381,8 +381,11 @@ async def test_users_delete_themselves_and_admins_delete_anyone(auth: AuthStub, 
     await auth.DeleteUser(auth_pb2.DeleteUserRequest(id=other.id), metadata=admin)
     err = await _status(auth.GetUser(auth_pb2.GetUserRequest(id=other.id), metadata=admin))
     assert err.code() == grpc.StatusCode.NOT_FOUND
+    # Every token of a deleted account stops working at once, not only the one that deleted it.
     err = await _status(auth.GetMe(auth_pb2.GetMeRequest(), metadata=bearer(other_token)))
-    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+    err = await _status(auth.VerifyToken(auth_pb2.VerifyTokenRequest(token=other_token)))
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
     err = await _status(auth.DeleteUser(auth_pb2.DeleteUserRequest(id=other.id), metadata=admin))
     assert err.code() == grpc.StatusCode.NOT_FOUND
     # The email is free again, and the old id (still named by unexpired tokens) is not reused.
