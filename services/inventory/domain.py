@@ -106,6 +106,10 @@ def ttl_seconds(requested: int, default: int) -> int:
     return requested or default
 
 
-def is_expired(expire_at: datetime, now: datetime) -> bool:
+def as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
-    return (expire_at if expire_at.tzinfo else expire_at.replace(tzinfo=UTC)) <= now
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def is_expired(expire_at: datetime, now: datetime) -> bool:
+    return as_utc(expire_at) <= now

@@ -6,6 +6,8 @@ admins; adjusting, reserving, committing and releasing for internal services (or
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -13,11 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
+from prometheus_client import Counter, Gauge
 from pydantic import Field
 
 from services.kit import paging, principal, timestamps
 from services.kit.config import ServiceSettings, load
-from services.kit.errors import invalid
+from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
@@ -33,6 +36,21 @@ log = logging.getLogger(__name__)
 class Settings(ServiceSettings):
     # How long a reservation holds stock when Reserve names no ttl_seconds.
     reservation_ttl_seconds: int = Field(default=900, gt=0, le=domain.MAX_TTL_SECONDS)
+    # How often the sweeper expires held reservations past their expiry (and refreshes the
+    # low-stock gauge); 0 turns it off.
+    sweep_interval_seconds: float = Field(default=30.0, ge=0)
+    # Reservations expired per sweep at most (the next sweep takes the rest).
+    sweep_batch: int = Field(default=500, gt=0)
+
+
+# A count, not a per-product gauge: its cardinality stays one series whatever the catalog's size.
+LOW_STOCK_PRODUCTS = Gauge(
+    "shop_inventory_low_stock_products",
+    "Products whose available stock is at or below their low-stock threshold",
+)
+RESERVATIONS_EXPIRED = Counter(
+    "shop_inventory_reservations_expired_total", "Held reservations expired by the sweeper"
+)
 
 
 _STATES = {
@@ -89,10 +107,82 @@ def _reservation_id(value: str) -> str:
         raise invalid("reservation_id must be a reservation's id (a UUID)") from None
 
 
+class LowStockGauge:
+    """Keeps LOW_STOCK_PRODUCTS current. `touch()` after a stock change schedules one count query;
+    changes that arrive while it runs coalesce into one more, so a burst costs two queries."""
+
+    def __init__(self, store: InventoryStore) -> None:
+        self._store = store
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def touch(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.create_task(self._refresh(), name="low-stock-gauge")
+
+    async def refresh_now(self) -> int:
+        count = await self._store.count_low()
+        LOW_STOCK_PRODUCTS.set(count)
+        return count
+
+    async def _refresh(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.refresh_now()
+            except Exception as exc:
+                log.warning("low-stock gauge not refreshed", extra={"error": repr(exc)})
+            if not self._again:
+                return
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class Sweeper:
+    """Expires held reservations past their expiry, so no hold outlives its order's checkout
+    even if orders never comes back; then refreshes the low-stock gauge."""
+
+    def __init__(self, store: InventoryStore, gauge: LowStockGauge, settings: Settings) -> None:
+        self._store = store
+        self._gauge = gauge
+        self._settings = settings
+
+    async def sweep_once(self) -> int:
+        expired = 0
+        while True:
+            batch = await self._store.expire_due(timestamps.now(), self._settings.sweep_batch)
+            for reservation in batch:
+                log.info(
+                    "reservation expired",
+                    extra={"reservation_id": reservation.id, "order_reference": reservation.order_reference},
+                )
+            expired += len(batch)
+            if len(batch) < self._settings.sweep_batch:
+                break
+        RESERVATIONS_EXPIRED.inc(expired)
+        await self._gauge.refresh_now()
+        return expired
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception as exc:  # a database hiccup must not end the sweeper
+                log.warning("reservation sweep failed", extra={"error": repr(exc)})
+            await asyncio.sleep(self._settings.sweep_interval_seconds)
+
+
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, store: InventoryStore, settings: Settings) -> None:
+    def __init__(self, store: InventoryStore, settings: Settings, gauge: LowStockGauge) -> None:
         self._store = store
         self._settings = settings
+        self._gauge = gauge
 
     async def GetStock(
         self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
@@ -137,6 +227,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             domain.text(request.reason, "reason", domain.MAX_REASON) or "stock set",
             caller.subject,
         )
+        self._gauge.touch()
         return inventory_pb2.SetStockResponse(level=_level(level))
 
     async def AdjustStock(
@@ -149,6 +240,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             domain.text(request.reason, "reason", domain.MAX_REASON) or "adjustment",
             caller.subject,
         )
+        self._gauge.touch()
         return inventory_pb2.AdjustStockResponse(levels=[_level(x) for x in levels])
 
     async def Reserve(
@@ -163,13 +255,17 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         reservation = await self._store.reserve(
             order_reference, lines, timestamps.now() + timedelta(seconds=ttl)
         )
+        self._gauge.touch()
         return inventory_pb2.ReserveResponse(reservation=_reservation(reservation))
 
     async def CommitReservation(
         self, request: inventory_pb2.CommitReservationRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.CommitReservationResponse:
         caller = principal.require_service()
-        reservation = await self._store.commit(_reservation_id(request.reservation_id), caller.subject)
+        try:
+            reservation = await self._store.commit(_reservation_id(request.reservation_id), caller.subject)
+        finally:
+            self._gauge.touch()
         return inventory_pb2.CommitReservationResponse(reservation=_reservation(reservation))
 
     async def ReleaseReservation(
@@ -179,12 +275,26 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         reservation_id = _reservation_id(request.reservation_id)
         reason = domain.text(request.reason, "reason", domain.MAX_REASON)
         reservation = await self._store.release(reservation_id)
+        self._gauge.touch()
         # Reservations keep no reason column; the log line is the record.
         log.info(
             "reservation released",
             extra={"reservation_id": reservation_id, "reason": reason, "caller": caller.subject},
         )
         return inventory_pb2.ReleaseReservationResponse(reservation=_reservation(reservation))
+
+    async def ExtendReservation(
+        self, request: inventory_pb2.ExtendReservationRequest, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.ExtendReservationResponse:
+        principal.require_service()
+        reservation_id = _reservation_id(request.reservation_id)
+        ttl = domain.ttl_seconds(request.ttl_seconds, self._settings.reservation_ttl_seconds)
+        try:
+            reservation = await self._store.extend(reservation_id, timestamps.now() + timedelta(seconds=ttl))
+        except DomainError:
+            self._gauge.touch()  # an expired hold was just given back
+            raise
+        return inventory_pb2.ExtendReservationResponse(reservation=_reservation(reservation))
 
     async def ListMovements(
         self, request: inventory_pb2.ListMovementsRequest, context: grpc.aio.ServicerContext
@@ -227,9 +337,22 @@ def _settings(runtime: Runtime) -> Settings:
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
     db = await runtime.database(MIGRATIONS)
+    settings = _settings(runtime)
+    store = InventoryStore(db)
+    gauge = LowStockGauge(store)
+    runtime.stack.push_async_callback(gauge.close)
+    if settings.sweep_interval_seconds > 0:
+        sweeper = asyncio.create_task(Sweeper(store, gauge, settings).run(), name="reservation-sweeper")
+
+        async def stop_sweeper() -> None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+        runtime.stack.push_async_callback(stop_sweeper)
     return [
         Registration(
-            InventoryServicer(InventoryStore(db), _settings(runtime)),
+            InventoryServicer(store, settings, gauge),
             inventory_pb2_grpc.add_InventoryServiceServicer_to_server,
             inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
         )

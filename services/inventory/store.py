@@ -21,7 +21,7 @@ from services.kit import timestamps
 from services.kit.database import Database
 from services.kit.errors import DomainError
 
-from .domain import DEFAULT_LOW_STOCK_THRESHOLD, InventoryError, Line, State, is_expired
+from .domain import DEFAULT_LOW_STOCK_THRESHOLD, InventoryError, Line, State, as_utc, is_expired
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -501,9 +501,74 @@ class InventoryStore:
             await self._close(session, reservation, State.RELEASED)
         return replace(reservation, state=State.RELEASED)
 
+    async def extend(self, reservation_id: str, expire_at: datetime) -> Reservation:
+        """Keeps a held reservation alive until `expire_at` (never shortens it). A hold already
+        past its expiry is expired now (its stock freed) and the extension refused."""
+        async with self._db.write() as session:
+            reservation = await _load_reservation(session, reservation_id=reservation_id, lock=True)
+            if reservation is None:
+                raise _not_found(reservation_id)
+            if reservation.state is not State.HELD:
+                raise DomainError(
+                    InventoryError.RESERVATION_CLOSED,
+                    f"reservation {reservation_id} is {reservation.state.value}",
+                )
+            expired = is_expired(reservation.expire_at, timestamps.now())
+            if expired:
+                await self._close(session, reservation, State.EXPIRED)
+            elif expire_at > as_utc(reservation.expire_at):
+                await session.execute(
+                    sa.update(ReservationRow)
+                    .where(ReservationRow.id == reservation_id, ReservationRow.state == State.HELD.value)
+                    .values(expire_at=expire_at)
+                    .execution_options(synchronize_session=False)
+                )
+                reservation = replace(reservation, expire_at=expire_at)
+        if expired:
+            raise DomainError(InventoryError.RESERVATION_EXPIRED, f"reservation {reservation_id} has expired")
+        return reservation
+
+    async def expire_due(self, now: datetime, limit: int) -> list[Reservation]:
+        """The sweeper's step: expires up to `limit` held reservations whose expiry has passed,
+        giving their stock back, one transaction each (a commit or extension racing it wins or
+        loses cleanly on the reservation's row). Returns the ones it expired."""
+        async with self._db.read() as session:
+            ids = list(
+                await session.scalars(
+                    sa.select(ReservationRow.id)
+                    .where(ReservationRow.state == State.HELD.value, ReservationRow.expire_at <= now)
+                    .order_by(ReservationRow.expire_at)
+                    .limit(limit)
+                )
+            )
+        expired = []
+        for reservation_id in ids:
+            async with self._db.write() as session:
+                reservation = await _load_reservation(session, reservation_id=reservation_id, lock=True)
+                # Re-checked under the lock: it may have been committed, released or extended since.
+                if (
+                    reservation is None
+                    or reservation.state is not State.HELD
+                    or not is_expired(reservation.expire_at, timestamps.now())
+                ):
+                    continue
+                await self._close(session, reservation, State.EXPIRED)
+            expired.append(replace(reservation, state=State.EXPIRED))
+        return expired
+
+    async def count_low(self) -> int:
+        """Products whose available stock is at or below their low-stock threshold."""
+        async with self._db.read() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(StockLevelRow)
+                .where(StockLevelRow.on_hand - StockLevelRow.reserved <= StockLevelRow.low_stock_threshold)
+            )
+        return int(count or 0)
+
     @staticmethod
     async def _close(session: AsyncSession, reservation: Reservation, to_state: State) -> None:
-        """HELD -> RELEASED or EXPIRED, giving every held line back (the future sweeper's path too)."""
+        """HELD -> RELEASED or EXPIRED, giving every held line back (the sweeper's path too)."""
         if not await _transition(session, reservation.id, State.HELD, to_state):
             raise DomainError(InventoryError.CONCURRENT_CHANGE)
         for line in reservation.lines:

@@ -1,36 +1,52 @@
 """Checkout: turns the caller's cart into a paid order, or leaves everything as it was.
 
-    1. read the cart (caller's token)          empty            -> FAILED_PRECONDITION
-    2. price every line from the catalog       product gone     -> FAILED_PRECONDITION
-    3. insert the order PENDING with its lines (an idempotency key already used returns that order)
-    4. take the stock, reference order:<id>    insufficient     -> order FAILED
-    5. charge, key order:<id>:charge           declined / down  -> stock back, order FAILED
-    6. order PAID, then clear the cart (a failure there is only logged)
+    1. read the cart (caller's token)             empty                 -> FAILED_PRECONDITION
+    2. price every line from the catalog          product gone          -> FAILED_PRECONDITION
+    3. shipping: the address given, else the profile's default; quote it and take the requested
+       method or the cheapest. No address, or none given and shipping not reachable: no shipping
+       is charged (logged). An address given that cannot be quoted             -> UNAVAILABLE
+    4. insert the order PENDING with its lines (an idempotency key already used returns that order)
+    5. reserve the stock, reference order:<id>    insufficient          -> order FAILED
+    6. extend the reservation, then charge (key order:<id>:charge)
+                                                  declined / down       -> release, order FAILED
+    7. commit the reservation                     hold gone, no stock   -> refund, order FAILED
+                                                  inventory down        -> stays PENDING (paid);
+                                                                           the recovery pass ends it
+    8. order PAID; create the shipment (shipping down: needs_shipment, the recovery pass retries);
+       clear the cart (a failure there is only logged)
 
-Steps 4-6 run to completion even if the caller goes away. The cart is only touched in step 6, so
+Steps 5-8 run to completion even if the caller goes away. The cart is only touched in step 8, so
 it is intact after every failure. A cancel that lands while the order is PENDING only flips the
-status; this flow sees that in step 6 and gives the money and stock back itself.
+status; this flow sees it and gives the money and stock back itself. A process killed between 5
+and 8 leaves a PENDING order: `recovery.Recovery` finishes or rolls it back, and the reservation's
+TTL (swept by inventory) frees the stock even if orders never comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 import grpc
+from google.protobuf import json_format
 
 from services.kit import money
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
 from shop.cart.v1 import cart_pb2
 from shop.catalog.v1 import catalog_pb2
+from shop.common.v1 import common_pb2
+from shop.inventory.v1 import inventory_pb2
 from shop.orders.v1 import orders_pb2
 from shop.payments.v1 import payments_pb2
+from shop.profile.v1 import profile_pb2
+from shop.shipping.v1 import shipping_pb2
 
 from . import domain
-from .domain import CatalogPrice, OrderError, Status
-from .downstream import Downstream, answered, to_completion
-from .store import OrdersStore, OrderView
+from .domain import CatalogPrice, OrderError, PricedLine, ShippingOption, Status
+from .downstream import Downstream, absent, answered, to_completion
+from .store import OrderRow, OrdersStore, OrderView
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +61,15 @@ _PAYMENT_ANSWERS = {
     grpc.StatusCode.INVALID_ARGUMENT: OrderError.PAYMENT_INVALID,
     grpc.StatusCode.UNAVAILABLE: OrderError.PAYMENT_PROVIDER_UNAVAILABLE,
 }
+_HELD = inventory_pb2.RESERVATION_STATE_HELD
+
+
+@dataclass(frozen=True)
+class Holds:
+    """How long inventory holds an order's stock: while checking out, and from the charge on."""
+
+    reserve_seconds: int = 300
+    payment_seconds: int = 900
 
 
 def actor_of(caller: Principal) -> str:
@@ -59,10 +84,25 @@ def _unavailable(service: str, exc: grpc.aio.AioRpcError) -> DomainError | grpc.
     return exc
 
 
+def address_json(address: common_pb2.Address | None) -> str:
+    return json_format.MessageToJson(address, indent=None) if address is not None else ""
+
+
+def address_of(order: OrderRow) -> common_pb2.Address | None:
+    if not order.shipping_address:
+        return None
+    return json_format.Parse(order.shipping_address, common_pb2.Address())
+
+
+def _lines(view: OrderView) -> list[tuple[int, int]]:
+    return [(line.product_id, line.quantity) for line in view.lines]
+
+
 class Checkout:
-    def __init__(self, store: OrdersStore, downstream: Downstream) -> None:
+    def __init__(self, store: OrdersStore, downstream: Downstream, holds: Holds | None = None) -> None:
         self._store = store
         self._down = downstream
+        self._holds = holds or Holds()
 
     async def create(self, caller: Principal, request: orders_pb2.CreateOrderRequest) -> OrderView:
         key = request.idempotency_key.strip() or None
@@ -83,8 +123,18 @@ class Checkout:
 
         quantities = await self._cart()
         lines, currency = domain.price_lines(quantities, await self._prices(list(quantities)))
-        totals = domain.totals(lines, currency)
-        view, created = await self._store.create(user_id, key, lines, totals, actor)
+        given = request.shipping_address if request.HasField("shipping_address") else None
+        address, option = await self._shipping(given, request.shipping_method.strip(), lines, currency)
+        totals = domain.totals(lines, currency, option.cost_minor if option else 0)
+        view, created = await self._store.create(
+            user_id,
+            key,
+            lines,
+            totals,
+            actor,
+            shipping_address=address_json(address),
+            shipping_method=option.method if option else "",
+        )
         if not created:
             return await self._settled(user_id, key, view)
         return await to_completion(self._complete(view, method))
@@ -100,7 +150,7 @@ class Checkout:
         domain.repeated_checkout(view.status)
         return view
 
-    # --- reading the cart and prices ---------------------------------------------------------
+    # --- reading the cart, prices and shipping -----------------------------------------------
 
     async def _cart(self) -> dict[int, int]:
         try:
@@ -123,16 +173,88 @@ class Checkout:
             p.id: CatalogPrice(p.id, p.name, p.price.amount_minor, p.price.currency) for p in reply.products
         }
 
+    async def _default_address(self) -> common_pb2.Address | None:
+        """The caller's default address, or None (none saved, or profile not reachable)."""
+        if self._down.profile is None:
+            return None
+        try:
+            reply = await self._down.profile.GetDefaultAddress(profile_pb2.GetDefaultAddressRequest())
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                log.info("default address not read", extra={"code": exc.code().name})
+            return None
+        if not reply.HasField("address") or not reply.address.HasField("address"):
+            return None
+        address: common_pb2.Address = reply.address.address
+        return address
+
+    async def _shipping(
+        self, given: common_pb2.Address | None, requested: str, lines: list[PricedLine], currency: str
+    ) -> tuple[common_pb2.Address | None, ShippingOption | None]:
+        """Where the order goes and the shipping option charged for (None: nothing charged)."""
+        address = given if given is not None else await self._default_address()
+        if address is None:
+            log.info("checkout without a shipping address: no shipping charged")
+            return None, None
+        if self._down.shipping is None:
+            if given is not None:
+                raise DomainError(OrderError.SHIPPING_UNAVAILABLE)
+            return address, None
+        request = shipping_pb2.QuoteShippingRequest(
+            address=address,
+            lines=[
+                shipping_pb2.QuoteLine(
+                    product_id=line.product_id,
+                    quantity=line.quantity,
+                    unit_price=money.of(line.unit_price_minor, currency),
+                )
+                for line in lines
+            ],
+        )
+        try:
+            reply = await self._down.shipping.QuoteShipping(request)
+        except grpc.aio.AioRpcError as exc:
+            if absent(exc) and given is None:
+                # Shipping is optional until it is deployed: the parcel is created later.
+                log.warning(
+                    "shipping unavailable at checkout: no shipping charged", extra={"code": exc.code().name}
+                )
+                return address, None
+            if answered(exc) and exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise invalid(f"shipping address: {exc.details()}") from exc
+            raise DomainError(
+                OrderError.SHIPPING_UNAVAILABLE, "shipping service unavailable; cannot quote delivery"
+            ) from exc
+        options = [ShippingOption(o.method, o.cost.amount_minor, o.cost.currency) for o in reply.options]
+        return address, domain.choose_shipping(options, requested, currency)
+
     # --- the part that changes other services ------------------------------------------------
 
     async def _complete(self, view: OrderView, method: payments_pb2.PaymentMethod) -> OrderView:
         order = view.order
-        reference = f"order:{order.id}"
-        take = [(line.product_id, -line.quantity) for line in view.lines]
-        give_back = [(line.product_id, line.quantity) for line in view.lines]
-
+        reservation_id = await self._reserve(view)
+        await self._unless_cancelled(order.id, reservation_id, None)
+        payment = await self._pay(view, reservation_id, method)
+        await self._unless_cancelled(order.id, reservation_id, payment)
+        await self._take_stock(view, reservation_id, payment)
+        paid = await self.mark_paid(view, payment, reservation_id)
+        await self.ship(paid)
         try:
-            await self._down.adjust_stock(take, reference, f"order {order.id}")
+            await self._down.cart.ClearCart(cart_pb2.ClearCartRequest())
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "cart not cleared after checkout", extra={"order_id": order.id, "code": exc.code().name}
+            )
+        done = await self._store.get(order.id)
+        assert done is not None
+        return done
+
+    async def _reserve(self, view: OrderView) -> str:
+        order = view.order
+        try:
+            reservation = await self._down.reserve(
+                f"order:{order.id}", _lines(view), self._holds.reserve_seconds
+            )
         except grpc.aio.AioRpcError as exc:
             if answered(exc) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
                 detail = exc.details() or ""
@@ -141,56 +263,167 @@ class Checkout:
                 )
                 await self._fail(order.id, message)
                 raise DomainError(OrderError.INSUFFICIENT_STOCK, message) from exc
-            # Not taken, or unknown after asking twice: never give back what may not have been taken.
-            await self._fail(order.id, f"could not take stock: {exc.code().name}")
-            log.warning("stock outcome unknown", extra={"order_id": order.id, "code": exc.code().name})
+            # Unknown after asking twice: a hold may exist; its TTL frees it.
+            await self._fail(order.id, f"could not reserve stock: {exc.code().name}")
+            log.warning("reservation outcome unknown", extra={"order_id": order.id, "code": exc.code().name})
             raise _unavailable("inventory", exc) from exc
         except DomainError as exc:  # no service token
             await self._fail(order.id, exc.message)
             raise
-
-        if not await self._still_pending(order.id):
-            await self._restock(order.id, give_back, f"{reference}:restock", Status.CANCELLED)
-            raise DomainError(
-                OrderError.CANCELLED_DURING_CHECKOUT, f"order {order.id} was cancelled during checkout"
+        if reservation.state != _HELD:
+            await self._fail(
+                order.id, "the stock reservation for this order is no longer held", reservation.id
             )
+            raise DomainError(OrderError.INSUFFICIENT_STOCK, "the stock reservation for this order expired")
+        return str(reservation.id)
 
+    async def _unless_cancelled(
+        self, order_id: int, reservation_id: str, payment: payments_pb2.Payment | None
+    ) -> None:
+        """A cancel that flipped the PENDING order left the money and stock to this flow."""
+        if await self._store.status(order_id) is Status.PENDING:
+            return
+        if payment is not None:
+            await self.refund(order_id, payment.id, f"order:{order_id}:refund", Status.CANCELLED)
+        await self.release(order_id, reservation_id, "order cancelled during checkout", Status.CANCELLED)
+        raise DomainError(
+            OrderError.CANCELLED_DURING_CHECKOUT, f"order {order_id} was cancelled during checkout"
+        )
+
+    async def _pay(
+        self, view: OrderView, reservation_id: str, method: payments_pb2.PaymentMethod
+    ) -> payments_pb2.Payment:
+        order = view.order
         try:
-            payment = await self._down.charge(
-                payments_pb2.ChargeRequest(
-                    idempotency_key=f"{reference}:charge",
-                    order_reference=reference,
-                    user_id=order.user_id,
-                    amount=money.of(order.total_minor, order.currency),
-                    method=method,
-                )
-            )
+            # The hold must outlive the charge: a slow provider must not let the stock go.
+            await self._down.extend(reservation_id, self._holds.payment_seconds)
+        except (grpc.aio.AioRpcError, DomainError) as exc:
+            await self.release(order.id, reservation_id, "reservation could not be extended", Status.PENDING)
+            if isinstance(exc, grpc.aio.AioRpcError) and answered(exc):
+                await self._fail(order.id, f"reservation lost before payment: {exc.details()}")
+                raise DomainError(
+                    OrderError.INSUFFICIENT_STOCK, "the stock held for this order expired; please try again"
+                ) from exc
+            await self._fail(order.id, "reservation could not be extended: inventory unavailable")
+            raise DomainError(OrderError.DEPENDENCY_UNAVAILABLE, "inventory service unavailable") from exc
+        try:
+            return await self._charge(order, method)
         except (grpc.aio.AioRpcError, DomainError) as exc:
             error = self._payment_error(order.id, exc)
-            await self._restock(order.id, give_back, f"{reference}:restock", Status.PENDING)
-            await self._fail(order.id, f"payment failed: {error.message}")
+            await self.release(order.id, reservation_id, "payment failed", Status.PENDING)
+            await self._fail(order.id, f"payment failed: {error.message}", reservation_id)
             raise error from exc
 
+    async def _charge(self, order: OrderRow, method: payments_pb2.PaymentMethod) -> payments_pb2.Payment:
+        reference = f"order:{order.id}"
+        return await self._down.charge(
+            payments_pb2.ChargeRequest(
+                idempotency_key=f"{reference}:charge",
+                order_reference=reference,
+                user_id=order.user_id,
+                amount=money.of(order.total_minor, order.currency),
+                method=method,
+            )
+        )
+
+    async def _take_stock(self, view: OrderView, reservation_id: str, payment: payments_pb2.Payment) -> None:
+        """Commits the hold. If it is gone (expired and swept), takes the stock directly if it is
+        still there; if not, refunds and fails the order. Inventory down: the order stays PENDING
+        with its payment, and the recovery pass completes it."""
+        order = view.order
+        try:
+            await self._down.commit(reservation_id)
+            return
+        except (grpc.aio.AioRpcError, DomainError) as exc:
+            if not (isinstance(exc, grpc.aio.AioRpcError) and answered(exc)):
+                await self._store.note(
+                    order.id, Status.PENDING, f"payment {payment.id} captured; stock commit pending", SYSTEM
+                )
+                raise DomainError(
+                    OrderError.PAID_COMPLETING,
+                    f"order {order.id} is paid; inventory is unavailable and the order will be completed",
+                ) from exc
+            lost = exc.details() or "reservation closed"
+        if await self.take_directly(view, f"stock held was lost ({lost})"):
+            return
+        await self.refund(order.id, payment.id, f"order:{order.id}:refund", Status.PENDING)
+        await self._fail(order.id, f"stock lost before commit ({lost}); payment refunded")
+        raise DomainError(OrderError.STOCK_LOST)
+
+    async def take_directly(self, view: OrderView, reason: str) -> bool:
+        """Takes the order's stock without a hold (its hold expired). False when not in stock."""
+        take = [(p, -q) for p, q in _lines(view)]
+        try:
+            await self._down.adjust_stock(take, f"order:{view.order.id}:take", reason)
+        except grpc.aio.AioRpcError as exc:
+            if answered(exc) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                return False
+            raise
+        return True
+
+    async def mark_paid(
+        self, view: OrderView, payment: payments_pb2.Payment, reservation_id: str | None = None
+    ) -> OrderView:
+        order = view.order
         moved = await self._store.transition(
-            order.id, [Status.PENDING], Status.PAID, f"payment {payment.id}", SYSTEM, payment_id=payment.id
+            order.id,
+            [Status.PENDING],
+            Status.PAID,
+            f"payment {payment.id}",
+            SYSTEM,
+            payment_id=payment.id,
+            needs_shipment=bool(order.shipping_address),
+            reservation_id=reservation_id,
         )
         if moved is None:
-            # Cancelled while we were charging: the cancel left the money and stock to us.
-            await self._refund(order.id, payment.id, f"{reference}:refund")
-            await self._restock(order.id, give_back, f"{reference}:restock", Status.CANCELLED)
+            # Cancelled after the stock was committed: the cancel left the money and stock to us.
+            await self.refund(order.id, payment.id, f"order:{order.id}:refund", Status.CANCELLED)
+            await self._restock(order.id, _lines(view), f"order:{order.id}:restock", Status.CANCELLED)
             raise DomainError(
                 OrderError.CANCELLED_DURING_CHECKOUT, f"order {order.id} was cancelled during checkout"
             )
-
-        try:
-            await self._down.cart.ClearCart(cart_pb2.ClearCartRequest())
-        except grpc.aio.AioRpcError as exc:
-            log.warning(
-                "cart not cleared after checkout", extra={"order_id": order.id, "code": exc.code().name}
-            )
+        if not order.shipping_address:
+            return view  # nothing to ship: the caller reads the order afresh anyway
         paid = await self._store.get(order.id)
         assert paid is not None
         return paid
+
+    async def ship(self, view: OrderView) -> None:
+        """Creates the paid order's shipment (idempotent per order). Shipping down: left for the
+        recovery pass (needs_shipment stays set); refused: recorded and not retried."""
+        order = view.order
+        address = address_of(order)
+        if address is None or order.shipment_id:
+            return
+        method = order.shipping_method or await self._cheapest_method(address, view)
+        try:
+            shipment = await self._down.create_shipment(order.id, order.user_id, address, method)
+        except (grpc.aio.AioRpcError, DomainError) as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and answered(exc):
+                log.error("shipment refused", extra={"order_id": order.id, "error": exc.details()})
+                await self._store.update(order.id, needs_shipment=False)
+                await self._store.note(order.id, view.status, f"shipment refused: {exc.details()}", SYSTEM)
+            else:
+                log.warning("shipment not created yet: shipping unavailable", extra={"order_id": order.id})
+            return
+        await self._store.update(order.id, shipment_id=shipment.id, needs_shipment=False)
+        await self._store.note(order.id, view.status, f"shipment {shipment.id} created", SYSTEM)
+
+    async def _cheapest_method(self, address: common_pb2.Address, view: OrderView) -> str:
+        """For an order taken while shipping was down: the cheapest method (not charged)."""
+        if self._down.shipping is None:
+            return ""
+        request = shipping_pb2.QuoteShippingRequest(
+            address=address,
+            lines=[shipping_pb2.QuoteLine(product_id=p, quantity=q) for p, q in _lines(view)],
+        )
+        try:
+            reply = await self._down.shipping.QuoteShipping(
+                request, metadata=await self._down.service_metadata()
+            )
+        except (grpc.aio.AioRpcError, DomainError):
+            return ""
+        return str(reply.options[0].method) if reply.options else ""
 
     @staticmethod
     def _payment_error(order_id: int, exc: grpc.aio.AioRpcError | DomainError) -> DomainError:
@@ -207,12 +440,25 @@ class Checkout:
             log.error("charge outcome unknown", extra={"order_id": order_id, "code": exc.code().name})
         return DomainError(OrderError.PAYMENT_UNAVAILABLE)
 
-    async def _still_pending(self, order_id: int) -> bool:
-        view = await self._store.get(order_id)
-        return view is not None and view.status is Status.PENDING
+    async def _fail(self, order_id: int, note: str, reservation_id: str | None = None) -> None:
+        await self._store.transition(
+            order_id, [Status.PENDING], Status.FAILED, note, SYSTEM, reservation_id=reservation_id
+        )
 
-    async def _fail(self, order_id: int, note: str) -> None:
-        await self._store.transition(order_id, [Status.PENDING], Status.FAILED, note, SYSTEM)
+    async def release(self, order_id: int, reservation_id: str, reason: str, status: Status) -> None:
+        """Gives held stock back; if inventory cannot be reached, the reservation's TTL will."""
+        try:
+            await self._down.release(reservation_id, reason)
+        except (grpc.aio.AioRpcError, DomainError) as exc:
+            if isinstance(exc, grpc.aio.AioRpcError) and answered(exc):
+                return  # already expired or released: nothing is held
+            log.error(
+                "reservation not released",
+                extra={"order_id": order_id, "reservation_id": reservation_id, "error": str(exc)},
+            )
+            await self._store.note(
+                order_id, status, f"reservation {reservation_id} not released: it expires on its own", SYSTEM
+            )
 
     async def _restock(
         self, order_id: int, lines: list[tuple[int, int]], reference: str, status: Status
@@ -228,14 +474,14 @@ class Checkout:
                 order_id, status, f"stock not given back ({reference}): retry needed", SYSTEM
             )
 
-    async def _refund(self, order_id: int, payment_id: str, key: str) -> None:
+    async def refund(self, order_id: int, payment_id: str, key: str, status: Status) -> None:
         try:
-            await self._down.refund(payment_id, key, "order cancelled during checkout")
+            await self._down.refund(payment_id, key, "order not completed")
         except (grpc.aio.AioRpcError, DomainError) as exc:
             log.error(
                 "payment not refunded",
                 extra={"order_id": order_id, "payment_id": payment_id, "error": str(exc)},
             )
             await self._store.note(
-                order_id, Status.CANCELLED, f"payment {payment_id} not refunded: retry needed", SYSTEM
+                order_id, status, f"payment {payment_id} not refunded: retry needed", SYSTEM
             )

@@ -35,6 +35,18 @@ class OrderError(ErrorCode):
     )
     KEY_IN_PROGRESS = Kind.ABORTED, "a checkout with this idempotency key is still in progress; retry"
     CONCURRENT_CHANGE = Kind.ABORTED, "the order changed concurrently; try again"
+    SHIPPING_UNAVAILABLE = Kind.UNAVAILABLE, "shipping service unavailable"
+    NO_SHIPPING_METHOD = Kind.FAILED_PRECONDITION, "no shipping method delivers to this address"
+    UNKNOWN_SHIPPING_METHOD = Kind.INVALID_ARGUMENT, "that shipping method is not offered for this address"
+    ALREADY_SHIPPED = Kind.FAILED_PRECONDITION, "the order has shipped and can no longer be cancelled"
+    STOCK_LOST = (
+        Kind.FAILED_PRECONDITION,
+        "the stock held for this order ran out before payment completed; the payment was refunded",
+    )
+    PAID_COMPLETING = (
+        Kind.UNAVAILABLE,
+        "the order is paid; inventory is unavailable and the order will be completed shortly",
+    )
 
 
 class Status(enum.StrEnum):
@@ -74,7 +86,15 @@ def check_transition(current: Status, target: Status) -> None:
         raise DomainError(OrderError.INVALID_TRANSITION, f"an order cannot move from {current} to {target}")
 
 
+# Statuses in which something has left the warehouse: too late to cancel.
+SHIPPED_ALREADY: frozenset[Status] = frozenset({Status.SHIPPED, Status.DELIVERED})
+
+
 def check_cancellable(current: Status) -> None:
+    if current in SHIPPED_ALREADY:
+        raise DomainError(
+            OrderError.ALREADY_SHIPPED, f"the order is {current} and can no longer be cancelled"
+        )
     if current not in CANCELLABLE:
         raise DomainError(OrderError.NOT_CANCELLABLE, f"order cannot be cancelled in status {current}")
 
@@ -146,6 +166,30 @@ def totals(lines: Sequence[PricedLine], currency: str, shipping_minor: int = 0) 
     if total > MAX_AMOUNT_MINOR:
         raise DomainError(OrderError.TOTAL_TOO_LARGE)
     return Totals(subtotal, shipping_minor, total, currency)
+
+
+@dataclass(frozen=True)
+class ShippingOption:
+    method: str
+    cost_minor: int
+    currency: str
+
+
+def choose_shipping(options: Sequence[ShippingOption], requested: str, currency: str) -> ShippingOption:
+    """The requested method, or the cheapest one when none was named (ties: the first offered)."""
+    offered = [o for o in options if o.currency in ("", currency)]
+    if not offered:
+        raise DomainError(OrderError.NO_SHIPPING_METHOD)
+    if requested:
+        for option in offered:
+            if option.method == requested:
+                return option
+        methods = ", ".join(sorted({o.method for o in offered}))
+        raise DomainError(
+            OrderError.UNKNOWN_SHIPPING_METHOD,
+            f"shipping method {requested!r} is not offered for this address (offered: {methods})",
+        )
+    return min(offered, key=lambda o: o.cost_minor)
 
 
 def repeated_checkout(status: Status) -> None:

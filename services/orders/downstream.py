@@ -23,14 +23,20 @@ from services.kit.clients import Metadata, ServiceToken
 from services.kit.errors import DomainError
 from shop.cart.v1 import cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
+from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
+from shop.profile.v1 import profile_pb2_grpc
+from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 
 from .domain import OrderError
 
 T = TypeVar("T")
 
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# A service that is not deployed yet answers like one that is down (UNIMPLEMENTED when something
+# else listens on its address).
+_ABSENT = (*_TRANSIENT, grpc.StatusCode.UNIMPLEMENTED)
 # Time given to finish a flow once it has started changing other services (taking stock,
 # charging, compensating), independent of the caller's remaining deadline.
 FLOW_BUDGET_SECONDS = 30.0
@@ -52,6 +58,11 @@ def answered(exc: grpc.aio.AioRpcError) -> bool:
 
 def transient(exc: grpc.aio.AioRpcError) -> bool:
     return not answered(exc) and exc.code() in _TRANSIENT
+
+
+def absent(exc: grpc.aio.AioRpcError) -> bool:
+    """The service did not answer at all (down, not deployed, out of time)."""
+    return not answered(exc) and exc.code() in _ABSENT
 
 
 async def to_completion(coro: Coroutine[Any, Any, T]) -> T:
@@ -86,6 +97,8 @@ class Downstream:
     inventory: inventory_pb2_grpc.InventoryServiceStub
     payments: payments_pb2_grpc.PaymentsServiceStub
     token: ServiceToken
+    shipping: shipping_pb2_grpc.ShippingServiceStub | None = None
+    profile: profile_pb2_grpc.ProfileServiceStub | None = None
 
     async def service_metadata(self) -> Metadata:
         try:
@@ -105,6 +118,99 @@ class Downstream:
             await self.inventory.AdjustStock(request, metadata=await self.service_metadata())
 
         await once_more_if_unknown(call)
+
+    # --- reservations (idempotent per order reference / reservation id) ---
+
+    async def reserve(
+        self, reference: str, lines: Sequence[tuple[int, int]], ttl_seconds: int
+    ) -> inventory_pb2.Reservation:
+        """Holds every line or none; asking again for the same reference returns the first hold."""
+        request = inventory_pb2.ReserveRequest(
+            order_reference=reference,
+            lines=[inventory_pb2.StockLine(product_id=p, quantity=q) for p, q in lines],
+            ttl_seconds=ttl_seconds,
+        )
+
+        async def call() -> inventory_pb2.Reservation:
+            reply: inventory_pb2.ReserveResponse = await self.inventory.Reserve(
+                request, metadata=await self.service_metadata()
+            )
+            return reply.reservation
+
+        return await once_more_if_unknown(call)
+
+    async def extend(self, reservation_id: str, ttl_seconds: int) -> inventory_pb2.Reservation:
+        request = inventory_pb2.ExtendReservationRequest(
+            reservation_id=reservation_id, ttl_seconds=ttl_seconds
+        )
+
+        async def call() -> inventory_pb2.Reservation:
+            reply: inventory_pb2.ExtendReservationResponse = await self.inventory.ExtendReservation(
+                request, metadata=await self.service_metadata()
+            )
+            return reply.reservation
+
+        return await once_more_if_unknown(call)
+
+    async def commit(self, reservation_id: str) -> inventory_pb2.Reservation:
+        request = inventory_pb2.CommitReservationRequest(reservation_id=reservation_id)
+
+        async def call() -> inventory_pb2.Reservation:
+            reply: inventory_pb2.CommitReservationResponse = await self.inventory.CommitReservation(
+                request, metadata=await self.service_metadata()
+            )
+            return reply.reservation
+
+        return await once_more_if_unknown(call)
+
+    async def release(self, reservation_id: str, reason: str) -> inventory_pb2.Reservation:
+        request = inventory_pb2.ReleaseReservationRequest(reservation_id=reservation_id, reason=reason)
+
+        async def call() -> inventory_pb2.Reservation:
+            reply: inventory_pb2.ReleaseReservationResponse = await self.inventory.ReleaseReservation(
+                request, metadata=await self.service_metadata()
+            )
+            return reply.reservation
+
+        return await once_more_if_unknown(call)
+
+    # --- payments ---
+
+    async def payments_of(self, reference: str) -> list[payments_pb2.Payment]:
+        """Every payment recorded under an order reference (reconciliation)."""
+        found: list[payments_pb2.Payment] = []
+        token = ""
+        for _ in range(100):
+            reply: payments_pb2.ListPaymentsResponse = await self.payments.ListPayments(
+                payments_pb2.ListPaymentsRequest(order_reference=reference, page_size=100, page_token=token),
+                metadata=await self.service_metadata(),
+            )
+            found.extend(reply.payments)
+            token = reply.next_page_token
+            if not token:
+                break
+        return found
+
+    # --- shipping ---
+
+    async def create_shipment(
+        self, order_id: int, user_id: int, address: common_pb2.Address, method: str
+    ) -> shipping_pb2.Shipment:
+        """Idempotent per order."""
+        if self.shipping is None:
+            raise DomainError(OrderError.SHIPPING_UNAVAILABLE)
+        shipping = self.shipping
+        request = shipping_pb2.CreateShipmentRequest(
+            order_id=order_id, user_id=user_id, address=address, method=method
+        )
+
+        async def call() -> shipping_pb2.Shipment:
+            reply: shipping_pb2.CreateShipmentResponse = await shipping.CreateShipment(
+                request, metadata=await self.service_metadata()
+            )
+            return reply.shipment
+
+        return await once_more_if_unknown(call)
 
     async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.Payment:
         async def call() -> payments_pb2.Payment:

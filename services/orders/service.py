@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from pydantic import Field
 
 from services.kit import money, paging, principal, timestamps
+from services.kit.config import ServiceSettings, load
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
 from services.kit.server import Registration, Runtime
@@ -16,15 +21,32 @@ from shop.catalog.v1 import catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.payments.v1 import payments_pb2_grpc
+from shop.profile.v1 import profile_pb2_grpc
+from shop.shipping.v1 import shipping_pb2_grpc
 
 from . import domain
 from .cancellation import Cancellation
-from .checkout import Checkout, actor_of
+from .checkout import Checkout, Holds, actor_of, address_of
 from .domain import OrderError, Status
-from .downstream import Downstream
+from .downstream import FLOW_BUDGET_SECONDS, Downstream
+from .recovery import Recovery
 from .store import OrdersStore, OrderView
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+log = logging.getLogger(__name__)
+
+
+class Settings(ServiceSettings):
+    # How long inventory holds an order's stock while its checkout runs, and from the charge on
+    # (the reservation is extended right before charging).
+    checkout_hold_seconds: int = Field(default=300, gt=0, le=7 * 24 * 3600)
+    payment_hold_seconds: int = Field(default=900, gt=0, le=7 * 24 * 3600)
+    # A PENDING order older than this is a checkout that stopped half-way; the recovery pass
+    # finishes or rolls it back. Keep it well above a checkout's own time budget.
+    recovery_after_seconds: float = Field(default=120.0, ge=0)
+    # How often the recovery pass runs after the one at start-up; 0 runs only that one.
+    recovery_interval_seconds: float = Field(default=60.0, ge=0)
 
 
 def _status_to_proto(status: str | None) -> orders_pb2.OrderStatus.ValueType:
@@ -63,6 +85,9 @@ def _to_proto(view: OrderView) -> orders_pb2.Order:
         shipping=money.of(order.shipping_minor, order.currency),
         total=money.of(order.total_minor, order.currency),
         payment_id=order.payment_id,
+        shipping_address=address_of(order),
+        shipping_method=order.shipping_method,
+        shipment_id=order.shipment_id,
         events=[
             orders_pb2.OrderEvent(
                 from_status=_status_to_proto(e.from_status),
@@ -183,8 +208,57 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
             orders_updated=await self._store.count_for_user(request.user_id)
         )
 
+    async def CheckPurchase(
+        self, request: orders_pb2.CheckPurchaseRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.CheckPurchaseResponse:
+        principal.require_service()
+        if request.user_id <= 0:
+            raise invalid("user_id is required")
+        if request.product_id <= 0:
+            raise invalid("product_id is required")
+        # Paid and not undone: a cancelled, refunded, failed or still pending order does not count.
+        purchased = (Status.PAID, Status.FULFILLED, Status.SHIPPED, Status.DELIVERED)
+        return orders_pb2.CheckPurchaseResponse(
+            purchased=await self._store.has_purchased(request.user_id, request.product_id, purchased)
+        )
+
+
+def _settings(runtime: Runtime) -> Settings:
+    # The kit's Runtime is not generic over the settings class: `run(..., Settings)` and the test
+    # harness hand this service a `Settings`, anything else is read again with our extra fields.
+    if isinstance(runtime.settings, Settings):
+        return runtime.settings
+    return load(Settings, **runtime.settings.model_dump())
+
+
+def _start_recovery(runtime: Runtime, recovery: Recovery, settings: Settings) -> None:
+    """One pass at start-up (in the background: the services it calls may still be starting),
+    then one every interval; stopped with the service."""
+
+    async def loop() -> None:
+        if settings.recovery_interval_seconds > 0:
+            await recovery.run(settings.recovery_interval_seconds)
+        else:
+            with contextlib.suppress(Exception):
+                await recovery.run_once()
+
+    task = asyncio.create_task(loop(), name="orders-recovery")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    runtime.stack.push_async_callback(stop)
+
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
+    settings = _settings(runtime)
+    if settings.recovery_after_seconds < FLOW_BUDGET_SECONDS:
+        log.warning(
+            "recovery_after_seconds is below a checkout's time budget: a slow checkout may be rolled back",
+            extra={"recovery_after_seconds": settings.recovery_after_seconds},
+        )
     db = await runtime.database(MIGRATIONS)
     store = OrdersStore(db)
     channels = runtime.channels
@@ -194,10 +268,16 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         inventory=channels.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
         payments=channels.stub(payments_pb2_grpc.PaymentsServiceStub, "payments"),
         token=runtime.service_token(),
+        shipping=channels.stub(shipping_pb2_grpc.ShippingServiceStub, "shipping"),
+        profile=channels.stub(profile_pb2_grpc.ProfileServiceStub, "profile"),
     )
+    checkout = Checkout(
+        store, downstream, Holds(settings.checkout_hold_seconds, settings.payment_hold_seconds)
+    )
+    _start_recovery(runtime, Recovery(store, downstream, checkout, settings.recovery_after_seconds), settings)
     return [
         Registration(
-            OrdersServicer(store, Checkout(store, downstream), Cancellation(store, downstream)),
+            OrdersServicer(store, checkout, Cancellation(store, downstream)),
             orders_pb2_grpc.add_OrdersServiceServicer_to_server,
             orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name,
         )

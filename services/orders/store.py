@@ -43,6 +43,14 @@ class OrderRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    # The inventory reservation holding this order's stock ("" until Reserve answered).
+    reservation_id: Mapped[str] = mapped_column(sa.String(36), default="")
+    # JSON of a shop.common.v1.Address; "" when the order has no address.
+    shipping_address: Mapped[str] = mapped_column(sa.Text(), default="")
+    shipping_method: Mapped[str] = mapped_column(sa.String(64), default="")
+    shipment_id: Mapped[str] = mapped_column(sa.String(64), default="")
+    # Paid, to be shipped, no shipment created yet: the recovery pass creates it.
+    needs_shipment: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
 
 
 class LineRow(Base):
@@ -95,7 +103,15 @@ class OrdersStore:
         self._db = db
 
     async def create(
-        self, user_id: int, key: str | None, lines: Sequence[PricedLine], totals: Totals, actor: str
+        self,
+        user_id: int,
+        key: str | None,
+        lines: Sequence[PricedLine],
+        totals: Totals,
+        actor: str,
+        *,
+        shipping_address: str = "",
+        shipping_method: str = "",
     ) -> tuple[OrderView, bool]:
         """Inserts a PENDING order with its lines; (order, True). With a key already used by this
         user, nothing is written: (that earlier order, False)."""
@@ -117,6 +133,11 @@ class OrdersStore:
                     idempotency_key=key,
                     created_at=at,
                     updated_at=at,
+                    reservation_id="",
+                    shipping_address=shipping_address,
+                    shipping_method=shipping_method,
+                    shipment_id="",
+                    needs_shipment=False,
                 )
                 session.add(order)
                 await session.flush()
@@ -153,6 +174,8 @@ class OrdersStore:
         actor: str,
         *,
         payment_id: str | None = None,
+        needs_shipment: bool | None = None,
+        reservation_id: str | None = None,
     ) -> Status | None:
         """Moves the order to `to_status` if it is in one of `from_statuses`, recording an event.
         Returns the status it moved from, or None when it was in none of them (nothing changed)."""
@@ -165,6 +188,10 @@ class OrdersStore:
             values: dict[str, object] = {"status": to_status.value, "updated_at": timestamps.now()}
             if payment_id is not None:
                 values["payment_id"] = payment_id
+            if needs_shipment is not None:
+                values["needs_shipment"] = needs_shipment
+            if reservation_id is not None:
+                values["reservation_id"] = reservation_id
             result = await session.execute(
                 sa.update(OrderRow)
                 .where(OrderRow.id == order_id, OrderRow.status == current)
@@ -175,10 +202,51 @@ class OrdersStore:
             session.add(_event(order_id, Status(current), to_status, note, actor))
             return Status(current)
 
+    async def update(self, order_id: int, **values: str | bool) -> None:
+        """Sets bookkeeping columns that no status depends on (reservation_id, shipment_id,
+        needs_shipment)."""
+        allowed = {"reservation_id", "shipment_id", "needs_shipment"}
+        if not values or not set(values) <= allowed:
+            raise ValueError(f"only {sorted(allowed)} may be updated this way")
+        async with self._db.write() as session:
+            await session.execute(
+                sa.update(OrderRow)
+                .where(OrderRow.id == order_id)
+                .values(**values, updated_at=timestamps.now())
+                .execution_options(synchronize_session=False)
+            )
+
+    async def stuck(self, created_before: datetime, limit: int) -> list[OrderView]:
+        """PENDING orders older than `created_before`: checkouts that never finished."""
+        stmt = (
+            sa.select(OrderRow)
+            .where(OrderRow.status == Status.PENDING.value, OrderRow.created_at < created_before)
+            .order_by(OrderRow.id)
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            return await self._views(session, list(await session.scalars(stmt)))
+
+    async def awaiting_shipment(self, limit: int) -> list[OrderView]:
+        """Paid orders whose shipment could not be created yet."""
+        stmt = (
+            sa.select(OrderRow)
+            .where(OrderRow.needs_shipment.is_(True), OrderRow.status == Status.PAID.value)
+            .order_by(OrderRow.id)
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            return await self._views(session, list(await session.scalars(stmt)))
+
     async def note(self, order_id: int, status: Status, note: str, actor: str) -> None:
         """An event that records something without changing the status."""
         async with self._db.write() as session:
             session.add(_event(order_id, status, status, note, actor))
+
+    async def status(self, order_id: int) -> Status | None:
+        async with self._db.read() as session:
+            value = await session.scalar(sa.select(OrderRow.status).where(OrderRow.id == order_id))
+            return Status(value) if value is not None else None
 
     async def get(self, order_id: int) -> OrderView | None:
         async with self._db.read() as session:
@@ -212,6 +280,21 @@ class OrdersStore:
                 sa.select(sa.func.count()).select_from(OrderRow).where(OrderRow.user_id == user_id)
             )
             return int(count or 0)
+
+    async def has_purchased(self, user_id: int, product_id: int, statuses: Collection[Status]) -> bool:
+        """Whether the user has an order in one of `statuses` with a line of the product."""
+        stmt = (
+            sa.select(OrderRow.id)
+            .join(LineRow, LineRow.order_id == OrderRow.id)
+            .where(
+                OrderRow.user_id == user_id,
+                OrderRow.status.in_([s.value for s in statuses]),
+                LineRow.product_id == product_id,
+            )
+            .limit(1)
+        )
+        async with self._db.read() as session:
+            return await session.scalar(stmt) is not None
 
     @staticmethod
     async def _id_by_key(session: AsyncSession, user_id: int, key: str) -> int | None:

@@ -56,10 +56,31 @@ def test_terminal_statuses_go_nowhere() -> None:
 def test_cancellable_statuses() -> None:
     assert {Status.PENDING, Status.PAID, Status.FULFILLED} == domain.CANCELLABLE
     domain.check_cancellable(Status.FULFILLED)
-    for status in (Status.SHIPPED, Status.CANCELLED):
+    for status in (Status.CANCELLED, Status.REFUNDED, Status.FAILED):
         with pytest.raises(DomainError) as err:
             domain.check_cancellable(status)
         assert err.value.message == f"order cannot be cancelled in status {status}"
+    for status in (Status.SHIPPED, Status.DELIVERED):
+        with pytest.raises(DomainError) as err:
+            domain.check_cancellable(status)
+        assert err.value.message == f"the order is {status} and can no longer be cancelled"
+
+
+def test_shipping_is_the_requested_method_or_the_cheapest() -> None:
+    options = [
+        domain.ShippingOption("express", 1500, "USD"),
+        domain.ShippingOption("standard", 500, "USD"),
+        domain.ShippingOption("economy", 500, "USD"),
+    ]
+    assert domain.choose_shipping(options, "", "USD").method == "standard"
+    assert domain.choose_shipping(options, "express", "USD").cost_minor == 1500
+    with pytest.raises(DomainError) as err:
+        domain.choose_shipping(options, "drone", "USD")
+    assert "'drone' is not offered" in err.value.message
+    assert "economy, express, standard" in err.value.message
+    with pytest.raises(DomainError) as err:
+        domain.choose_shipping([], "", "USD")
+    assert err.value.message == "no shipping method delivers to this address"
 
 
 def test_lines_are_priced_from_the_catalog_in_minor_units() -> None:

@@ -446,7 +446,7 @@ async def test_update_status_follows_the_state_machine(shop: Shop) -> None:
         shop.orders.CancelOrder(orders_pb2.CancelOrderRequest(id=order.id), metadata=who)
     ) == (
         grpc.StatusCode.FAILED_PRECONDITION,
-        "order cannot be cancelled in status shipped",
+        "the order is shipped and can no longer be cancelled",
     )
     delivered = (await move(orders_pb2.ORDER_STATUS_DELIVERED, shop.admin)).order
     assert delivered.status == orders_pb2.ORDER_STATUS_DELIVERED

@@ -1,0 +1,186 @@
+"""Reservations that outlive their order: ExtendReservation keeps one alive, the sweeper expires
+the rest; the low-stock count follows stock changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from uuid import uuid4
+
+import grpc
+import pytest
+from prometheus_client import REGISTRY
+
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from tests.support.harness import Platform
+from tests.support.tokens import TokenFactory, bearer
+
+Stub = inventory_pb2_grpc.InventoryServiceStub
+Metadata = tuple[tuple[str, str]]
+HELD = inventory_pb2.RESERVATION_STATE_HELD
+
+
+@pytest.fixture
+async def inventory(platform: Platform) -> Stub:
+    running = platform.running.get("inventory")
+    if running is None or getattr(running.runtime.settings, "sweep_interval_seconds", 0) > 0.2:
+        # A sweeper that runs often enough for a test to watch it.
+        await platform.stop("inventory")
+        await platform.start("inventory", sweep_interval_seconds=0.2)
+    return platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
+
+
+@pytest.fixture
+def admin(tokens: TokenFactory) -> Metadata:
+    return bearer(tokens.admin(3))
+
+
+@pytest.fixture
+def svc(tokens: TokenFactory) -> Metadata:
+    return bearer(tokens.service("orders"))
+
+
+def _pid() -> int:
+    return 10**12 + uuid4().int % 10**15
+
+
+def _lines(*pairs: tuple[int, int]) -> list[inventory_pb2.StockLine]:
+    return [inventory_pb2.StockLine(product_id=p, quantity=q) for p, q in pairs]
+
+
+async def _level(inventory: Stub, admin: Metadata, product_id: int) -> tuple[int, int]:
+    reply = await inventory.GetStock(inventory_pb2.GetStockRequest(product_id=product_id), metadata=admin)
+    return reply.level.on_hand, reply.level.reserved
+
+
+async def _reserve(inventory: Stub, svc: Metadata, pid: int, qty: int, ttl: int) -> inventory_pb2.Reservation:
+    reply = await inventory.Reserve(
+        inventory_pb2.ReserveRequest(
+            order_reference=f"test-{uuid4().hex}", lines=_lines((pid, qty)), ttl_seconds=ttl
+        ),
+        metadata=svc,
+    )
+    reservation: inventory_pb2.Reservation = reply.reservation
+    return reservation
+
+
+async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_the_sweeper_expires_held_reservations_and_frees_their_stock(
+    inventory: Stub, admin: Metadata, svc: Metadata
+) -> None:
+    pid = _pid()
+    await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=10), metadata=admin)
+    short = await _reserve(inventory, svc, pid, 3, ttl=1)
+    long = await _reserve(inventory, svc, pid, 2, ttl=3600)
+    assert await _level(inventory, admin, pid) == (10, 5)
+
+    async def swept() -> bool:
+        return await _level(inventory, admin, pid) == (10, 2)
+
+    await _until(swept)
+    # The expired one can be neither committed nor extended; the long one still commits.
+    for call, request in (
+        (inventory.CommitReservation, inventory_pb2.CommitReservationRequest(reservation_id=short.id)),
+        (inventory.ExtendReservation, inventory_pb2.ExtendReservationRequest(reservation_id=short.id)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(request, metadata=svc)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "expired" in (caught.value.details() or "")
+    await inventory.CommitReservation(
+        inventory_pb2.CommitReservationRequest(reservation_id=long.id), metadata=svc
+    )
+    assert await _level(inventory, admin, pid) == (8, 0)
+
+
+async def test_an_extended_reservation_survives_its_first_expiry(
+    inventory: Stub, admin: Metadata, svc: Metadata
+) -> None:
+    pid = _pid()
+    await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=4), metadata=admin)
+    held = await _reserve(inventory, svc, pid, 4, ttl=1)
+    extended = await inventory.ExtendReservation(
+        inventory_pb2.ExtendReservationRequest(reservation_id=held.id, ttl_seconds=60), metadata=svc
+    )
+    assert extended.reservation.state == HELD
+    assert extended.reservation.expire_time.seconds > held.expire_time.seconds + 30
+    await asyncio.sleep(1.5)  # past the first expiry, several sweeps later
+    assert await _level(inventory, admin, pid) == (4, 4)
+    # Never shortened: a smaller ttl keeps the later expiry.
+    again = await inventory.ExtendReservation(
+        inventory_pb2.ExtendReservationRequest(reservation_id=held.id, ttl_seconds=2), metadata=svc
+    )
+    assert again.reservation.expire_time.seconds == extended.reservation.expire_time.seconds
+    await inventory.CommitReservation(
+        inventory_pb2.CommitReservationRequest(reservation_id=held.id), metadata=svc
+    )
+    assert await _level(inventory, admin, pid) == (0, 0)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await inventory.ExtendReservation(
+            inventory_pb2.ExtendReservationRequest(reservation_id=held.id), metadata=svc
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_extend_is_for_services_and_checks_its_input(
+    inventory: Stub, admin: Metadata, svc: Metadata
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await inventory.ExtendReservation(
+            inventory_pb2.ExtendReservationRequest(reservation_id=str(uuid4())), metadata=admin
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for request, code in (
+        (inventory_pb2.ExtendReservationRequest(reservation_id="nope"), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            inventory_pb2.ExtendReservationRequest(reservation_id=str(uuid4()), ttl_seconds=-1),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (inventory_pb2.ExtendReservationRequest(reservation_id=str(uuid4())), grpc.StatusCode.NOT_FOUND),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await inventory.ExtendReservation(request, metadata=svc)
+        assert caught.value.code() == code
+
+
+async def test_the_low_stock_gauge_follows_stock_changes(inventory: Stub, admin: Metadata) -> None:
+    def gauge() -> float:
+        return REGISTRY.get_sample_value("shop_inventory_low_stock_products") or 0.0
+
+    pid = _pid()
+    await inventory.SetStock(
+        inventory_pb2.SetStockRequest(product_id=pid, on_hand=100, low_stock_threshold=10), metadata=admin
+    )
+    await asyncio.sleep(0.3)
+    before = gauge()
+    await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=10), metadata=admin)
+
+    async def counted() -> bool:
+        return gauge() == before + 1
+
+    await _until(counted)
+    listed, token = set(), ""
+    while True:
+        low = await inventory.ListLowStock(
+            inventory_pb2.ListLowStockRequest(page_size=500, page_token=token), metadata=admin
+        )
+        listed |= {level.product_id for level in low.levels}
+        token = low.next_page_token
+        if not token:
+            break
+    assert pid in listed
+    await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=11), metadata=admin)
+
+    async def back() -> bool:
+        return gauge() == before
+
+    await _until(back)

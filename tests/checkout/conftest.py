@@ -1,0 +1,118 @@
+"""Fixtures of the checkout acceptance tests: the gateway app on a real 127.0.0.1 port in front of
+the real services (the root conftest's `platform`), and a plain aiohttp client talking real HTTP.
+
+Customers are not registered (argon2 hashing costs ~0.3 s each): their tokens are minted with the
+platform's signing key. The gateway asks auth's VerifyToken, which checks the signature and
+revocation only, so a minted customer token for any id is accepted like a logged-in one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway.app import create_app
+from gateway.conftest import gateway_settings
+from services.kit.server import RunningService
+from tests.support.harness import Platform
+from tests.support.tokens import TokenFactory
+
+SERVICES = ("auth", "catalog", "inventory", "cart", "payments", "orders")
+# Inventory sweeps often enough for a test to watch a reservation expire.
+SWEEP_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+class Http:
+    """Real HTTP to the gateway; every answer is JSON."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
+        self.base = base
+        self.session = session
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Reply:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            sent["Content-Type"] = "application/json"
+        async with self.session.request(
+            method, self.base + path, data=data, headers=sent, params=params
+        ) as response:
+            raw = await response.read()
+            return Reply(response.status, json.loads(raw) if raw else None, response.headers)
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.call("GET", path, **kwargs)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
+        return await self.call("POST", path, body, **kwargs)
+
+
+async def restart(platform: Platform, name: str, **overrides: Any) -> RunningService:
+    await platform.stop(name)
+    return await platform.start(name, **overrides)
+
+
+@pytest.fixture(scope="module")
+async def services(platform: Platform) -> None:
+    running = platform.running.get("inventory")
+    if running is None or getattr(running.runtime.settings, "sweep_interval_seconds", 0) > SWEEP_SECONDS:
+        await restart(platform, "inventory", sweep_interval_seconds=SWEEP_SECONDS)
+    for name in SERVICES:
+        await platform.start(name)
+
+
+@pytest.fixture(scope="module")
+async def http(platform: Platform, services: None) -> AsyncIterator[Http]:
+    server = TestServer(create_app(gateway_settings(platform)), host="127.0.0.1")
+    await server.start_server()
+    # Enough connections for 200 requests in flight at once at the gateway.
+    connector = aiohttp.TCPConnector(limit=250)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+    ) as session:
+        yield Http(str(server.make_url("/api")), session)
+    await server.close()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    factory: TokenFactory
+
+    @property
+    def admin(self) -> str:
+        return self.factory.admin()
+
+    def customer(self) -> tuple[int, str]:
+        user_id = random.randint(10**9, 10**12)
+        return user_id, self.factory.customer(user_id)
+
+
+@pytest.fixture(scope="module")
+def people(tokens: TokenFactory) -> Tokens:
+    return Tokens(tokens)
