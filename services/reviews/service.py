@@ -3,15 +3,19 @@ maps rows to messages."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
 
 from services.kit import paging, principal, timestamps
+from services.kit.clients import ServiceToken
 from services.kit.errors import CommonError, DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 
 from .domain import MAX_RATING, MIN_RATING, Cursor, Sort, average
@@ -20,6 +24,10 @@ from .store import DeleteOutcome, ReviewRow, ReviewsStore, SummaryRow
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MAX_COMMENT = 2000
 MAX_BATCH = 500
+# How long CreateReview waits for orders to say whether the reviewer bought the product.
+PURCHASE_CHECK_SECONDS = 2.0
+
+log = logging.getLogger("shop.reviews")
 
 _SORTS = {
     reviews_pb2.REVIEW_SORT_UNSPECIFIED: Sort.NEWEST,
@@ -85,9 +93,17 @@ def _sort(value: reviews_pb2.ReviewSort.ValueType) -> Sort:
 
 
 class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
-    def __init__(self, store: ReviewsStore, catalog: catalog_pb2_grpc.CatalogServiceStub) -> None:
+    def __init__(
+        self,
+        store: ReviewsStore,
+        catalog: catalog_pb2_grpc.CatalogServiceStub,
+        orders: orders_pb2_grpc.OrdersServiceStub,
+        token: ServiceToken,
+    ) -> None:
         self._store = store
         self._catalog = catalog
+        self._orders = orders
+        self._token = token
 
     async def _require_product(self, product_id: int) -> None:
         try:
@@ -99,6 +115,28 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
                 raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "the catalog is unavailable") from exc
             raise
 
+    async def _purchased(self, user_id: int, product_id: int) -> bool | None:
+        """Whether the user bought the product (asked of orders with this service's own token), or
+        None when orders cannot say: the review is then still accepted, not verified (an edit keeps
+        what it had), and the next edit of the review checks again."""
+        try:
+            async with asyncio.timeout(PURCHASE_CHECK_SECONDS):
+                reply = await self._orders.CheckPurchase(
+                    orders_pb2.CheckPurchaseRequest(user_id=user_id, product_id=product_id),
+                    metadata=await self._token.metadata(),
+                )
+        except (grpc.aio.AioRpcError, TimeoutError) as exc:
+            code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else grpc.StatusCode.DEADLINE_EXCEEDED
+            expected = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            log.log(
+                logging.WARNING if expected else logging.ERROR,
+                "purchase not checked: review saved without verified purchase",
+                extra={"user_id": user_id, "product_id": product_id, "code": code.name},
+            )
+            return None
+        purchased: bool = reply.purchased
+        return purchased
+
     async def CreateReview(
         self, request: reviews_pb2.CreateReviewRequest, context: grpc.aio.ServicerContext
     ) -> reviews_pb2.CreateReviewResponse:
@@ -107,7 +145,8 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
         rating = _rating(request.rating)
         comment = _comment(request.comment)
         await self._require_product(product_id)
-        result = await self._store.put(product_id, user.user_id, rating, comment)
+        verified = await self._purchased(user.user_id, product_id)
+        result = await self._store.put(product_id, user.user_id, rating, comment, verified)
         if result is None:
             raise DomainError(ReviewsError.CONCURRENT_CHANGE)
         row, created = result
@@ -176,9 +215,10 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
 async def build(runtime: Runtime) -> Sequence[Registration]:
     db = await runtime.database(MIGRATIONS)
     catalog = runtime.channels.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog")
+    orders = runtime.channels.stub(orders_pb2_grpc.OrdersServiceStub, "orders")
     return [
         Registration(
-            ReviewsServicer(ReviewsStore(db), catalog),
+            ReviewsServicer(ReviewsStore(db), catalog, orders, runtime.service_token()),
             reviews_pb2_grpc.add_ReviewsServiceServicer_to_server,
             reviews_pb2.DESCRIPTOR.services_by_name["ReviewsService"].full_name,
         )

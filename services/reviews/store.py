@@ -83,10 +83,12 @@ class ReviewsStore:
         self._db = db
 
     async def put(
-        self, product_id: int, user_id: int, rating: int, comment: str
+        self, product_id: int, user_id: int, rating: int, comment: str, verified: bool | None = None
     ) -> tuple[ReviewRow, bool] | None:
         """Creates the user's review of the product, or updates the one they already wrote.
 
+        `verified`: whether the user bought the product, or None when that could not be checked
+        (a new review is then not verified; an edited one keeps what it had).
         Returns (review, created); None only if concurrent requests kept racing past every attempt.
         Race-free: the existing row is locked before it is changed, and an insert that loses to a
         concurrent insert (unique violation) rolls back to its savepoint and updates that row.
@@ -104,6 +106,8 @@ class ReviewsStore:
                     existing.rating = rating
                     existing.comment = comment
                     existing.updated_at = at
+                    if verified is not None:
+                        existing.verified_purchase = verified
                     # A hidden review stays hidden when its author edits it.
                     after = contribution(rating, existing.hidden)
                     await self._adjust_summaries(session, {product_id: after - before})
@@ -113,9 +117,7 @@ class ReviewsStore:
                     user_id=user_id,
                     rating=rating,
                     comment=comment,
-                    # Stays False until the orders check lands (a later issue): then it is set when
-                    # the user has a delivered order containing the product.
-                    verified_purchase=False,
+                    verified_purchase=bool(verified),
                     hidden=False,
                     created_at=at,
                     updated_at=at,

@@ -11,6 +11,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.purchases import Purchases
 from tests.support.tokens import TokenFactory, bearer
 
 UNKNOWN_PRODUCT = 9_000_000_000_000
@@ -354,6 +355,70 @@ async def test_delete_user_reviews_is_for_services_and_fixes_summaries(clients: 
         reviews_pb2.BatchGetRatingSummariesRequest(product_ids=[first, second])
     )
     assert [(s.count, s.average) for s in reply.summaries] == [(1, 5.0), (0, 0.0)]
+
+
+@pytest.fixture
+async def purchases(platform: Platform, clients: Clients, tokens: TokenFactory) -> Purchases:
+    """Everything a checkout needs, running, and reviews reaching orders (the services of one test
+    process share subchannels: one started late may stay unreachable for a reconnect backoff)."""
+    shop = Purchases(platform, tokens)
+    pid, user = await shop.product(), new_user()
+    await shop.buy(user, pid)
+    async with asyncio.timeout(15):
+        while True:
+            if (await clients.review(pid, 5, user=user)).review.verified_purchase:
+                return shop
+            await asyncio.sleep(0.2)
+
+
+async def test_verified_purchase_only_with_a_qualifying_order(clients: Clients, purchases: Purchases) -> None:
+    pid, elsewhere = await purchases.product(), await purchases.product()
+    buyer, browser, canceller, other_buyer, late = (new_user() for _ in range(5))
+    await purchases.buy(buyer, pid)
+    await purchases.cancel(await purchases.buy(canceller, pid))
+    await purchases.buy(other_buyer, elsewhere)
+
+    assert (await clients.review(pid, 5, user=buyer)).review.verified_purchase
+    for user in (browser, canceller, other_buyer):
+        assert not (await clients.review(pid, 2, user=user)).review.verified_purchase
+
+    # A second review by the same user updates the first, and checks the purchase again.
+    first = await clients.review(pid, 1, "not bought yet", user=late)
+    assert (first.created, first.review.verified_purchase) == (True, False)
+    await purchases.buy(late, pid)
+    second = await clients.review(pid, 4, "bought it since", user=late)
+    assert (second.created, second.review.id) == (False, first.review.id)
+    assert (second.review.rating, second.review.comment, second.review.verified_purchase) == (
+        4,
+        "bought it since",
+        True,
+    )
+    listed = {r.user_id: r.verified_purchase for r in await clients.listed(pid)}
+    assert listed == {buyer: True, browser: False, canceller: False, other_buyer: False, late: True}
+    summary = await clients.summary(pid)
+    assert (summary.count, list(summary.histogram)) == (5, [0, 3, 0, 1, 1])
+
+
+async def test_orders_down_still_accepts_the_review_unverified(
+    platform: Platform, clients: Clients, purchases: Purchases
+) -> None:
+    pid = await purchases.product()
+    buyer = new_user()
+    await purchases.buy(buyer, pid)
+    await platform.stop("orders")
+    try:
+        reply = await clients.review(pid, 5, user=buyer)
+        assert (reply.created, reply.review.verified_purchase) == (True, False)
+        assert (await clients.summary(pid)).count == 1
+    finally:
+        await platform.start("orders")
+    # Once orders answers again, the next edit of the review verifies it.
+    async with asyncio.timeout(15):
+        while True:
+            if (await clients.review(pid, 5, user=buyer)).review.verified_purchase:
+                break
+            await asyncio.sleep(0.2)
+    assert [r.verified_purchase for r in await clients.listed(pid)] == [True]
 
 
 async def test_catalog_down_is_unavailable(platform: Platform, clients: Clients) -> None:
