@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from gateway import middlewares, openapi
+from gateway import activity, middlewares, openapi
 from gateway.routes import ROUTES
 from gateway.routing import OPENAPI, SETTINGS, UPSTREAMS, Route, register
 from gateway.settings import GatewaySettings
@@ -37,5 +37,6 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
     app[SETTINGS] = settings
     app[OPENAPI] = openapi.document(routes)
     app.cleanup_ctx.append(upstreams_ctx)
+    app.cleanup_ctx.append(activity.recording(settings))
     register(app, routes)
     return app

@@ -10,10 +10,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.models import INT64_MAX, ErrorBody
-from gateway.routing import NEXT_PAGE_HEADER, Route
+from gateway.routing import NEXT_PAGE_HEADER, SLUG_PARAM, SLUG_PATTERN, Route
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearerAuth"
+
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
+_SLUG_SCHEMA = {"type": "string", "pattern": f"^{SLUG_PATTERN}$"}
 
 # Every route that reaches a service can meet these.
 _UPSTREAM_FAILURES = (500, 503, 504)
@@ -70,7 +73,7 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+            "schema": _SLUG_SCHEMA if name == SLUG_PARAM else _ID_SCHEMA,
         }
         for name in route.path_params
     ]

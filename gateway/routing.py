@@ -2,21 +2,22 @@
 
 The same `Route` entries register the aiohttp routes and produce the OpenAPI document
 (`gateway.openapi`). Every route is served under /api, with and without a trailing slash; path
-parameters are positive integer ids (anything else is 404). A route's handler gets a `Ctx` whose
-caller, query and body are already checked.
+parameters are positive integer ids, except `{slug}` (see SLUG_PATTERN); anything else is 404.
+A route's handler gets a `Ctx` whose caller, query and body are already checked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.activity import ACTIVITY, EventName
 from gateway.auth import Access, Caller, authenticate
 from gateway.errors import ApiError
 from gateway.models import INT64_MAX
@@ -38,6 +39,9 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CALLER = web.RequestKey("caller", Caller)
 
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
+# The one path parameter that is not an id: a URL slug ("summer-sale-2025"), read with `ctx.slug()`.
+SLUG_PARAM = "slug"
+SLUG_PATTERN = "[a-z0-9]+(?:-[a-z0-9]+)*"
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,11 @@ class Ctx:
     def id(self, name: str) -> int:
         return self._ids[name]
 
+    def slug(self) -> str:
+        """The `{slug}` path parameter (the route pattern admits SLUG_PATTERN only)."""
+        value: str = self.request.match_info[SLUG_PARAM]
+        return value
+
     def query(self, model: type[ModelT]) -> ModelT:
         if not isinstance(self._query, model):
             raise TypeError(f"route declares no query model {model.__name__}")
@@ -133,6 +142,28 @@ class Ctx:
     def next_page(self, token: str) -> None:
         if token:
             self.headers[NEXT_PAGE_HEADER] = token
+
+    def record(
+        self,
+        name: EventName,
+        *,
+        product_id: int = 0,
+        query: str = "",
+        quantity: int = 0,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Records what the caller did (gateway/activity.py): queued only, never fails or waits."""
+        recorder = self.request.app.get(ACTIVITY)
+        if recorder is not None:
+            recorder.record(
+                name,
+                caller=self.caller,
+                authorization=self.request.headers.get("Authorization"),
+                product_id=product_id,
+                query=query,
+                quantity=quantity,
+                attributes=attributes,
+            )
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -187,6 +218,8 @@ def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 def _path_ids(request: web.Request, route: Route) -> dict[str, int]:
     ids = {}
     for name in route.path_params:
+        if name == SLUG_PARAM:
+            continue
         value = int(request.match_info[name])  # the route pattern admits digits only
         if not 1 <= value <= INT64_MAX:
             raise ApiError(404)
@@ -224,7 +257,7 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
 
 def _aiohttp_path(path: str) -> str:
     # Ids are digits; "/products/abc" matches no route and is a plain 404.
-    return _PATH_PARAM.sub(r"{\1:[0-9]+}", path)
+    return _PATH_PARAM.sub(lambda m: f"{{{m[1]}:{SLUG_PATTERN if m[1] == SLUG_PARAM else '[0-9]+'}}}", path)
 
 
 def register(app: web.Application, routes: Sequence[Route]) -> None:

@@ -24,10 +24,22 @@ class GatewaySettings(CommonSettings):
     # 0 turns the Prometheus endpoint off; it is never served on the public port.
     metrics_port: int = Field(default=9100, ge=0, le=65535, validation_alias="SHOP_GATEWAY_METRICS_PORT")
     max_body_bytes: int = Field(default=MIB, gt=0)
+    # Checkout is a multi-step flow (reserve, price, ship, charge, commit): it gets a longer
+    # deadline than single reads, matching the orders service's own budget for finishing it.
+    checkout_timeout_seconds: float = Field(default=30.0, gt=0)
     # Browser origins allowed to call the API ("*" allows any); a JSON list or comma-separated.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # The shop's one currency: REST prices are numbers in it, services get integer minor units.
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # Activity recording (gateway/activity.py) appends to the activity stream in this Redis; unset: off.
+    redis_url: str | None = None
+    # The platform's Redis key prefix, the same one the services use.
+    redis_prefix: str = "shop:"
+    activity_recording: bool = True
+    # Events waiting for Redis; beyond this, new events are dropped rather than slowing requests.
+    activity_queue_size: int = Field(default=10_000, gt=0)
+    # The stream is trimmed to about this many entries (what survives an activity service outage).
+    activity_stream_maxlen: int = Field(default=1_000_000, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -13,8 +13,12 @@ from tests.support.harness import Platform
 
 @pytest.fixture(scope="module", autouse=True)
 async def services(platform: Platform) -> None:
-    for name in ("auth", "catalog", "inventory"):
+    for name in ("auth", "catalog", "inventory", "reviews"):
         await platform.start(name)
+
+
+# What GET /api/products/{id} adds for a product nobody reviewed (gateway/test_reviews.py: ratings).
+NO_RATING = {"rating": {"average": 0.0, "count": 0, "histogram": [0, 0, 0, 0, 0]}}
 
 
 async def test_documented_create_get_update_delete(api: Api, admin: User) -> None:
@@ -36,6 +40,7 @@ async def test_documented_create_get_update_delete(api: Api, admin: User) -> Non
         "price": 100.0,
         "description": "Product Description",
         "stock": 50,
+        **NO_RATING,
     }
     for path in (f"/api/products/{product_id}", f"/api/products/{product_id}/"):
         got = await api.get(path)
@@ -64,6 +69,7 @@ async def test_minimal_product_and_cents(api: Api, admin: User) -> None:
         "price": 19.99,
         "description": "",
         "stock": 0,
+        **NO_RATING,
     }
     free = await api.post("/api/products", {"name": "Free", "price": 0}, token=admin.token)
     assert free.status == 201
@@ -82,6 +88,7 @@ async def test_every_field_can_be_updated_alone(api: Api, admin: User) -> None:
         "price": 7.25,
         "description": "new words",
         "stock": 42,
+        **NO_RATING,
     }
 
 
@@ -188,6 +195,7 @@ async def test_extra_fields_are_ignored(api: Api, admin: User) -> None:
         "price": 10.0,
         "description": "d",
         "stock": 1,
+        **NO_RATING,
     }
 
 

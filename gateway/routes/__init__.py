@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from gateway.routes import auth, cart, health, inventory, orders, products, reviews
+from gateway.routes import (
+    activity,
+    auth,
+    cart,
+    content,
+    health,
+    inventory,
+    orders,
+    products,
+    profile,
+    reviews,
+    shipping,
+)
 from gateway.routing import Route
 
 ROUTES: tuple[Route, ...] = (
     *health.ROUTES,
     *auth.ROUTES,
     *products.ROUTES,
+    *activity.ROUTES,
     *reviews.ROUTES,
     *cart.ROUTES,
     *orders.ROUTES,
     *inventory.ROUTES,
+    *content.ROUTES,
+    *shipping.ROUTES,
+    *profile.ROUTES,
 )

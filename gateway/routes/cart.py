@@ -33,6 +33,12 @@ async def add_item(ctx: Ctx) -> ItemAdded:
     reply = await ctx.upstreams.cart.AddItem(
         cart_pb2.AddItemRequest(product_id=body.product_id, quantity=body.quantity), metadata=ctx.metadata
     )
+    ctx.record(
+        "cart_added",
+        product_id=body.product_id,
+        quantity=body.quantity,
+        attributes={"item_id": str(reply.item.item_id)},
+    )
     return ItemAdded(item_id=reply.item.item_id, message="Item added to cart")
 
 
@@ -47,6 +53,8 @@ async def remove_item(ctx: Ctx) -> Message:
     await ctx.upstreams.cart.RemoveItem(
         cart_pb2.RemoveItemRequest(item_id=ctx.id("item_id")), metadata=ctx.metadata
     )
+    # RemoveItem does not answer which product the line held: the event names the cart line.
+    ctx.record("cart_removed", attributes={"item_id": str(ctx.id("item_id"))})
     return Message(message="Item removed from cart")
 
 

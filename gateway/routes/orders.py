@@ -8,6 +8,7 @@ from gateway import money
 from gateway.errors import ApiError
 from gateway.models import Amount, Message, QueryParams, RequestBody
 from gateway.routing import Ctx, HeaderParam, Route
+from shop.common.v1 import common_pb2
 from shop.orders.v1 import orders_pb2
 from shop.payments.v1 import payments_pb2
 
@@ -36,9 +37,26 @@ class PaymentIn(RequestBody):
         return self
 
 
+class AddressIn(RequestBody):
+    name: StrictStr = Field(default="", max_length=200)
+    line1: StrictStr = Field(min_length=1, max_length=200)
+    line2: StrictStr = Field(default="", max_length=200)
+    city: StrictStr = Field(min_length=1, max_length=100)
+    region: StrictStr = Field(default="", max_length=100)
+    postal_code: StrictStr = Field(default="", max_length=20)
+    country: StrictStr = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. US")
+    phone: StrictStr = Field(default="", max_length=40)
+
+
 class Checkout(RequestBody):
     payment: PaymentIn | None = Field(
         default=None, description="Defaults to the test provider's approving token"
+    )
+    shipping_address: AddressIn | None = Field(
+        default=None, description="Defaults to the customer's default address"
+    )
+    shipping_method: StrictStr | None = Field(
+        default=None, max_length=64, description="A shipping method code; defaults to the cheapest"
     )
 
 
@@ -67,9 +85,25 @@ class OrderList(BaseModel):
     next_page_token: str | None
 
 
+ORDER_STATUSES = tuple(
+    name.removeprefix(_STATUS_PREFIX).lower()
+    for name, _ in orders_pb2.OrderStatus.items()
+    if name != "ORDER_STATUS_UNSPECIFIED"
+)
+
+
 class OrderQuery(QueryParams):
     page_size: int = Field(default=50, ge=1, le=200)
     page_token: str = Field(default="", max_length=1000)
+    status: str | None = Field(
+        default=None, description=f"Only orders in this status: one of {', '.join(ORDER_STATUSES)}"
+    )
+
+    @model_validator(mode="after")
+    def _known_status(self) -> OrderQuery:
+        if self.status is not None and self.status not in ORDER_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(ORDER_STATUSES)}")
+        return self
 
 
 def _payment_method(payment: PaymentIn | None) -> payments_pb2.PaymentMethod | None:
@@ -102,14 +136,32 @@ async def create_order(ctx: Ctx) -> OrderCreated:
     method = _payment_method(body.payment)
     if method is not None:
         request.payment_method.CopyFrom(method)
-    reply = await ctx.upstreams.orders.CreateOrder(request, metadata=ctx.metadata)
+    if body.shipping_address is not None:
+        request.shipping_address.CopyFrom(common_pb2.Address(**body.shipping_address.model_dump()))
+    request.shipping_method = (body.shipping_method or "").strip()
+    reply = await ctx.upstreams.orders.CreateOrder(
+        request, metadata=ctx.metadata, timeout=ctx.settings.checkout_timeout_seconds
+    )
+    for line in reply.order.lines:
+        ctx.record(
+            "order_placed",
+            product_id=line.product_id,
+            quantity=line.quantity,
+            attributes={"order_id": str(reply.order.id)},
+        )
     return OrderCreated(order_id=reply.order.id, message="Order created and payment processed")
 
 
 async def list_orders(ctx: Ctx) -> OrderList:
     query = ctx.query(OrderQuery)
     reply = await ctx.upstreams.orders.ListOrders(
-        orders_pb2.ListOrdersRequest(page_size=query.page_size, page_token=query.page_token),
+        orders_pb2.ListOrdersRequest(
+            page_size=query.page_size,
+            page_token=query.page_token,
+            status=orders_pb2.OrderStatus.Value(_STATUS_PREFIX + query.status.upper())
+            if query.status
+            else orders_pb2.ORDER_STATUS_UNSPECIFIED,
+        ),
         metadata=ctx.metadata,
     )
     ctx.next_page(reply.next_page_token)
@@ -158,7 +210,7 @@ ROUTES = [
         "GET",
         "/orders/",
         list_orders,
-        "The caller's orders (an admin sees everyone's)",
+        "The caller's orders, newest first (an admin sees everyone's); ?status= filters",
         TAGS,
         auth="user",
         response=OrderList,

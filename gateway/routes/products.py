@@ -1,9 +1,10 @@
-"""/api/products: the catalog, with each product's available stock from inventory."""
+"""/api/products: the catalog, with each product's available stock from inventory and rating from reviews."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Literal
 
 import grpc
 from pydantic import BaseModel, Field, RootModel, StrictStr
@@ -14,6 +15,7 @@ from gateway.models import Amount, Count, Message, Patch, Price, QueryParams, Re
 from gateway.routing import Ctx, Route
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
+from shop.reviews.v1 import reviews_pb2
 
 MAX_NAME = 200
 
@@ -44,22 +46,58 @@ class ProductSummary(BaseModel):
     stock: int
 
 
+class Rating(BaseModel):
+    average: float = Field(examples=[4.5])
+    count: int = Field(examples=[2])
+    histogram: list[int] = Field(
+        examples=[[0, 0, 0, 1, 1]], description="Visible reviews with 1, 2, 3, 4 and 5 stars"
+    )
+
+
+# null while the reviews service is unavailable: the products are still served.
+MaybeRating = Rating | None
+
+
+class RatedProductSummary(ProductSummary):
+    rating: MaybeRating
+
+
 class Product(BaseModel):
     id: int
     name: str
     price: Amount
     description: str
     stock: int
+    rating: MaybeRating
 
 
-class ProductPage(RootModel[dict[str, ProductSummary]]):
-    """Products of one page by id, in catalog order."""
+class ProductPage(RootModel[dict[str, ProductSummary | RatedProductSummary]]):
+    """Products of one page by id, in catalog order; with `include=rating`, each with its rating."""
 
 
 class ProductQuery(QueryParams):
     q: str = Field(default="", max_length=200, description="Text search over name and description")
     page_size: int = Field(default=100, ge=1, le=200)
     page_token: str = Field(default="", max_length=1000)
+    include: Literal["rating"] | None = Field(default=None, description="Add each product's rating")
+
+
+async def _ratings(ctx: Ctx, product_ids: Sequence[int]) -> dict[int, Rating] | None:
+    """Rating summaries of many products in one call; None while reviews is unavailable."""
+    if not product_ids:
+        return {}
+    try:
+        reply = await ctx.upstreams.reviews.BatchGetRatingSummaries(
+            reviews_pb2.BatchGetRatingSummariesRequest(product_ids=list(product_ids)), metadata=ctx.metadata
+        )
+    except UpstreamError as exc:
+        if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return None
+        raise
+    return {
+        s.product_id: Rating(average=s.average, count=s.count, histogram=list(s.histogram))
+        for s in reply.summaries
+    }
 
 
 async def _available(ctx: Ctx, product_ids: Sequence[int]) -> dict[int, int]:
@@ -126,6 +164,19 @@ async def list_products(ctx: Ctx) -> ProductPage:
     )
     stock = await _available(ctx, [p.id for p in reply.products])
     ctx.next_page(reply.next_page_token)
+    if query.q and not query.page_token:
+        ctx.record("searched", query=query.q, attributes={"results": str(len(reply.products))})
+    if query.include == "rating":
+        ratings = await _ratings(ctx, [p.id for p in reply.products])
+        return ProductPage(
+            {
+                str(p.id): RatedProductSummary(
+                    **_summary(p, stock.get(p.id, 0)).model_dump(),
+                    rating=None if ratings is None else ratings.get(p.id),
+                )
+                for p in reply.products
+            }
+        )
     return ProductPage({str(p.id): _summary(p, stock.get(p.id, 0)) for p in reply.products})
 
 
@@ -135,7 +186,13 @@ async def get_product(ctx: Ctx) -> Product:
         catalog_pb2.GetProductRequest(id=product_id), metadata=ctx.metadata
     )
     stock = await _available(ctx, [product_id])
-    return Product(id=product_id, **_summary(reply.product, stock.get(product_id, 0)).model_dump())
+    ctx.record("product_viewed", product_id=product_id)
+    ratings = await _ratings(ctx, [product_id])
+    return Product(
+        id=product_id,
+        **_summary(reply.product, stock.get(product_id, 0)).model_dump(),
+        rating=None if ratings is None else ratings.get(product_id),
+    )
 
 
 async def update_product(ctx: Ctx) -> Message:
@@ -185,14 +242,19 @@ ROUTES = [
         "GET",
         "/products/",
         list_products,
-        "List products with their available stock",
+        "List products with their available stock (and rating with include=rating)",
         TAGS,
         response=ProductPage,
         query=ProductQuery,
         paged=True,
     ),
     Route(
-        "GET", "/products/{id}", get_product, "One product with its available stock", TAGS, response=Product
+        "GET",
+        "/products/{id}",
+        get_product,
+        "One product with its available stock and rating",
+        TAGS,
+        response=Product,
     ),
     Route(
         "PUT",

@@ -1,10 +1,12 @@
-"""/api/products/{id}/reviews: reading is public, writing needs a signed-in user."""
+"""/api/products/{id}/reviews: reading is public, writing needs a signed-in user; authors and admins
+delete (/api/reviews/{id}), admins hide (/api/admin/reviews/{id}/hidden)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, RootModel, StrictStr
+from pydantic import BaseModel, Field, RootModel, StrictBool, StrictStr
 
 from gateway.models import Message, QueryParams, RequestBody
 from gateway.routing import Ctx, Route
@@ -27,14 +29,28 @@ class ReviewOut(BaseModel):
     comment: str
 
 
-class ReviewList(RootModel[list[ReviewOut]]):
-    pass
+class ReviewDetail(BaseModel):
+    id: int
+    user_id: int
+    rating: int
+    comment: str
+    verified_purchase: bool
+    created_at: datetime
+
+
+class ReviewList(RootModel[list[ReviewOut] | list[ReviewDetail]]):
+    """The documented `[{rating, comment}]`; with `detail=true`, each review's details too."""
 
 
 class ReviewQuery(QueryParams):
     page_size: int = Field(default=50, ge=1, le=200)
     page_token: str = Field(default="", max_length=1000)
     sort: Literal["newest", "highest", "lowest"] = "newest"
+    detail: bool = Field(default=False, description="Add id, user_id, verified_purchase, created_at")
+
+
+class Visibility(RequestBody):
+    hidden: StrictBool
 
 
 async def add_review(ctx: Ctx) -> Message:
@@ -43,6 +59,7 @@ async def add_review(ctx: Ctx) -> Message:
         reviews_pb2.CreateReviewRequest(product_id=ctx.id("id"), rating=body.rating, comment=body.comment),
         metadata=ctx.metadata,
     )
+    ctx.record("reviewed", product_id=ctx.id("id"), attributes={"rating": str(body.rating)})
     return Message(message="Review added")
 
 
@@ -58,7 +75,35 @@ async def list_reviews(ctx: Ctx) -> ReviewList:
         metadata=ctx.metadata,
     )
     ctx.next_page(reply.next_page_token)
+    if query.detail:
+        return ReviewList([_detail(r) for r in reply.reviews])
     return ReviewList([ReviewOut(rating=r.rating, comment=r.comment) for r in reply.reviews])
+
+
+def _detail(review: reviews_pb2.Review) -> ReviewDetail:
+    return ReviewDetail(
+        id=review.id,
+        user_id=review.user_id,
+        rating=review.rating,
+        comment=review.comment,
+        verified_purchase=review.verified_purchase,
+        created_at=review.create_time.ToDatetime(tzinfo=UTC),
+    )
+
+
+async def set_review_hidden(ctx: Ctx) -> Message:
+    body = ctx.body(Visibility)
+    await ctx.upstreams.reviews.SetReviewHidden(
+        reviews_pb2.SetReviewHiddenRequest(id=ctx.id("id"), hidden=body.hidden), metadata=ctx.metadata
+    )
+    return Message(message="Review hidden" if body.hidden else "Review shown")
+
+
+async def delete_review(ctx: Ctx) -> Message:
+    await ctx.upstreams.reviews.DeleteReview(
+        reviews_pb2.DeleteReviewRequest(id=ctx.id("id")), metadata=ctx.metadata
+    )
+    return Message(message="Review deleted")
 
 
 TAGS = ("reviews",)
@@ -84,5 +129,25 @@ ROUTES = [
         response=ReviewList,
         query=ReviewQuery,
         paged=True,
+    ),
+    Route(
+        "DELETE",
+        "/reviews/{id}",
+        delete_review,
+        "Delete a review (its author or an admin)",
+        TAGS,
+        auth="user",
+        response=Message,
+        errors=(403,),
+    ),
+    Route(
+        "PUT",
+        "/admin/reviews/{id}/hidden",
+        set_review_hidden,
+        "Hide a review from the listing and the rating, or show it again",
+        TAGS,
+        auth="admin",
+        request=Visibility,
+        response=Message,
     ),
 ]
