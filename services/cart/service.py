@@ -9,12 +9,12 @@ from typing import cast
 import grpc
 from pydantic import Field
 
+from services.catalog.client import require_product
 from services.kit import principal
 from services.kit.config import ServiceSettings, load
-from services.kit.errors import CommonError, DomainError
 from services.kit.server import Registration, Runtime
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
-from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.catalog.v1 import catalog_pb2_grpc
 
 from . import domain
 from .domain import CartError
@@ -36,14 +36,7 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
         self._catalog = catalog
 
     async def _require_product(self, product_id: int) -> None:
-        try:
-            await self._catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id))
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise DomainError(CartError.PRODUCT_NOT_FOUND, f"product {product_id} not found") from None
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "the catalog is unavailable") from None
-            raise
+        await require_product(self._catalog, product_id, CartError.PRODUCT_NOT_FOUND)
 
     async def GetCart(
         self, request: cart_pb2.GetCartRequest, context: grpc.aio.ServicerContext

@@ -7,14 +7,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import grpc
 
+from services.catalog.client import require_product
 from services.kit import paging, principal, timestamps
 from services.kit.clients import ServiceToken
-from services.kit.errors import CommonError, DomainError, ErrorCode, Kind, invalid
+from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime
-from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.catalog.v1 import catalog_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 
@@ -96,7 +98,7 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
     def __init__(
         self,
         store: ReviewsStore,
-        catalog: catalog_pb2_grpc.CatalogServiceStub,
+        catalog: catalog_pb2_grpc.CatalogServiceAsyncStub,
         orders: orders_pb2_grpc.OrdersServiceStub,
         token: ServiceToken,
     ) -> None:
@@ -106,14 +108,7 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
         self._token = token
 
     async def _require_product(self, product_id: int) -> None:
-        try:
-            await self._catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id))
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise DomainError(ReviewsError.PRODUCT_NOT_FOUND, f"product {product_id} not found") from exc
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "the catalog is unavailable") from exc
-            raise
+        await require_product(self._catalog, product_id, ReviewsError.PRODUCT_NOT_FOUND)
 
     async def _purchased(self, user_id: int, product_id: int) -> bool | None:
         """Whether the user bought the product (asked of orders with this service's own token), or
@@ -214,7 +209,10 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
     db = await runtime.database(MIGRATIONS)
-    catalog = runtime.channels.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog")
+    catalog = cast(
+        "catalog_pb2_grpc.CatalogServiceAsyncStub",
+        runtime.channels.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog"),
+    )
     orders = runtime.channels.stub(orders_pb2_grpc.OrdersServiceStub, "orders")
     return [
         Registration(
