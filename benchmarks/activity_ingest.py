@@ -1,6 +1,6 @@
 """Benchmark of activity recording (not a test): ingestion rate and the latency recording adds.
 
-    .venv/bin/python benchmarks/activity_ingest.py [--events 50000] [--requests 2000] [--port-offset 700]
+    .venv/bin/python -m benchmarks.activity_ingest [--events 50000] [--requests 2000] [--port-offset 700]
 
 Starts a local platform of its own in a temporary data folder with the launcher
 (`python -m deploy.local --no-gateway --services auth,catalog,inventory,reviews,activity`, shifted by
@@ -19,16 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,63 +33,21 @@ import grpc
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from deploy.local.keys import ensure_keys  # noqa: E402
-from deploy.local.ports import port_table  # noqa: E402
-from deploy.local.supervisor import state_file  # noqa: E402
-from gateway.activity import ActivityRecorder  # noqa: E402
-from gateway.app import create_app  # noqa: E402
-from gateway.settings import GatewaySettings, load_settings  # noqa: E402
-from services.activity import stream  # noqa: E402
-from services.kit import redis as kit_redis  # noqa: E402
-from shop.activity.v1 import activity_pb2, activity_pb2_grpc  # noqa: E402
-from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc  # noqa: E402
-from shop.common.v1 import common_pb2  # noqa: E402
-from tests.support.tokens import TokenFactory, bearer  # noqa: E402
+from benchmarks.platform import launcher, percentile
+from deploy.local.keys import ensure_keys
+from deploy.local.ports import port_table
+from gateway.activity import ActivityRecorder
+from gateway.app import create_app
+from gateway.settings import GatewaySettings, load_settings
+from services.activity import stream
+from services.kit import redis as kit_redis
+from shop.activity.v1 import activity_pb2, activity_pb2_grpc
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.common.v1 import common_pb2
+from tests.support.tokens import TokenFactory, bearer
 
 SERVICES = "auth,catalog,inventory,reviews,activity"
 BLOCK = 100
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextlib.asynccontextmanager
-async def launcher(data_dir: Path, offset: int) -> AsyncIterator[None]:
-    env = {
-        **os.environ,
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_PORT_OFFSET": str(offset),
-        "SHOP_LOG_LEVEL": "WARNING",
-    }
-    env.pop("SHOP_REDIS_URL", None)
-    log = (data_dir / "launcher.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "deploy.local", "--no-gateway", "--services", SERVICES),
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not state_file(data_dir).exists():
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the platform did not start; see {data_dir / 'launcher.log'}")
-            await asyncio.sleep(0.2)
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(proc.wait(), 40)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        log.close()
 
 
 def settings_for(data_dir: Path, offset: int, recording: bool, **overrides: Any) -> GatewaySettings:
@@ -255,7 +208,7 @@ async def main() -> None:
     print(f"database: {os.environ.get('SHOP_DATABASE_URL') or 'SQLite per service'}; Redis: embedded")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     try:
-        async with launcher(data_dir, args.port_offset):
+        async with launcher(data_dir, args.port_offset, SERVICES, gateway=False):
             await ingest(settings_for(data_dir, args.port_offset, True), args.events)
             await latency(data_dir, args.port_offset, args.requests, tokens)
         print(f"load average {os.getloadavg()[0]:.1f} at the end")

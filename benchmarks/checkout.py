@@ -1,6 +1,6 @@
 """Benchmark of checkout through the gateway (not a test): throughput and latency of POST /api/orders/.
 
-    .venv/bin/python benchmarks/checkout.py [--checkouts 500] [--concurrency 50] [--port-offset 800]
+    .venv/bin/python -m benchmarks.checkout [--checkouts 500] [--concurrency 50] [--port-offset 800]
 
 Starts a local platform of its own in a temporary data folder with the launcher
 (`python -m deploy.local --services auth,catalog,cart,inventory,orders,payments`, gateway included,
@@ -20,76 +20,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.platform import launcher, percentile
+from deploy.local.keys import ensure_keys
+from deploy.local.ports import port_table
+from tests.support.tokens import TokenFactory
 
-from deploy.local.keys import ensure_keys  # noqa: E402
-from deploy.local.ports import port_table  # noqa: E402
-from deploy.local.supervisor import state_file  # noqa: E402
-from tests.support.tokens import TokenFactory  # noqa: E402
-
-SERVICES = "auth,catalog,cart,inventory,orders,payments"
+SERVICES = "auth,catalog,cart,inventory,orders,payments,shipping,profile"
 WARM_UP = 20
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextlib.asynccontextmanager
-async def launcher(data_dir: Path, offset: int) -> AsyncIterator[None]:
-    env = {
-        **os.environ,
-        "SHOP_DATA_DIR": str(data_dir),
-        "SHOP_PORT_OFFSET": str(offset),
-        "SHOP_LOG_LEVEL": "WARNING",
-        # Everything on the loopback interface only.
-        "SHOP_BIND_HOST": "127.0.0.1",
-        "SHOP_GATEWAY_HOST": "127.0.0.1",
-    }
-    env.pop("SHOP_REDIS_URL", None)
-    log = (data_dir / "launcher.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "deploy.local", "--services", SERVICES),
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not state_file(data_dir).exists():
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the platform did not start; see {data_dir / 'launcher.log'}")
-            await asyncio.sleep(0.2)
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(proc.wait(), 40)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        log.close()
 
 
 class Client:
@@ -204,7 +154,7 @@ async def main(args: argparse.Namespace) -> None:
     keys = ensure_keys(data_dir)
     tokens = TokenFactory(keys.private_key.read_bytes())
     admin = tokens.admin()
-    async with launcher(data_dir, args.port_offset):
+    async with launcher(data_dir, args.port_offset, SERVICES):
         base = f"http://127.0.0.1:{port_table(args.port_offset).gateway_http}/api"
         connector = aiohttp.TCPConnector(limit=max(args.concurrency, 10))
         timeout = aiohttp.ClientTimeout(total=120)

@@ -1,0 +1,59 @@
+"""What the benchmarks share: a platform started by the real launcher on a port offset, and percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from deploy.local.supervisor import state_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextlib.asynccontextmanager
+async def launcher(
+    data_dir: Path, offset: int, services: str, *, gateway: bool = True
+) -> AsyncIterator[None]:
+    """Runs `python -m deploy.local` (embedded Redis, loopback only) until the block ends."""
+    env = {
+        **os.environ,
+        "SHOP_DATA_DIR": str(data_dir),
+        "SHOP_PORT_OFFSET": str(offset),
+        "SHOP_LOG_LEVEL": "WARNING",
+        "SHOP_BIND_HOST": "127.0.0.1",
+        "SHOP_GATEWAY_HOST": "127.0.0.1",
+    }
+    env.pop("SHOP_REDIS_URL", None)
+    argv = [sys.executable, "-m", "deploy.local", "--services", services]
+    if not gateway:
+        argv.append("--no-gateway")
+    with (data_dir / "launcher.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not state_file(data_dir).exists():
+                if proc.returncode is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the platform did not start; see {data_dir / 'launcher.log'}")
+                await asyncio.sleep(0.2)
+            yield
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 40)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
