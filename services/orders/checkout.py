@@ -309,6 +309,12 @@ class Checkout:
         try:
             return await self._charge(order, method)
         except (grpc.aio.AioRpcError, DomainError) as exc:
+            if isinstance(exc, DomainError) and exc.code is OrderError.PAYMENT_OUTCOME_UNKNOWN:
+                # Neither release nor fail: the recovery pass asks payments once it can and finishes
+                # the order (charged) or rolls it back (not charged). The hold outlives that wait.
+                note = "payment outcome unknown; left for recovery"
+                await self._store.note(order.id, Status.PENDING, note, SYSTEM)
+                raise
             error = self._payment_error(order.id, exc)
             await self.release(order.id, reservation_id, "payment failed", Status.PENDING)
             await self._fail(order.id, f"payment failed: {error.message}", reservation_id)

@@ -24,6 +24,10 @@ class OrderError(ErrorCode):
     PAYMENT_INVALID = Kind.INVALID_ARGUMENT, "invalid payment method"
     PAYMENT_PROVIDER_UNAVAILABLE = Kind.UNAVAILABLE, "payment provider unavailable"
     PAYMENT_UNAVAILABLE = Kind.UNAVAILABLE, "payment service unavailable"
+    PAYMENT_OUTCOME_UNKNOWN = (
+        Kind.UNAVAILABLE,
+        "the payment's outcome is not known yet; the order will be confirmed or cancelled shortly",
+    )
     DEPENDENCY_UNAVAILABLE = Kind.UNAVAILABLE, "a service orders depends on is unavailable"
     CANCELLED_DURING_CHECKOUT = Kind.FAILED_PRECONDITION, "the order was cancelled during checkout"
     INVALID_TRANSITION = Kind.FAILED_PRECONDITION, "order status cannot change that way"

@@ -213,13 +213,30 @@ class Downstream:
         return await once_more_if_unknown(call)
 
     async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.Payment:
+        """The charge; DomainError(PAYMENT_OUTCOME_UNKNOWN) when a request may have reached payments
+        without an answer (it ran out of time), so the card may or may not have been charged."""
+        maybe_charged = False
+
         async def call() -> payments_pb2.Payment:
-            reply: payments_pb2.ChargeResponse = await self.payments.Charge(
-                request, metadata=await self.service_metadata()
-            )
+            nonlocal maybe_charged
+            try:
+                reply: payments_pb2.ChargeResponse = await self.payments.Charge(
+                    request, metadata=await self.service_metadata()
+                )
+            except grpc.aio.AioRpcError as exc:
+                # UNAVAILABLE means the request never got through; any other unanswered end may
+                # have come after payments acted on it.
+                if not answered(exc) and exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    maybe_charged = True
+                raise
             return reply.payment
 
-        return await once_more_if_unknown(call)
+        try:
+            return await once_more_if_unknown(call)
+        except grpc.aio.AioRpcError as exc:
+            if maybe_charged and not answered(exc):
+                raise DomainError(OrderError.PAYMENT_OUTCOME_UNKNOWN) from exc
+            raise
 
     async def refund(self, payment_id: str, key: str, reason: str) -> payments_pb2.Payment:
         """A full refund of what is left; idempotent per key."""

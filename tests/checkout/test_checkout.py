@@ -345,6 +345,54 @@ async def test_killed_after_the_charge_the_order_is_completed(
     assert sum(m["delta"] for m in movements) == 3
 
 
+async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
+    http: Http, people: Tokens, platform: Platform
+) -> None:
+    """Payments charges the card but answers too late: the order must neither be failed with the
+    money taken nor paid on a guess. It stays PENDING with its hold, and recovery finds the charge."""
+    from services.kit.server import start
+    from services.payments import service as payments_service
+
+    async def slow_build(runtime: Any) -> Any:
+        registrations = await payments_service.build(runtime)
+        servicer = registrations[0].servicer
+        charge = servicer.Charge
+
+        async def charge_then_stall(request: Any, context: Any) -> Any:
+            reply = await charge(request, context)
+            await asyncio.sleep(3)  # the answer comes after orders stopped waiting
+            return reply
+
+        servicer.Charge = charge_then_stall
+        return registrations
+
+    product_id = await _product(http, people, stock=5)
+    _, token = people.customer()
+    await _fill(http, token, product_id, 2)
+    await platform.stop("payments")
+    platform.running["payments"] = await start(platform.settings("payments"), slow_build)
+    await restart(platform, "orders", rpc_timeout_seconds=1.5, recovery_interval_seconds=0)
+    try:
+        reply = await http.post("/orders/", token=token)
+        assert reply.status == 503, reply
+        assert "outcome is not known" in reply.body["error"]
+        order_id = await _latest_order_id(http, token)
+        assert await _status(platform, people, order_id) == orders_pb2.ORDER_STATUS_PENDING
+        assert await _level(platform, people, product_id) == (5, 2)  # still held, not released
+    finally:
+        await platform.stop("payments")
+        await platform.start("payments")
+    await _restart_with_recovery(platform)
+
+    async def settled() -> bool:
+        return await _status(platform, people, order_id) == orders_pb2.ORDER_STATUS_PAID
+
+    await _until(settled)
+    assert len(_captured(await _payments(platform, people, order_id))) == 1
+    assert await _level(platform, people, product_id) == (3, 0)
+    await restart(platform, "orders")
+
+
 # --- the REST surface around orders ------------------------------------------------------------
 
 
