@@ -89,7 +89,11 @@ async def services(platform: Platform) -> None:
 
 @pytest.fixture(scope="module")
 async def http(platform: Platform, services: None) -> AsyncIterator[Http]:
-    server = TestServer(create_app(gateway_settings(platform)), host="127.0.0.1")
+    # Every service runs on this test process's one event loop, so 200 checkouts at once queue far
+    # longer than across a deployment's processes: the deadlines here are for the guarantees under
+    # test, not for latency (benchmarks/checkout.py measures that against real processes).
+    settings = gateway_settings(platform, rpc_timeout_seconds=60, checkout_timeout_seconds=60)
+    server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     # Enough connections for 200 requests in flight at once at the gateway.
     connector = aiohttp.TCPConnector(limit=250)
