@@ -25,6 +25,7 @@ import grpc
 
 from services.kit import timestamps
 from services.kit.errors import DomainError
+from shop.cart.v1 import cart_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.payments.v1 import payments_pb2
 
@@ -125,7 +126,17 @@ class Recovery:
         )
         paid = await self._checkout.mark_paid(view, captured)
         await self._checkout.ship(paid)
+        await self._clear_cart(order.id, order.user_id)
         outcome.paid += 1
+
+    async def _clear_cart(self, order_id: int, user_id: int) -> None:
+        """What checkout would have done last: the customer must not buy the same cart twice."""
+        try:
+            await self._down.cart.ClearCart(
+                cart_pb2.ClearCartRequest(user_id=user_id), metadata=await self._down.service_metadata()
+            )
+        except (grpc.aio.AioRpcError, DomainError) as exc:
+            log.warning("cart not cleared after recovery", extra={"order_id": order_id, "error": str(exc)})
 
     async def _reservation(self, view: OrderView) -> inventory_pb2.Reservation | None:
         """The order's reservation. If the id was never stored (killed right after Reserve),

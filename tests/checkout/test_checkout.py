@@ -343,6 +343,7 @@ async def test_killed_after_the_charge_the_order_is_completed(
     assert await _level(platform, people, product_id) == (3, 0)
     movements = await _movements(http, people, product_id)
     assert sum(m["delta"] for m in movements) == 3
+    assert await _cart(http, token) == {}
 
 
 async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
@@ -390,6 +391,7 @@ async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
     await _until(settled)
     assert len(_captured(await _payments(platform, people, order_id))) == 1
     assert await _level(platform, people, product_id) == (3, 0)
+    assert await _cart(http, token) == {}  # bought once: the cart does not stay to be bought again
     await restart(platform, "orders")
 
 
