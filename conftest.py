@@ -9,7 +9,6 @@ of its own.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from sqlalchemy.engine import make_url
 
 from deploy.local.keys import KeyFiles, ensure_keys
 from tests.support.harness import Platform
+from tests.support.run import RUN_ID, redis_prefix
 from tests.support.tokens import TokenFactory
-
-RUN_ID = uuid.uuid4().hex[:10]
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +31,28 @@ def tokens(keys: KeyFiles) -> TokenFactory:
     return TokenFactory(keys.private_key.read_bytes())
 
 
+async def _forget_run_keys(url: str) -> None:
+    """A shared Redis keeps nothing of this run once it ends."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        for kind in ("test", "e2e"):
+            batch = [key async for key in client.scan_iter(match=f"{redis_prefix(kind)}*", count=1000)]
+            for start in range(0, len(batch), 500):
+                await client.delete(*batch[start : start + 500])
+    finally:
+        await client.aclose()
+
+
 @pytest.fixture(scope="session")
 async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     external = os.environ.get("SHOP_TEST_REDIS_URL")
     if external:
-        yield external
+        try:
+            yield external
+        finally:
+            await _forget_run_keys(external)
         return
     from deploy.local.redis_server import EmbeddedRedis
     from tests.support.ports import free_port
@@ -90,7 +105,7 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     """The domain services, started on demand with `await platform.start("catalog")`."""
     data_dir = keys.private_key.parent.parent
-    plat = Platform(data_dir, keys, database_url, redis_url, f"shop-test-{RUN_ID}:")
+    plat = Platform(data_dir, keys, database_url, redis_url, redis_prefix("test"))
     try:
         yield plat
     finally:

@@ -27,6 +27,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from deploy.local.ports import DEFAULT_SERVICES, PortTable, port_table
 from deploy.local.supervisor import busy_ports, state_file
 from tests.e2e import walk_api
+from tests.support.run import redis_prefix
 
 ADMIN_EMAIL = "admin-e2e@shop.test"
 ADMIN_PASSWORD = "e2e-admin-password"
@@ -96,7 +97,7 @@ def storage_env(database_url: str, redis_url: str) -> dict[str, str]:
         env["SHOP_DATABASE_URL"] = database_url
     if os.environ.get("SHOP_TEST_REDIS_URL"):
         env["SHOP_REDIS_URL"] = redis_url
-        env["SHOP_REDIS_PREFIX"] = f"shop-e2e-{random.getrandbits(32):x}:"
+        env["SHOP_REDIS_PREFIX"] = redis_prefix("e2e")
     return env
 
 
