@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
-from services.kit.database import Database
+from services.kit.database import Database, escape_like
 
 
 class Base(DeclarativeBase):
@@ -38,10 +38,6 @@ class ProductChanges:
     price_minor: int | None = None
     currency: str | None = None
     weight_grams: int | None = None
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class CatalogStore:
@@ -87,7 +83,7 @@ class CatalogStore:
         if after is not None:
             stmt = stmt.where(ProductRow.id > after)
         if query:
-            pattern = f"%{_escape_like(query.lower())}%"
+            pattern = f"%{escape_like(query.lower())}%"
             stmt = stmt.where(
                 sa.or_(
                     sa.func.lower(ProductRow.name).like(pattern, escape="\\"),

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.database import Database
+from services.kit.database import Database, escape_like
 
 from .domain import BannerCursor, Clock, PostCursor, first_free
 
@@ -136,10 +136,6 @@ class SlugTaken(Exception):
     """The explicitly requested slug belongs to another post."""
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _live_posts(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(PostRow.status == PostStatus.PUBLISHED.value, PostRow.publish_at <= now)
 
@@ -194,7 +190,7 @@ class ContentStore:
     async def _free_slug(self, session: AsyncSession, base: str) -> str:
         taken = await session.scalars(
             sa.select(PostRow.slug).where(
-                sa.or_(PostRow.slug == base, PostRow.slug.like(f"{_escape_like(base)}-%", escape="\\"))
+                sa.or_(PostRow.slug == base, PostRow.slug.like(f"{escape_like(base)}-%", escape="\\"))
             )
         )
         return first_free(base, taken)

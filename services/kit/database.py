@@ -122,3 +122,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern written with `escape="\\"`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
-from services.kit.database import Database
+from services.kit.database import Database, escape_like
 
 from .domain import MAX_ADDRESSES, PostalAddress
 
@@ -88,10 +88,6 @@ class CreateOutcome(enum.Enum):
     TOO_MANY = enum.auto()
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _ordered(rows: list[AddressRow]) -> list[AddressRow]:
     """The default address first, then newest first (ids grow with creation)."""
     return sorted(rows, key=lambda r: (not r.is_default, -r.id))
@@ -151,7 +147,7 @@ class ProfileStore:
         if after is not None:
             stmt = stmt.where(ProfileRow.user_id > after)
         if query:
-            pattern = f"%{_escape_like(query.lower())}%"
+            pattern = f"%{escape_like(query.lower())}%"
             stmt = stmt.where(
                 sa.or_(
                     sa.func.lower(ProfileRow.email).like(pattern, escape="\\"),
