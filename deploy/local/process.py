@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -40,24 +39,14 @@ def say(text: str) -> None:
     echo(f"{'launcher':<{_NAME_WIDTH}} | {text}")
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """Runs in the forked child: Linux sends it SIGTERM if the launcher dies, even by SIGKILL."""
+_DIE_WITH_PARENT = str(Path(__file__).with_name("die_with_parent.py"))
+
+
+def _guarded(argv: Sequence[str]) -> list[str]:
+    """argv wrapped so the child dies with the launcher (see die_with_parent.py)."""
     if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, not after
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-    pr_set_pdeathsig = 1
-    sigterm = int(signal.SIGTERM)
-
-    def setup() -> None:
-        prctl(pr_set_pdeathsig, sigterm)
-        if os.getppid() != parent:  # the launcher died before prctl took effect
-            os._exit(1)
-
-    return setup
+        return list(argv)
+    return [sys.executable, "-I", _DIE_WITH_PARENT, str(os.getpid()), *argv]
 
 
 class ChildProcess:
@@ -110,7 +99,7 @@ class ChildProcess:
         self._log = self.log_path.open("ab")
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
+                *_guarded(self.argv),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -118,7 +107,6 @@ class ChildProcess:
                 # Own process group: Ctrl-C in a terminal reaches only the launcher, which then
                 # stops the children in order.
                 process_group=0,
-                preexec_fn=_die_with_parent(),
             )
         except BaseException:
             self._log.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import stat
 import sys
@@ -185,3 +186,56 @@ async def test_embedded_redis_keeps_data_across_restart(tmp_path: Path) -> None:
     with pytest.raises(RedisConnectionError):
         await client.ping()
     await client.aclose()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+async def test_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
+    """SIGKILL of the launcher leaves no service running on in the background."""
+    launcher = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from deploy.local.process import ChildProcess\n"
+        "async def main():\n"
+        "    child = ChildProcess('sleeper', [sys.executable, '-c', 'import os, time; "
+        "print(os.getpid(), flush=True); time.sleep(60)'], {}, Path(sys.argv[1]))\n"
+        "    await child.start()\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    log = tmp_path / "sleeper.log"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", launcher, str(log), cwd=Path(__file__).parents[2]
+    )
+    try:
+        child_pid = await _first_pid_in(log, seconds=15)
+        assert _alive(child_pid)
+    finally:
+        proc.kill()
+        await proc.wait()
+    for _ in range(100):
+        if not _alive(child_pid):
+            break
+        await asyncio.sleep(0.05)
+    assert not _alive(child_pid), "the child outlived its launcher"
+
+
+async def _first_pid_in(log: Path, seconds: float) -> int:
+    for _ in range(int(seconds / 0.05)):
+        if pids := _pids_in(log):
+            return pids[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("the child never printed its pid")
+
+
+def _pids_in(log: Path) -> list[int]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [int(line) for line in lines if line.strip().isdigit()]
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting for its (dead) parent's reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
