@@ -14,7 +14,6 @@ entries stay pending meanwhile, so nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -78,18 +77,7 @@ class StreamConsumer:
         self._claim_idle_ms = int(claim_idle * 1000)
         self._claim_interval = claim_interval
         self._linger = linger
-        self._task: asyncio.Task[None] | None = None
         self.committed = 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="activity-stream-consumer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _ensure_group(self) -> None:
         try:
@@ -150,7 +138,7 @@ class StreamConsumer:
         await self._own_pending()
         await self._claim_abandoned()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         backoff = 0.1
         recovered_at: float | None = None
         while True:

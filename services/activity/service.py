@@ -4,7 +4,6 @@ follows from them out: a user's events, recently viewed, popular products, recom
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Sequence
@@ -240,16 +239,8 @@ async def _purge_forever(store: ActivityStore, retention: timedelta, interval: f
         await asyncio.sleep(interval)
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 async def build(runtime: Runtime) -> Sequence[Registration]:
-    settings = runtime.settings
-    if not isinstance(settings, Settings):
-        settings = Settings(**settings.model_dump())
+    settings = runtime.settings_as(Settings)
     db = await runtime.database(MIGRATIONS)
     store = ActivityStore(db)
     consumer = StreamConsumer(
@@ -260,13 +251,11 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         batch=settings.stream_batch,
         claim_idle=settings.stream_claim_idle_seconds,
     )
-    consumer.start()
-    runtime.stack.push_async_callback(consumer.stop)
-    purge = asyncio.create_task(
+    runtime.background(consumer.run(), "activity-stream-consumer")
+    runtime.background(
         _purge_forever(store, timedelta(days=settings.retention_days), settings.purge_interval_seconds),
-        name="activity-purge",
+        "activity-purge",
     )
-    runtime.stack.push_async_callback(_cancel, purge)
     return [
         Registration(
             ActivityServicer(store),

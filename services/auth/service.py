@@ -24,7 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import Field, SecretStr
 
 from services.kit import paging, principal, timestamps
-from services.kit.config import ConfigError, ServiceSettings, load
+from services.kit.config import ConfigError, ServiceSettings
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.principal import Principal, Role, TokenVerifier
 from services.kit.server import Registration, Runtime
@@ -263,13 +263,6 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.DeleteUserResponse()
 
 
-def _auth_settings(runtime: Runtime) -> Settings:
-    if isinstance(runtime.settings, Settings):
-        return runtime.settings
-    # Started with plain ServiceSettings: read this service's own fields from the environment.
-    return load(Settings, **runtime.settings.model_dump(exclude_unset=True))
-
-
 def _check_public_key(settings: Settings, issuer: TokenIssuer) -> None:
     """The public key every service verifies with must be the one matching our private key."""
     path = settings.auth_public_key_file or settings.data_dir / "keys" / "auth_public.pem"
@@ -326,7 +319,7 @@ async def _close_channels(channels: Iterable[grpc.aio.Channel]) -> None:
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
-    settings = _auth_settings(runtime)
+    settings = runtime.settings_as(Settings)
     # Configuration first, so a missing key or secret stops start-up before anything else.
     issuer = TokenIssuer(settings.signing_key())
     _check_public_key(settings, issuer)
@@ -348,8 +341,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         retry_base_seconds=settings.deletion_retry_base_seconds,
         retry_max_seconds=settings.deletion_retry_max_seconds,
     )
-    forgetter.start()
-    runtime.stack.push_async_callback(forgetter.stop)
+    runtime.background(forgetter.run(), "auth-forgetter")
     return [
         Registration(
             AuthServicer(settings, store, revocations, passwords, issuer, service_secret, forgetter),

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from services.catalog.client import require_product
 from services.kit import principal
-from services.kit.config import ServiceSettings, load
+from services.kit.config import ServiceSettings
 from services.kit.server import Registration, Runtime
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
@@ -79,16 +79,8 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
         return cart_pb2.ClearCartResponse()
 
 
-def _settings(runtime: Runtime) -> Settings:
-    # The kit's Runtime is not generic over the settings class: `run(..., Settings)` and the test
-    # harness hand this service a `Settings`, anything else is read again with our extra fields.
-    if isinstance(runtime.settings, Settings):
-        return runtime.settings
-    return load(Settings, **runtime.settings.model_dump())
-
-
 async def build(runtime: Runtime) -> Sequence[Registration]:
-    settings = _settings(runtime)
+    settings = runtime.settings_as(Settings)
     store = CartStore(runtime.redis(), runtime.redis_keys(), settings.cart_ttl_seconds)
     # The stub is built on an aio channel; Channels.stub's signature makes mypy pick the sync type.
     catalog = cast(

@@ -7,7 +7,6 @@ admins; adjusting, reserving, committing and releasing for internal services (or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -19,9 +18,9 @@ from prometheus_client import Counter, Gauge
 from pydantic import Field
 
 from services.kit import paging, principal, timestamps
-from services.kit.config import ServiceSettings, load
+from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
-from services.kit.server import Registration, Runtime
+from services.kit.server import Registration, Runtime, cancel_and_wait
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from . import domain
@@ -138,10 +137,7 @@ class LowStockGauge:
                 return
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 class Sweeper:
@@ -327,29 +323,14 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         )
 
 
-def _settings(runtime: Runtime) -> Settings:
-    # The kit's Runtime is not generic over the settings class: `run(..., Settings)` and the test
-    # harness hand this service a `Settings`, anything else is read again with our extra fields.
-    if isinstance(runtime.settings, Settings):
-        return runtime.settings
-    return load(Settings, **runtime.settings.model_dump())
-
-
 async def build(runtime: Runtime) -> Sequence[Registration]:
     db = await runtime.database(MIGRATIONS)
-    settings = _settings(runtime)
+    settings = runtime.settings_as(Settings)
     store = InventoryStore(db)
     gauge = LowStockGauge(store)
     runtime.stack.push_async_callback(gauge.close)
     if settings.sweep_interval_seconds > 0:
-        sweeper = asyncio.create_task(Sweeper(store, gauge, settings).run(), name="reservation-sweeper")
-
-        async def stop_sweeper() -> None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-
-        runtime.stack.push_async_callback(stop_sweeper)
+        runtime.background(Sweeper(store, gauge, settings).run(), "reservation-sweeper")
     return [
         Registration(
             InventoryServicer(store, settings, gauge),

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,15 @@ class Registration:
     full_name: str
 
 
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancels a background task and waits until it has finished unwinding."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @dataclass
 class Runtime:
     """What a service's `build` gets: its settings and lazily created shared resources."""
@@ -68,6 +77,19 @@ class Runtime:
             self.checks["database"] = db.ping
             self._db = db
         return self._db
+
+    def settings_as(self, cls: type[SettingsT]) -> SettingsT:
+        """The settings with the service's own fields. `run(name, build, Settings)` and the test
+        harness already hand over `cls`; plain ServiceSettings are read again with its fields."""
+        if isinstance(self.settings, cls):
+            return self.settings
+        return load(cls, **self.settings.model_dump())
+
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Runs `work` beside the server until the service stops, which cancels and awaits it."""
+        task = asyncio.create_task(work, name=name)
+        self.stack.push_async_callback(cancel_and_wait, task)
+        return task
 
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
@@ -152,10 +174,7 @@ class RunningService:
         self._watcher = asyncio.create_task(self._watch(), name="health-watch")
 
     async def stop(self, grace: float | None = None) -> None:
-        if self._watcher:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await cancel_and_wait(self._watcher)
         await self._health.enter_graceful_shutdown()
         # Give load balancers and Kubernetes probes time to see NOT_SERVING and stop sending
         # new calls before the server starts refusing them.

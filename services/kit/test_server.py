@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
 import grpc
 import pytest
@@ -11,7 +13,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from deploy.local.redis_server import EmbeddedRedis
 from services.cart.service import build as build_cart
 from services.kit.clients import CHANNEL_OPTIONS
-from services.kit.server import start
+from services.kit.config import ServiceSettings, load
+from services.kit.server import Registration, Runtime, start
 from tests.support.harness import Platform
 from tests.support.ports import free_port
 
@@ -76,3 +79,45 @@ async def test_a_draining_service_reports_not_serving(platform: Platform) -> Non
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await channel.close()
+
+
+async def test_background_work_ends_with_the_service(platform: Platform) -> None:
+    from services.catalog.service import build as build_catalog
+
+    ticks: list[int] = []
+    unwound = asyncio.Event()
+
+    async def ticking() -> None:
+        try:
+            while True:
+                ticks.append(1)
+                await asyncio.sleep(0.01)
+        finally:
+            unwound.set()
+
+    async def build(runtime: Runtime) -> Sequence[Registration]:
+        runtime.background(ticking(), "ticking")
+        return await build_catalog(runtime)
+
+    running = await start(platform.settings("catalog", grpc_port=free_port()), build)
+    await asyncio.sleep(0.05)
+    assert ticks, "the background work never ran"
+    await running.stop(grace=0)
+    assert unwound.is_set(), "stop returned while the background work still ran"
+    seen = len(ticks)
+    await asyncio.sleep(0.05)
+    assert len(ticks) == seen
+
+
+async def test_a_service_reads_its_own_settings_from_the_environment(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.shipping.service import Settings as ShippingSettings
+
+    monkeypatch.setenv("SHOP_ORDER_SYNC_INTERVAL_SECONDS", "7.5")
+    base = load(ServiceSettings, **platform.env(), service_name="shipping", grpc_port=4321)
+    assert not isinstance(base, ShippingSettings)
+    own = Runtime(settings=base, stack=AsyncExitStack()).settings_as(ShippingSettings)
+    assert own.order_sync_interval_seconds == 7.5
+    assert own.grpc_port == 4321
+    assert own.service_name == "shipping"

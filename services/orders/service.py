@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ import grpc
 from pydantic import Field
 
 from services.kit import money, paging, principal, timestamps
-from services.kit.config import ServiceSettings, load
+from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
 from services.kit.server import Registration, Runtime
@@ -223,14 +222,6 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         )
 
 
-def _settings(runtime: Runtime) -> Settings:
-    # The kit's Runtime is not generic over the settings class: `run(..., Settings)` and the test
-    # harness hand this service a `Settings`, anything else is read again with our extra fields.
-    if isinstance(runtime.settings, Settings):
-        return runtime.settings
-    return load(Settings, **runtime.settings.model_dump())
-
-
 def _start_recovery(runtime: Runtime, recovery: Recovery, settings: Settings) -> None:
     """One pass at start-up (in the background: the services it calls may still be starting),
     then one every interval; stopped with the service."""
@@ -242,18 +233,11 @@ def _start_recovery(runtime: Runtime, recovery: Recovery, settings: Settings) ->
             with contextlib.suppress(Exception):
                 await recovery.run_once()
 
-    task = asyncio.create_task(loop(), name="orders-recovery")
-
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    runtime.stack.push_async_callback(stop)
+    runtime.background(loop(), "orders-recovery")
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
-    settings = _settings(runtime)
+    settings = runtime.settings_as(Settings)
     if settings.recovery_after_seconds < FLOW_BUDGET_SECONDS:
         log.warning(
             "recovery_after_seconds is below a checkout's time budget: a slow checkout may be rolled back",

@@ -511,21 +511,19 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
-    settings = runtime.settings
-    secret = settings.carrier_webhook_secret if isinstance(settings, Settings) else None
-    interval = settings.order_sync_interval_seconds if isinstance(settings, Settings) else 5.0
-    retry = settings.order_sync_retry_seconds if isinstance(settings, Settings) else 2.0
+    settings = runtime.settings_as(Settings)
+    secret = settings.carrier_webhook_secret
     db = await runtime.database(MIGRATIONS)
     store = ShippingStore(db)
     sync = OrderSync(
         store,
         runtime.channels.stub(orders_pb2_grpc.OrdersServiceStub, "orders"),
         runtime.service_token(),
-        interval,
-        retry,
+        settings.order_sync_interval_seconds,
+        settings.order_sync_retry_seconds,
     )
-    sync.start()
-    runtime.stack.push_async_callback(sync.stop)
+    runtime.background(sync.run(), "shipping-order-sync")
+    runtime.stack.push_async_callback(sync.cancel_inflight)
     return [
         Registration(
             ShippingServicer(

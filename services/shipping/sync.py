@@ -10,7 +10,6 @@ A row is claimed (leased) before each attempt, so several shipping replicas neve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -60,7 +59,6 @@ class OrderSync:
         self._token = token
         self._interval = interval_seconds
         self._retry = retry_seconds
-        self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
 
     async def settle_order(self, order_id: int) -> None:
@@ -90,7 +88,7 @@ class OrderSync:
         for update in await self._store.due_order_updates(timestamps.now(), BATCH):
             await self._attempt(update)
 
-    async def _loop(self) -> None:
+    async def run(self) -> None:
         while True:
             try:
                 await self.run_once()
@@ -100,18 +98,10 @@ class OrderSync:
                 log.exception("order sync pass failed")
             await asyncio.sleep(self._interval)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="shipping-order-sync")
-
-    async def stop(self) -> None:
+    async def cancel_inflight(self) -> None:
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _attempt(self, update: OrderUpdateRow, *, fresh: bool = False) -> None:
         now = timestamps.now()
