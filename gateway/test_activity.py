@@ -175,6 +175,27 @@ async def test_recording_can_be_turned_off(
     )
 
 
+async def test_cart_events_name_the_product(
+    platform: Platform, admin: User, api: Api, own_stream: tuple[str, Any]
+) -> None:
+    prefix, redis = own_stream
+    product_id = await new_product(api, admin)
+    async with TestClient(TestServer(create_app(gateway_settings(platform, redis_prefix=prefix)))) as client:
+        own = Api(client)
+        shopper = await own.register()
+        added = await own.post("/api/cart/", {"product_id": product_id, "quantity": 2}, token=shopper.token)
+        assert added.status == 201, added
+        item_id = added.body["item_id"]
+        assert (await own.delete(f"/api/cart/{item_id}", token=shopper.token)).status == 200
+    entries = await redis.xrange(stream.stream_key(prefix))
+    events = [stream.decode(fields) for _, fields in entries]
+    cart_events = [(e.type, e.product_id) for e in events if e.user_id == shopper.user_id]
+    assert cart_events == [
+        (stream.TYPES_BY_NAME["cart_added"], product_id),
+        (stream.TYPES_BY_NAME["cart_removed"], product_id),
+    ]
+
+
 @pytest.fixture
 async def silent_redis() -> AsyncIterator[str]:
     """A "Redis" that accepts connections and never answers: every command hangs until timeout."""

@@ -50,11 +50,11 @@ async def get_cart(ctx: Ctx) -> CartContents:
 
 
 async def remove_item(ctx: Ctx) -> Message:
-    await ctx.upstreams.cart.RemoveItem(
-        cart_pb2.RemoveItemRequest(item_id=ctx.id("item_id")), metadata=ctx.metadata
+    item_id = ctx.id("item_id")
+    reply = await ctx.upstreams.cart.RemoveItem(
+        cart_pb2.RemoveItemRequest(item_id=item_id), metadata=ctx.metadata
     )
-    # RemoveItem does not answer which product the line held: the event names the cart line.
-    ctx.record("cart_removed", attributes={"item_id": str(ctx.id("item_id"))})
+    ctx.record("cart_removed", product_id=reply.product_id, attributes={"item_id": str(item_id)})
     return Message(message="Item removed from cart")
 
 

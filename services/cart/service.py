@@ -68,8 +68,8 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
         self, request: cart_pb2.RemoveItemRequest, context: grpc.aio.ServicerContext
     ) -> cart_pb2.RemoveItemResponse:
         user_id = principal.acting_user_id(request.user_id)
-        await self._store.set_quantity(user_id, domain.item_id(request.item_id), 0)
-        return cart_pb2.RemoveItemResponse()
+        removed = await self._store.set_quantity(user_id, domain.item_id(request.item_id), 0)
+        return cart_pb2.RemoveItemResponse(product_id=removed.product_id)
 
     async def ClearCart(
         self, request: cart_pb2.ClearCartRequest, context: grpc.aio.ServicerContext

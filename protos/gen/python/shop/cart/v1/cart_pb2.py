@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shop/cart/v1/cart.proto\x12\x0cshop.cart.v1\"A\n\x08\x43\x61rtItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\">\n\x04\x43\x61rt\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.shop.cart.v1.CartItem\"!\n\x0eGetCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"3\n\x0fGetCartResponse\x12 \n\x04\x63\x61rt\x18\x01 \x01(\x0b\x32\x12.shop.cart.v1.Cart\"G\n\x0e\x41\x64\x64ItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"7\n\x0f\x41\x64\x64ItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"G\n\x11UpdateItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\":\n\x12UpdateItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"5\n\x11RemoveItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\"\x14\n\x12RemoveItemResponse\"#\n\x10\x43learCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x13\n\x11\x43learCartResponse2\x8d\x03\n\x0b\x43\x61rtService\x12\x46\n\x07GetCart\x12\x1c.shop.cart.v1.GetCartRequest\x1a\x1d.shop.cart.v1.GetCartResponse\x12\x46\n\x07\x41\x64\x64Item\x12\x1c.shop.cart.v1.AddItemRequest\x1a\x1d.shop.cart.v1.AddItemResponse\x12O\n\nUpdateItem\x12\x1f.shop.cart.v1.UpdateItemRequest\x1a .shop.cart.v1.UpdateItemResponse\x12O\n\nRemoveItem\x12\x1f.shop.cart.v1.RemoveItemRequest\x1a .shop.cart.v1.RemoveItemResponse\x12L\n\tClearCart\x12\x1e.shop.cart.v1.ClearCartRequest\x1a\x1f.shop.cart.v1.ClearCartResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shop/cart/v1/cart.proto\x12\x0cshop.cart.v1\"A\n\x08\x43\x61rtItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\">\n\x04\x43\x61rt\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.shop.cart.v1.CartItem\"!\n\x0eGetCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"3\n\x0fGetCartResponse\x12 \n\x04\x63\x61rt\x18\x01 \x01(\x0b\x32\x12.shop.cart.v1.Cart\"G\n\x0e\x41\x64\x64ItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"7\n\x0f\x41\x64\x64ItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"G\n\x11UpdateItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\":\n\x12UpdateItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"5\n\x11RemoveItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\"(\n\x12RemoveItemResponse\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\"#\n\x10\x43learCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x13\n\x11\x43learCartResponse2\x8d\x03\n\x0b\x43\x61rtService\x12\x46\n\x07GetCart\x12\x1c.shop.cart.v1.GetCartRequest\x1a\x1d.shop.cart.v1.GetCartResponse\x12\x46\n\x07\x41\x64\x64Item\x12\x1c.shop.cart.v1.AddItemRequest\x1a\x1d.shop.cart.v1.AddItemResponse\x12O\n\nUpdateItem\x12\x1f.shop.cart.v1.UpdateItemRequest\x1a .shop.cart.v1.UpdateItemResponse\x12O\n\nRemoveItem\x12\x1f.shop.cart.v1.RemoveItemRequest\x1a .shop.cart.v1.RemoveItemResponse\x12L\n\tClearCart\x12\x1e.shop.cart.v1.ClearCartRequest\x1a\x1f.shop.cart.v1.ClearCartResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,11 +50,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REMOVEITEMREQUEST']._serialized_start=523
   _globals['_REMOVEITEMREQUEST']._serialized_end=576
   _globals['_REMOVEITEMRESPONSE']._serialized_start=578
-  _globals['_REMOVEITEMRESPONSE']._serialized_end=598
-  _globals['_CLEARCARTREQUEST']._serialized_start=600
-  _globals['_CLEARCARTREQUEST']._serialized_end=635
-  _globals['_CLEARCARTRESPONSE']._serialized_start=637
-  _globals['_CLEARCARTRESPONSE']._serialized_end=656
-  _globals['_CARTSERVICE']._serialized_start=659
-  _globals['_CARTSERVICE']._serialized_end=1056
+  _globals['_REMOVEITEMRESPONSE']._serialized_end=618
+  _globals['_CLEARCARTREQUEST']._serialized_start=620
+  _globals['_CLEARCARTREQUEST']._serialized_end=655
+  _globals['_CLEARCARTRESPONSE']._serialized_start=657
+  _globals['_CLEARCARTRESPONSE']._serialized_end=676
+  _globals['_CARTSERVICE']._serialized_start=679
+  _globals['_CARTSERVICE']._serialized_end=1076
 # @@protoc_insertion_point(module_scope)

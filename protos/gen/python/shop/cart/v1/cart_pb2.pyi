@@ -222,12 +222,17 @@ Global___RemoveItemRequest: _TypeAlias = RemoveItemRequest  # noqa: Y015
 class RemoveItemResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.int
+    """The product the removed line held."""
     def __init__(
         self,
+        *,
+        product_id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product_id", b"product_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
