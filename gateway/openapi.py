@@ -10,13 +10,17 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.models import INT64_MAX, ErrorBody
-from gateway.routing import NEXT_PAGE_HEADER, SLUG_PARAM, SLUG_PATTERN, Route
+from gateway.routing import NEXT_PAGE_HEADER, REF_PARAM, SLUG_PARAM, SLUG_PATTERN, Route
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearerAuth"
 
 _ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
 _SLUG_SCHEMA = {"type": "string", "pattern": f"^{SLUG_PATTERN}$"}
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    SLUG_PARAM: _SLUG_SCHEMA,
+    REF_PARAM: {**_SLUG_SCHEMA, "description": "The id (all digits) or the slug"},
+}
 
 # Every route that reaches a service can meet these.
 _UPSTREAM_FAILURES = (500, 503, 504)
@@ -73,7 +77,7 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
             "name": name,
             "in": "path",
             "required": True,
-            "schema": _SLUG_SCHEMA if name == SLUG_PARAM else _ID_SCHEMA,
+            "schema": _PATH_SCHEMAS.get(name, _ID_SCHEMA),
         }
         for name in route.path_params
     ]

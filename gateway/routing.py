@@ -2,7 +2,8 @@
 
 The same `Route` entries register the aiohttp routes and produce the OpenAPI document
 (`gateway.openapi`). Every route is served under /api, with and without a trailing slash; path
-parameters are positive integer ids, except `{slug}` (see SLUG_PATTERN); anything else is 404.
+parameters are positive integer ids, except `{slug}` (see SLUG_PATTERN) and `{ref}` (an id or a
+slug); anything else is 404.
 A route's handler gets a `Ctx` whose caller, query and body are already checked.
 """
 
@@ -42,6 +43,10 @@ _PATH_PARAM = re.compile(r"\{(\w+)\}")
 # The one path parameter that is not an id: a URL slug ("summer-sale-2025"), read with `ctx.slug()`.
 SLUG_PARAM = "slug"
 SLUG_PATTERN = "[a-z0-9]+(?:-[a-z0-9]+)*"
+# A resource addressed by its id or by its slug on one path ("/posts/{ref}"), read with `ctx.ref()`:
+# all digits is an id, so such slugs must contain a letter.
+REF_PARAM = "ref"
+_TEXT_PARAMS = (SLUG_PARAM, REF_PARAM)
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,11 @@ class Ctx:
         """The `{slug}` path parameter (the route pattern admits SLUG_PATTERN only)."""
         value: str = self.request.match_info[SLUG_PARAM]
         return value
+
+    def ref(self) -> int | str:
+        """The `{ref}` path parameter: an id when all digits, otherwise a slug."""
+        value: str = self.request.match_info[REF_PARAM]
+        return _id_or_404(value) if value.isdigit() else value
 
     def query(self, model: type[ModelT]) -> ModelT:
         if not isinstance(self._query, model):
@@ -218,13 +228,16 @@ def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 def _path_ids(request: web.Request, route: Route) -> dict[str, int]:
     ids = {}
     for name in route.path_params:
-        if name == SLUG_PARAM:
-            continue
-        value = int(request.match_info[name])  # the route pattern admits digits only
-        if not 1 <= value <= INT64_MAX:
-            raise ApiError(404)
-        ids[name] = value
+        if name not in _TEXT_PARAMS:
+            ids[name] = _id_or_404(request.match_info[name])  # the route pattern admits digits only
     return ids
+
+
+def _id_or_404(digits: str) -> int:
+    value = int(digits)
+    if not 1 <= value <= INT64_MAX:
+        raise ApiError(404)
+    return value
 
 
 def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -257,7 +270,7 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
 
 def _aiohttp_path(path: str) -> str:
     # Ids are digits; "/products/abc" matches no route and is a plain 404.
-    return _PATH_PARAM.sub(lambda m: f"{{{m[1]}:{SLUG_PATTERN if m[1] == SLUG_PARAM else '[0-9]+'}}}", path)
+    return _PATH_PARAM.sub(lambda m: f"{{{m[1]}:{SLUG_PATTERN if m[1] in _TEXT_PARAMS else '[0-9]+'}}}", path)
 
 
 def register(app: web.Application, routes: Sequence[Route]) -> None:

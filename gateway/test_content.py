@@ -391,10 +391,39 @@ async def test_admin_routes_are_401_anonymous_and_403_for_customers(
     assert (denied.status, denied.body) == (403, {"error": "Admin role required"})
 
 
-async def test_openapi_documents_the_slug_as_a_string(web: Api) -> None:
+async def test_openapi_documents_one_post_path_for_id_or_slug(web: Api) -> None:
     doc = (await web.get("/api/openapi.json")).body
-    (param,) = doc["paths"]["/api/posts/{slug}"]["get"]["parameters"]
-    assert (param["name"], param["schema"]["type"]) == ("slug", "string")
-    (ident,) = doc["paths"]["/api/posts/{id}"]["put"]["parameters"]
-    assert ident["schema"]["type"] == "integer"
+    # OpenAPI treats /posts/{slug} and /posts/{id} as the same path: there must be one.
+    assert [path for path in doc["paths"] if path.startswith("/api/posts/{")] == [
+        "/api/posts/{ref}",
+        "/api/posts/{ref}/publish",
+        "/api/posts/{ref}/unpublish",
+    ]
+    for method in ("get", "put", "delete"):
+        param = doc["paths"]["/api/posts/{ref}"][method]["parameters"][0]
+        assert (param["name"], param["in"], param["schema"]["type"]) == ("ref", "path", "string")
     assert doc["paths"]["/api/posts/"]["post"]["responses"]["201"]
+
+
+async def test_a_post_is_reached_by_its_id_or_its_slug(web: Api, admin: User, customer: User) -> None:
+    post = await _new_post(web, admin)
+    by_id, by_slug = f"/api/posts/{post['id']}", f"/api/posts/{post['slug']}"
+    # A draft: admins preview it either way, nobody else sees it.
+    for path in (by_id, by_slug):
+        preview = await web.get(path, params={"preview": "true"}, token=admin.token)
+        assert (preview.status, preview.body["id"]) == (200, post["id"])
+        assert_error(await web.get(path), 404)
+        assert_error(await web.get(path, token=admin.token), 404)
+        assert_error(await web.get(path, params={"preview": "true"}, token=customer.token), 403)
+        assert_error(await web.get(path, params={"preview": "true"}), 401)
+    renamed = f"renamed-{uuid4().hex[:8]}"
+    changed = await web.put(by_slug, {"slug": renamed}, token=admin.token)
+    assert (changed.status, changed.body["slug"]) == (200, renamed)
+    assert (await web.post(f"/api/posts/{renamed}/publish", token=admin.token)).status == 200
+    for path in (by_id, f"/api/posts/{renamed}"):
+        got = await web.get(path)
+        assert (got.status, got.body["id"]) == (200, post["id"])
+    assert_error(await web.get(by_slug), 404)  # the old slug names nothing now
+    assert_error(await web.delete(f"/api/posts/no-such-{uuid4().hex[:8]}", token=admin.token), 404)
+    assert (await web.delete(f"/api/posts/{renamed}", token=admin.token)).status == 200
+    assert_error(await web.get(by_id), 404)

@@ -118,6 +118,10 @@ class PostQuery(QueryParams):
     include_drafts: bool = Field(default=False, description="Admins only: drafts and scheduled posts too")
 
 
+class PostPreview(QueryParams):
+    preview: bool = Field(default=False, description="Admins only: also a draft or scheduled post")
+
+
 def _post(post: content_pb2.Post) -> Post:
     return Post(
         id=post.id,
@@ -150,10 +154,26 @@ async def list_posts(ctx: Ctx) -> PostList:
     return PostList([_post(p) for p in reply.posts])
 
 
+def _post_key(ctx: Ctx) -> content_pb2.GetPostRequest:
+    ref = ctx.ref()
+    if isinstance(ref, int):
+        return content_pb2.GetPostRequest(id=ref)
+    return content_pb2.GetPostRequest(slug=ref)
+
+
+async def _post_id(ctx: Ctx) -> int:
+    """The id of the post `{ref}` names; a slug costs one lookup (admins see drafts too)."""
+    ref = ctx.ref()
+    if isinstance(ref, int):
+        return ref
+    reply = await ctx.upstreams.content.GetPost(_post_key(ctx), metadata=ctx.metadata)
+    post_id: int = reply.post.id
+    return post_id
+
+
 async def get_post(ctx: Ctx) -> Post:
-    reply = await ctx.upstreams.content.GetPost(
-        content_pb2.GetPostRequest(slug=ctx.slug()), metadata=ctx.metadata
-    )
+    metadata = await _admin_metadata(ctx) if ctx.query(PostPreview).preview else ctx.metadata
+    reply = await ctx.upstreams.content.GetPost(_post_key(ctx), metadata=metadata)
     return _post(reply.post)
 
 
@@ -175,7 +195,7 @@ async def create_post(ctx: Ctx) -> Post:
 async def update_post(ctx: Ctx) -> Post:
     body = ctx.body(PostChanges)
     given = body.model_fields_set
-    request = content_pb2.UpdatePostRequest(id=ctx.id("id"))
+    request = content_pb2.UpdatePostRequest(id=await _post_id(ctx))
     for name in ("title", "body_markdown", "slug", "author_name"):
         if name in given:
             setattr(request, name, getattr(body, name))
@@ -187,7 +207,7 @@ async def update_post(ctx: Ctx) -> Post:
 
 async def publish_post(ctx: Ctx) -> Post:
     body = ctx.body(Publication)
-    request = content_pb2.PublishPostRequest(id=ctx.id("id"))
+    request = content_pb2.PublishPostRequest(id=await _post_id(ctx))
     if body.publish_time is not None:
         request.publish_time.CopyFrom(_stamp(body.publish_time))
     reply = await ctx.upstreams.content.PublishPost(request, metadata=ctx.metadata)
@@ -196,14 +216,14 @@ async def publish_post(ctx: Ctx) -> Post:
 
 async def unpublish_post(ctx: Ctx) -> Post:
     reply = await ctx.upstreams.content.UnpublishPost(
-        content_pb2.UnpublishPostRequest(id=ctx.id("id")), metadata=ctx.metadata
+        content_pb2.UnpublishPostRequest(id=await _post_id(ctx)), metadata=ctx.metadata
     )
     return _post(reply.post)
 
 
 async def delete_post(ctx: Ctx) -> Message:
     await ctx.upstreams.content.DeletePost(
-        content_pb2.DeletePostRequest(id=ctx.id("id")), metadata=ctx.metadata
+        content_pb2.DeletePostRequest(id=await _post_id(ctx)), metadata=ctx.metadata
     )
     return Message(message="Post deleted")
 
@@ -370,10 +390,19 @@ ROUTES = [
         status=201,
         errors=(409,),
     ),
-    Route("GET", "/posts/{slug}", get_post, "One published post by its slug", POSTS, response=Post),
+    Route(
+        "GET",
+        "/posts/{ref}",
+        get_post,
+        "One published post by its slug or id",
+        POSTS,
+        response=Post,
+        query=PostPreview,
+        errors=(401, 403),
+    ),
     Route(
         "PUT",
-        "/posts/{id}",
+        "/posts/{ref}",
         update_post,
         "Change any of title, body, slug, byline, tags (a new title keeps the slug)",
         POSTS,
@@ -383,11 +412,11 @@ ROUTES = [
         errors=(409,),
     ),
     Route(
-        "DELETE", "/posts/{id}", delete_post, "Delete a post for good", POSTS, auth="admin", response=Message
+        "DELETE", "/posts/{ref}", delete_post, "Delete a post for good", POSTS, auth="admin", response=Message
     ),
     Route(
         "POST",
-        "/posts/{id}/publish",
+        "/posts/{ref}/publish",
         publish_post,
         "Publish a post now, or schedule it",
         POSTS,
@@ -398,7 +427,7 @@ ROUTES = [
     ),
     Route(
         "POST",
-        "/posts/{id}/unpublish",
+        "/posts/{ref}/unpublish",
         unpublish_post,
         "Take a post back to draft",
         POSTS,

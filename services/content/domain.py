@@ -45,7 +45,10 @@ def slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = _NOT_SLUG.sub("-", ascii_title.lower()).strip("-")
     slug = slug[:_DERIVED_SLUG].rstrip("-")
-    return slug or _FALLBACK_SLUG
+    if not slug:
+        return _FALLBACK_SLUG
+    # "2025" would read as a post id in /api/posts/{ref}.
+    return slug if _has_letter(slug) else f"{_FALLBACK_SLUG}-{slug}"[:_DERIVED_SLUG].rstrip("-")
 
 
 def with_suffix(base: str, n: int) -> str:
@@ -69,11 +72,17 @@ def explicit_slug(value: str) -> str:
         raise invalid(f"slug must be at most {MAX_SLUG} characters")
     if not _SLUG.fullmatch(value):
         raise invalid("slug may contain only a-z, 0-9 and single hyphens between them")
+    if not _has_letter(value):
+        raise invalid("slug must contain a letter: one of digits and hyphens only would read as a post id")
     return value
 
 
 def is_slug(value: str) -> bool:
-    return len(value) <= MAX_SLUG and _SLUG.fullmatch(value) is not None
+    return len(value) <= MAX_SLUG and _SLUG.fullmatch(value) is not None and _has_letter(value)
+
+
+def _has_letter(slug: str) -> bool:
+    return any("a" <= c <= "z" for c in slug)
 
 
 # --- posts ------------------------------------------------------------------------------------

@@ -258,7 +258,8 @@ async def test_an_explicit_slug_must_be_free_and_well_formed(content: Stub, admi
     assert await _code(again) == grpc.StatusCode.ALREADY_EXISTS
     # A post with a derived slug never takes an explicit one: it gets the next suffix.
     assert (await _post(content, admin, title=slug)).slug == f"{slug}-2"
-    for bad in ("Upper", "two  spaces", "-lead", "trail-", "dou--ble", "ümlaut", "a/b", "x" * 101):
+    malformed = ("Upper", "two  spaces", "-lead", "trail-", "dou--ble", "ümlaut", "a/b", "x" * 101)
+    for bad in (*malformed, "2025", "12-31"):
         created = content.CreatePost(content_pb2.CreatePostRequest(title="T", slug=bad), metadata=admin)
         assert await _code(created) == grpc.StatusCode.INVALID_ARGUMENT, bad
         changed = content.UpdatePost(content_pb2.UpdatePostRequest(id=post.id, slug=bad), metadata=admin)
@@ -274,6 +275,9 @@ async def test_an_explicit_slug_must_be_free_and_well_formed(content: Stub, admi
         ("日本語", "post"),
         ("---", "post"),
         ("a" * 150, "a" * 80),
+        # All digits would read as an id in /api/posts/{ref}.
+        ("2025", "post-2025"),
+        ("12/31", "post-12-31"),
     ],
 )
 def test_slugify(title: str, slug: str) -> None:
