@@ -4,7 +4,8 @@ racing cancels exactly one goes on), then the money and the stock go back.
 The refund key (order:<id>:refund) and the restock reference make each of those happen at most
 once whatever happens around them. If the refund cannot be made, the status change is undone so
 the cancel can simply be tried again. A PENDING order is only flipped to CANCELLED: its checkout
-is still running and gives back what it took when it finds the order cancelled.
+is still running and gives back what it took when it finds the order cancelled (and should that
+checkout die first, the recovery pass refunds what payments holds for the order).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from services.kit.errors import DomainError
 from . import domain
 from .domain import OrderError, Status
 from .downstream import Downstream, answered, to_completion
+from .settlement import Settlement, refund_key
 from .store import OrdersStore, OrderView
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class Cancellation:
     def __init__(self, store: OrdersStore, downstream: Downstream) -> None:
         self._store = store
         self._down = downstream
+        self._settlement = Settlement(store, downstream)
 
     async def _view(self, order_id: int) -> OrderView:
         view = await self._store.get(order_id)
@@ -42,7 +45,14 @@ class Cancellation:
             view = await self._view(order_id)
             domain.check_cancellable(view.status)
             previous = await self._store.transition(
-                order_id, [view.status], Status.CANCELLED, reason or "cancelled", actor
+                order_id,
+                [view.status],
+                Status.CANCELLED,
+                reason or "cancelled",
+                actor,
+                # Its checkout is still running and gives back what it took, unless it dies first:
+                # then the recovery pass refunds what payments holds.
+                payment_unsettled=True if view.status is Status.PENDING else None,
             )
             if previous is not None:
                 break
@@ -72,7 +82,7 @@ class Cancellation:
         order = view.order
         if order.payment_id:
             try:
-                await self._down.refund(order.payment_id, f"order:{order.id}:refund", reason or str(now))
+                await self._down.refund(order.payment_id, refund_key(order.id), reason or str(now))
             except (grpc.aio.AioRpcError, DomainError) as exc:
                 if (
                     isinstance(exc, grpc.aio.AioRpcError)
@@ -99,17 +109,7 @@ class Cancellation:
             else:
                 await self._store.note(order.id, now, f"payment {order.payment_id} refunded", SYSTEM)
         if restock_reference is not None:
-            lines = [(line.product_id, line.quantity) for line in view.lines]
-            try:
-                await self._down.adjust_stock(lines, restock_reference, f"order {order.id} {now}")
-            except (grpc.aio.AioRpcError, DomainError) as exc:
-                log.error(
-                    "stock not given back",
-                    extra={"order_id": order.id, "reference": restock_reference, "error": str(exc)},
-                )
-                await self._store.note(
-                    order.id, now, f"stock not given back ({restock_reference}): retry needed", SYSTEM
-                )
-            else:
-                await self._store.note(order.id, now, "stock returned", SYSTEM)
+            await self._settlement.restock(
+                order.id, view.quantities, restock_reference, now, f"order {order.id} {now}"
+            )
         return await self._view(order.id)

@@ -46,6 +46,7 @@ from shop.shipping.v1 import shipping_pb2
 from . import domain
 from .domain import CatalogPrice, OrderError, PricedLine, ShippingOption, Status
 from .downstream import Downstream, absent, answered, to_completion
+from .settlement import Settlement
 from .store import OrderRow, OrdersStore, OrderView
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,12 @@ def address_of(order: OrderRow) -> common_pb2.Address | None:
     return json_format.Parse(order.shipping_address, common_pb2.Address())
 
 
-def _lines(view: OrderView) -> list[tuple[int, int]]:
-    return [(line.product_id, line.quantity) for line in view.lines]
-
-
 class Checkout:
     def __init__(self, store: OrdersStore, downstream: Downstream, holds: Holds | None = None) -> None:
         self._store = store
         self._down = downstream
         self._holds = holds or Holds()
+        self.settlement = Settlement(store, downstream)
 
     async def create(self, caller: Principal, request: orders_pb2.CreateOrderRequest) -> OrderView:
         key = request.idempotency_key.strip() or None
@@ -253,7 +251,7 @@ class Checkout:
         order = view.order
         try:
             reservation = await self._down.reserve(
-                f"order:{order.id}", _lines(view), self._holds.reserve_seconds
+                f"order:{order.id}", view.quantities, self._holds.reserve_seconds
             )
         except grpc.aio.AioRpcError as exc:
             if answered(exc) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
@@ -284,7 +282,9 @@ class Checkout:
         if await self._store.status(order_id) is Status.PENDING:
             return
         if payment is not None:
-            await self.refund(order_id, payment.id, f"order:{order_id}:refund", Status.CANCELLED)
+            await self.settlement.refund(
+                order_id, payment.id, Status.CANCELLED, "order cancelled during checkout"
+            )
         await self.release(order_id, reservation_id, "order cancelled during checkout", Status.CANCELLED)
         raise DomainError(
             OrderError.CANCELLED_DURING_CHECKOUT, f"order {order_id} was cancelled during checkout"
@@ -317,7 +317,12 @@ class Checkout:
                 raise
             error = self._payment_error(order.id, exc)
             await self.release(order.id, reservation_id, "payment failed", Status.PENDING)
-            await self._fail(order.id, f"payment failed: {error.message}", reservation_id)
+            # No answer, even to the retry: payments may have charged and then lost its answer
+            # (died, connection cut). The recovery pass looks and refunds anything it finds.
+            unanswered = isinstance(exc, grpc.aio.AioRpcError) and not answered(exc)
+            await self._fail(
+                order.id, f"payment failed: {error.message}", reservation_id, payment_unsettled=unanswered
+            )
             raise error from exc
 
     async def _charge(self, order: OrderRow, method: payments_pb2.PaymentMethod) -> payments_pb2.Payment:
@@ -352,13 +357,15 @@ class Checkout:
             lost = exc.details() or "reservation closed"
         if await self.take_directly(view, f"stock held was lost ({lost})"):
             return
-        await self.refund(order.id, payment.id, f"order:{order.id}:refund", Status.PENDING)
+        await self.settlement.refund(
+            order.id, payment.id, Status.PENDING, f"stock lost before commit ({lost})"
+        )
         await self._fail(order.id, f"stock lost before commit ({lost}); payment refunded")
         raise DomainError(OrderError.STOCK_LOST)
 
     async def take_directly(self, view: OrderView, reason: str) -> bool:
         """Takes the order's stock without a hold (its hold expired). False when not in stock."""
-        take = [(p, -q) for p, q in _lines(view)]
+        take = [(p, -q) for p, q in view.quantities]
         try:
             await self._down.adjust_stock(take, f"order:{view.order.id}:take", reason)
         except grpc.aio.AioRpcError as exc:
@@ -383,8 +390,11 @@ class Checkout:
         )
         if moved is None:
             # Cancelled after the stock was committed: the cancel left the money and stock to us.
-            await self.refund(order.id, payment.id, f"order:{order.id}:refund", Status.CANCELLED)
-            await self._restock(order.id, _lines(view), f"order:{order.id}:restock", Status.CANCELLED)
+            reason = "order cancelled during checkout"
+            await self.settlement.refund(order.id, payment.id, Status.CANCELLED, reason)
+            await self.settlement.restock(
+                order.id, view.quantities, f"order:{order.id}:restock", Status.CANCELLED, reason
+            )
             raise DomainError(
                 OrderError.CANCELLED_DURING_CHECKOUT, f"order {order.id} was cancelled during checkout"
             )
@@ -421,7 +431,7 @@ class Checkout:
             return ""
         request = shipping_pb2.QuoteShippingRequest(
             address=address,
-            lines=[shipping_pb2.QuoteLine(product_id=p, quantity=q) for p, q in _lines(view)],
+            lines=[shipping_pb2.QuoteLine(product_id=p, quantity=q) for p, q in view.quantities],
         )
         try:
             reply = await self._down.shipping.QuoteShipping(
@@ -446,9 +456,17 @@ class Checkout:
             log.error("charge outcome unknown", extra={"order_id": order_id, "code": exc.code().name})
         return DomainError(OrderError.PAYMENT_UNAVAILABLE)
 
-    async def _fail(self, order_id: int, note: str, reservation_id: str | None = None) -> None:
+    async def _fail(
+        self, order_id: int, note: str, reservation_id: str | None = None, *, payment_unsettled: bool = False
+    ) -> None:
         await self._store.transition(
-            order_id, [Status.PENDING], Status.FAILED, note, SYSTEM, reservation_id=reservation_id
+            order_id,
+            [Status.PENDING],
+            Status.FAILED,
+            note,
+            SYSTEM,
+            reservation_id=reservation_id,
+            payment_unsettled=payment_unsettled or None,
         )
 
     async def release(self, order_id: int, reservation_id: str, reason: str, status: Status) -> None:
@@ -464,30 +482,4 @@ class Checkout:
             )
             await self._store.note(
                 order_id, status, f"reservation {reservation_id} not released: it expires on its own", SYSTEM
-            )
-
-    async def _restock(
-        self, order_id: int, lines: list[tuple[int, int]], reference: str, status: Status
-    ) -> None:
-        try:
-            await self._down.adjust_stock(lines, reference, f"order {order_id} not completed")
-        except (grpc.aio.AioRpcError, DomainError) as exc:
-            log.error(
-                "stock not given back",
-                extra={"order_id": order_id, "reference": reference, "error": str(exc)},
-            )
-            await self._store.note(
-                order_id, status, f"stock not given back ({reference}): retry needed", SYSTEM
-            )
-
-    async def refund(self, order_id: int, payment_id: str, key: str, status: Status) -> None:
-        try:
-            await self._down.refund(payment_id, key, "order not completed")
-        except (grpc.aio.AioRpcError, DomainError) as exc:
-            log.error(
-                "payment not refunded",
-                extra={"order_id": order_id, "payment_id": payment_id, "error": str(exc)},
-            )
-            await self._store.note(
-                order_id, status, f"payment {payment_id} not refunded: retry needed", SYSTEM
             )

@@ -224,8 +224,11 @@ class Downstream:
                     request, metadata=await self.service_metadata()
                 )
             except grpc.aio.AioRpcError as exc:
-                # UNAVAILABLE means the request never got through; any other unanswered end may
-                # have come after payments acted on it.
+                # UNAVAILABLE almost always means payments is down and the request never got
+                # there: checkout fails the order at once. It may also mean payments charged and
+                # died before answering, so that order is marked payment_unsettled and the
+                # recovery pass refunds what it finds. A deadline or an internal error leaves the
+                # order PENDING instead: payments is up and the charge may still be completing.
                 if not answered(exc) and exc.code() != grpc.StatusCode.UNAVAILABLE:
                     maybe_charged = True
                 raise

@@ -7,7 +7,13 @@ reference (asked with this service's own token):
 
     captured  -> commit the reservation (or take the stock directly if the hold expired; refund
                  and fail if the stock is gone), mark PAID, create the shipment
-    nothing   -> release the reservation, mark FAILED
+    nothing   -> release the reservation, mark FAILED (payment_unsettled if a charge is still
+                 at the provider)
+
+A FAILED or CANCELLED order marked payment_unsettled (its charge got no answer, its refund failed,
+or it was cancelled while its checkout ran) gets whatever payments captured for it refunded, once
+nothing of it is still at the provider; then the mark is cleared. An order whose goods should be
+back on the shelf but inventory could not take them (restock_due) gets its restock retried.
 
 The threshold is far above a checkout's own time budget, so a checkout still running is never
 decided under it. Runs once at start-up and then every `recovery_interval_seconds`. Even if orders
@@ -32,6 +38,7 @@ from shop.payments.v1 import payments_pb2
 from .checkout import Checkout
 from .domain import Status
 from .downstream import Downstream, answered
+from .settlement import refund_key
 from .store import OrdersStore, OrderView
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 SYSTEM = "system:recovery"
 BATCH = 100
 _CAPTURED = (payments_pb2.PAYMENT_STATUS_CAPTURED, payments_pb2.PAYMENT_STATUS_PARTIALLY_REFUNDED)
+# Still being decided at the provider (PENDING is UNSPECIFIED; capturing and voiding read AUTHORIZED).
+_OPEN = (payments_pb2.PAYMENT_STATUS_UNSPECIFIED, payments_pb2.PAYMENT_STATUS_AUTHORIZED)
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Outcome:
     paid: int = 0
     failed: int = 0
     shipped: int = 0
+    refunded: int = 0
+    restocked: int = 0
     skipped: int = 0
 
 
@@ -69,12 +80,30 @@ class Recovery:
                 log.warning(
                     "stuck order not settled yet", extra={"order_id": view.order.id, "error": str(exc)}
                 )
+        for view in await self._store.unsettled(timestamps.now() - self._after, BATCH):
+            try:
+                outcome.refunded += await self._give_back(view)
+            except (grpc.aio.AioRpcError, DomainError) as exc:
+                outcome.skipped += 1
+                log.warning(
+                    "payment of a closed order not settled yet",
+                    extra={"order_id": view.order.id, "error": str(exc)},
+                )
+        for view in await self._store.restock_due(BATCH):
+            reference = view.order.restock_due
+            if await self._checkout.settlement.restock(
+                view.order.id, view.quantities, reference, view.status, f"order {view.order.id} {view.status}"
+            ):
+                await self._store.update(view.order.id, restock_due="")
+                outcome.restocked += 1
+            else:
+                outcome.skipped += 1
         for view in await self._store.awaiting_shipment(BATCH):
             await self._checkout.ship(view)
             after = await self._store.get(view.order.id)
             if after is not None and after.order.shipment_id:
                 outcome.shipped += 1
-        if outcome.paid or outcome.failed or outcome.skipped or outcome.shipped:
+        if any(outcome.__dict__.values()):
             log.info("recovery pass", extra=outcome.__dict__)
         return outcome
 
@@ -96,7 +125,12 @@ class Recovery:
             if reservation is not None and reservation.state == inventory_pb2.RESERVATION_STATE_HELD:
                 await self._checkout.release(order.id, reservation.id, "checkout interrupted", Status.PENDING)
             await self._store.transition(
-                order.id, [Status.PENDING], Status.FAILED, "checkout interrupted before payment", SYSTEM
+                order.id,
+                [Status.PENDING],
+                Status.FAILED,
+                "checkout interrupted before payment",
+                SYSTEM,
+                payment_unsettled=any(p.status in _OPEN for p in payments) or None,
             )
             outcome.failed += 1
             return
@@ -111,7 +145,9 @@ class Recovery:
         if not committed and not await self._checkout.take_directly(
             view, "checkout recovered after its hold"
         ):
-            await self._checkout.refund(order.id, captured.id, f"{reference}:refund", Status.PENDING)
+            await self._checkout.settlement.refund(
+                order.id, captured.id, Status.PENDING, "checkout interrupted; stock gone"
+            )
             await self._store.transition(
                 order.id,
                 [Status.PENDING],
@@ -128,6 +164,30 @@ class Recovery:
         await self._checkout.ship(paid)
         await self._clear_cart(order.id, order.user_id)
         outcome.paid += 1
+
+    async def _give_back(self, view: OrderView) -> int:
+        """Refunds what payments captured for a closed order; returns how many payments. While a
+        charge of it is still at the provider, the mark stays and the next pass looks again."""
+        order = view.order
+        reference = f"order:{order.id}"
+        payments = await self._down.payments_of(reference)
+        if any(p.status in _OPEN for p in payments):
+            log.warning("closed order has a payment still at the provider", extra={"order_id": order.id})
+            return 0
+        refunded = 0
+        for payment in payments:
+            if payment.status in _CAPTURED:
+                # The order's one refund key: a refund checkout already made is answered, not repeated.
+                await self._down.refund(payment.id, refund_key(order.id), f"order {order.status}")
+                await self._store.note(
+                    order.id,
+                    view.status,
+                    f"payment {payment.id} refunded: the order did not complete",
+                    SYSTEM,
+                )
+                refunded += 1
+        await self._store.update(order.id, payment_unsettled=False)
+        return refunded
 
     async def _clear_cart(self, order_id: int, user_id: int) -> None:
         """What checkout would have done last: the customer must not buy the same cart twice."""
@@ -147,7 +207,7 @@ class Recovery:
             return inventory_pb2.Reservation(
                 id=order.reservation_id, state=inventory_pb2.RESERVATION_STATE_HELD
             )
-        lines = [(line.product_id, line.quantity) for line in view.lines]
+        lines = view.quantities
         try:
             reservation = await self._down.reserve(f"order:{order.id}", lines, 60)
         except grpc.aio.AioRpcError as exc:

@@ -51,6 +51,12 @@ class OrderRow(Base):
     shipment_id: Mapped[str] = mapped_column(sa.String(64), default="")
     # Paid, to be shipped, no shipment created yet: the recovery pass creates it.
     needs_shipment: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
+    # Failed or cancelled, yet payments may hold money for it (a charge that got no answer, a
+    # refund that failed, a checkout cancelled mid-way): the recovery pass refunds what it finds.
+    payment_unsettled: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
+    # The restock reference of goods that should be back on the shelf but inventory could not
+    # take at the time ("" when none): the recovery pass retries it.
+    restock_due: Mapped[str] = mapped_column(sa.String(120), default="")
 
 
 class LineRow(Base):
@@ -85,6 +91,11 @@ class OrderView:
     @property
     def status(self) -> Status:
         return Status(self.order.status)
+
+    @property
+    def quantities(self) -> list[tuple[int, int]]:
+        """(product_id, quantity) of every line."""
+        return [(line.product_id, line.quantity) for line in self.lines]
 
 
 def _event(order_id: int, from_status: Status | None, to_status: Status, note: str, actor: str) -> EventRow:
@@ -138,6 +149,8 @@ class OrdersStore:
                     shipping_method=shipping_method,
                     shipment_id="",
                     needs_shipment=False,
+                    payment_unsettled=False,
+                    restock_due="",
                 )
                 session.add(order)
                 await session.flush()
@@ -176,6 +189,7 @@ class OrdersStore:
         payment_id: str | None = None,
         needs_shipment: bool | None = None,
         reservation_id: str | None = None,
+        payment_unsettled: bool | None = None,
     ) -> Status | None:
         """Moves the order to `to_status` if it is in one of `from_statuses`, recording an event.
         Returns the status it moved from, or None when it was in none of them (nothing changed)."""
@@ -192,6 +206,8 @@ class OrdersStore:
                 values["needs_shipment"] = needs_shipment
             if reservation_id is not None:
                 values["reservation_id"] = reservation_id
+            if payment_unsettled is not None:
+                values["payment_unsettled"] = payment_unsettled
             result = await session.execute(
                 sa.update(OrderRow)
                 .where(OrderRow.id == order_id, OrderRow.status == current)
@@ -204,8 +220,8 @@ class OrdersStore:
 
     async def update(self, order_id: int, **values: str | bool) -> None:
         """Sets bookkeeping columns that no status depends on (reservation_id, shipment_id,
-        needs_shipment)."""
-        allowed = {"reservation_id", "shipment_id", "needs_shipment"}
+        needs_shipment, payment_unsettled, restock_due)."""
+        allowed = {"reservation_id", "shipment_id", "needs_shipment", "payment_unsettled", "restock_due"}
         if not values or not set(values) <= allowed:
             raise ValueError(f"only {sorted(allowed)} may be updated this way")
         async with self._db.write() as session:
@@ -224,6 +240,28 @@ class OrdersStore:
             .order_by(OrderRow.id)
             .limit(limit)
         )
+        async with self._db.read() as session:
+            return await self._views(session, list(await session.scalars(stmt)))
+
+    async def unsettled(self, updated_before: datetime, limit: int) -> list[OrderView]:
+        """Failed or cancelled orders that payments may still hold money for, left alone for a
+        while after their last change (a cancelled checkout may still be refunding itself)."""
+        stmt = (
+            sa.select(OrderRow)
+            .where(
+                OrderRow.payment_unsettled.is_(True),
+                OrderRow.status.in_([Status.FAILED.value, Status.CANCELLED.value]),
+                OrderRow.updated_at < updated_before,
+            )
+            .order_by(OrderRow.id)
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            return await self._views(session, list(await session.scalars(stmt)))
+
+    async def restock_due(self, limit: int) -> list[OrderView]:
+        """Orders whose goods should be back on the shelf and are not yet."""
+        stmt = sa.select(OrderRow).where(OrderRow.restock_due != "").order_by(OrderRow.id).limit(limit)
         async with self._db.read() as session:
             return await self._views(session, list(await session.scalars(stmt)))
 

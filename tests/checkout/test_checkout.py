@@ -16,7 +16,7 @@ from services.orders import checkout as checkout_module
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
-from tests.checkout.conftest import Http, Reply, Tokens, restart
+from tests.checkout.conftest import SWEEP_SECONDS, Http, Reply, Tokens, restart
 from tests.support.harness import Platform
 from tests.support.tokens import bearer
 
@@ -393,6 +393,135 @@ async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
     assert await _level(platform, people, product_id) == (3, 0)
     assert await _cart(http, token) == {}  # bought once: the cart does not stay to be bought again
     await restart(platform, "orders")
+
+
+async def test_a_charge_whose_answer_is_lost_is_refunded_by_recovery(
+    http: Http, people: Tokens, platform: Platform
+) -> None:
+    """Payments charges the card and dies before answering; the retry finds it down. Orders cannot
+    tell that from "never charged": the customer gets the payments-down error with stock and cart
+    as they were, and once payments is back the recovery pass refunds the charge it finds."""
+    from services.kit.server import start
+    from services.payments import service as payments_service
+
+    async def dying_build(runtime: Any) -> Any:
+        registrations = await payments_service.build(runtime)
+        servicer = registrations[0].servicer
+        charge = servicer.Charge
+
+        async def charge_then_die(request: Any, context: Any) -> Any:
+            await charge(request, context)
+            # The process goes away with the answer unsent: the server stops, cutting this call.
+            asyncio.get_running_loop().create_task(platform.stop("payments"))
+            await asyncio.sleep(30)
+
+        servicer.Charge = charge_then_die
+        return registrations
+
+    product_id = await _product(http, people, stock=5)
+    _, token = people.customer()
+    await _fill(http, token, product_id, 2)
+    await platform.stop("payments")
+    platform.running["payments"] = await start(platform.settings("payments"), dying_build)
+    try:
+        reply = await http.post("/orders/", token=token)
+    finally:
+        await platform.stop("payments")
+        await platform.start("payments")
+    assert (reply.status, reply.body) == (503, {"error": "payment service unavailable"})
+    order_id = await _latest_order_id(http, token)
+    assert await _status(platform, people, order_id) == orders_pb2.ORDER_STATUS_FAILED
+    assert await _level(platform, people, product_id) == (5, 0)
+    assert await _cart(http, token) == {product_id: 2}
+    (charged,) = _captured(await _payments(platform, people, order_id))  # yet the money was taken
+
+    await _restart_with_recovery(platform)
+
+    async def refunded() -> bool:
+        statuses = [p.status for p in await _payments(platform, people, order_id)]
+        return payments_pb2.PAYMENT_STATUS_REFUNDED in statuses
+
+    await _until(refunded)
+    await restart(platform, "orders")
+    (payment,) = [p for p in await _payments(platform, people, order_id) if p.id == charged.id]
+    assert payment.refunded.amount_minor == charged.amount.amount_minor > 0
+    assert await _status(platform, people, order_id) == orders_pb2.ORDER_STATUS_FAILED
+    assert await _level(platform, people, product_id) == (5, 0)
+
+
+async def test_a_checkout_cancelled_and_then_killed_after_the_charge_is_refunded(
+    http: Http, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform = crashing_orders
+    product_id = await _product(http, people, stock=5)
+    _, token = people.customer()
+    await _fill(http, token, product_id, 2)
+    charge = checkout_module.Checkout._charge
+    cancelled: list[int] = []
+
+    async def cancelled_meanwhile_then_crash(self: Any, order: Any, method: Any) -> Any:
+        await charge(self, order, method)
+        reply = await http.post(f"/orders/{order.id}/cancel", token=token)
+        cancelled.append(reply.status)
+        raise Crash("killed after the charge, before it saw the cancel")
+
+    monkeypatch.setattr(checkout_module.Checkout, "_charge", cancelled_meanwhile_then_crash)
+    reply = await http.post("/orders/", token=token)
+    assert reply.status == 500, reply
+    assert cancelled == [200]
+    order_id = await _latest_order_id(http, token)
+    assert len(_captured(await _payments(platform, people, order_id))) == 1
+    await platform.stop("orders")
+
+    monkeypatch.undo()
+    await _restart_with_recovery(platform)
+
+    async def refunded() -> bool:
+        statuses = [p.status for p in await _payments(platform, people, order_id)]
+        return statuses.count(payments_pb2.PAYMENT_STATUS_REFUNDED) == 1
+
+    await _until(refunded)
+    assert await _status(platform, people, order_id) == orders_pb2.ORDER_STATUS_CANCELLED
+
+    async def freed() -> bool:  # the 1 s hold expires and is swept
+        return await _level(platform, people, product_id) == (5, 0)
+
+    await _until(freed)
+    assert await _cart(http, token) == {product_id: 2}
+
+
+async def test_stock_of_an_order_cancelled_while_inventory_was_down_goes_back_later(
+    http: Http, people: Tokens, platform: Platform
+) -> None:
+    product_id = await _product(http, people, stock=5)
+    _, token = people.customer()
+    await _fill(http, token, product_id, 2)
+    placed = await http.post("/orders/", token=token)
+    assert placed.status == 201, placed
+    order_id = placed.body["order_id"]
+    assert await _level(platform, people, product_id) == (3, 0)
+
+    await platform.stop("inventory")
+    try:
+        cancelled = await http.post(f"/orders/{order_id}/cancel", token=token)
+    finally:
+        await restart(platform, "inventory", sweep_interval_seconds=SWEEP_SECONDS)
+    # The money goes back at once; the goods as soon as inventory can take them.
+    assert (cancelled.status, cancelled.body) == (200, {"message": "Order canceled and refunded"})
+    assert await _status(platform, people, order_id) == orders_pb2.ORDER_STATUS_CANCELLED
+    assert [p.status for p in await _payments(platform, people, order_id)] == [
+        payments_pb2.PAYMENT_STATUS_REFUNDED
+    ]
+    assert await _level(platform, people, product_id) == (3, 0)
+
+    await _restart_with_recovery(platform)
+
+    async def restocked() -> bool:
+        return await _level(platform, people, product_id) == (5, 0)
+
+    await _until(restocked)
+    await restart(platform, "orders")
+    assert sum(m["delta"] for m in await _movements(http, people, product_id)) == 5
 
 
 # --- the REST surface around orders ------------------------------------------------------------
