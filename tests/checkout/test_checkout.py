@@ -346,32 +346,42 @@ async def test_killed_after_the_charge_the_order_is_completed(
     assert await _cart(http, token) == {}
 
 
+async def _payments_that_charge_then(platform: Platform, then: Callable[[], Awaitable[None]]) -> None:
+    """Restarts payments so that every Charge, once made, runs `then` before it answers. The caller
+    restarts payments as usual afterwards."""
+    from services.kit.server import start
+    from services.payments import service as payments_service
+
+    async def build(runtime: Any) -> Any:
+        registrations = await payments_service.build(runtime)
+        servicer = registrations[0].servicer
+        charge = servicer.Charge
+
+        async def charge_then(request: Any, context: Any) -> Any:
+            reply = await charge(request, context)
+            await then()
+            return reply
+
+        servicer.Charge = charge_then
+        return registrations
+
+    await platform.stop("payments")
+    platform.running["payments"] = await start(platform.settings("payments"), build)
+
+
 async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
     http: Http, people: Tokens, platform: Platform
 ) -> None:
     """Payments charges the card but answers too late: the order must neither be failed with the
     money taken nor paid on a guess. It stays PENDING with its hold, and recovery finds the charge."""
-    from services.kit.server import start
-    from services.payments import service as payments_service
 
-    async def slow_build(runtime: Any) -> Any:
-        registrations = await payments_service.build(runtime)
-        servicer = registrations[0].servicer
-        charge = servicer.Charge
-
-        async def charge_then_stall(request: Any, context: Any) -> Any:
-            reply = await charge(request, context)
-            await asyncio.sleep(3)  # the answer comes after orders stopped waiting
-            return reply
-
-        servicer.Charge = charge_then_stall
-        return registrations
+    async def stall() -> None:
+        await asyncio.sleep(3)  # the answer comes after orders stopped waiting
 
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
     await _fill(http, token, product_id, 2)
-    await platform.stop("payments")
-    platform.running["payments"] = await start(platform.settings("payments"), slow_build)
+    await _payments_that_charge_then(platform, stall)
     await restart(platform, "orders", rpc_timeout_seconds=1.5, recovery_interval_seconds=0)
     try:
         reply = await http.post("/orders/", token=token)
@@ -401,28 +411,16 @@ async def test_a_charge_whose_answer_is_lost_is_refunded_by_recovery(
     """Payments charges the card and dies before answering; the retry finds it down. Orders cannot
     tell that from "never charged": the customer gets the payments-down error with stock and cart
     as they were, and once payments is back the recovery pass refunds the charge it finds."""
-    from services.kit.server import start
-    from services.payments import service as payments_service
 
-    async def dying_build(runtime: Any) -> Any:
-        registrations = await payments_service.build(runtime)
-        servicer = registrations[0].servicer
-        charge = servicer.Charge
-
-        async def charge_then_die(request: Any, context: Any) -> Any:
-            await charge(request, context)
-            # The process goes away with the answer unsent: the server stops, cutting this call.
-            asyncio.get_running_loop().create_task(platform.stop("payments"))
-            await asyncio.sleep(30)
-
-        servicer.Charge = charge_then_die
-        return registrations
+    async def die() -> None:
+        # The process goes away with the answer unsent: the server stops, cutting this call.
+        asyncio.get_running_loop().create_task(platform.stop("payments"))
+        await asyncio.sleep(30)
 
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
     await _fill(http, token, product_id, 2)
-    await platform.stop("payments")
-    platform.running["payments"] = await start(platform.settings("payments"), dying_build)
+    await _payments_that_charge_then(platform, die)
     try:
         reply = await http.post("/orders/", token=token)
     finally:
