@@ -90,14 +90,13 @@ class Recovery:
                     extra={"order_id": view.order.id, "error": str(exc)},
                 )
         for view in await self._store.restock_due(BATCH):
-            reference = view.order.restock_due
-            if await self._checkout.settlement.restock(
-                view.order.id, view.quantities, reference, view.status, f"order {view.order.id} {view.status}"
-            ):
-                await self._store.update(view.order.id, restock_due="")
-                outcome.restocked += 1
-            else:
+            try:
+                await self._restock(view)
+            except (grpc.aio.AioRpcError, DomainError) as exc:
                 outcome.skipped += 1
+                log.warning("stock not given back yet", extra={"order_id": view.order.id, "error": str(exc)})
+            else:
+                outcome.restocked += 1
         for view in await self._store.awaiting_shipment(BATCH):
             await self._checkout.ship(view)
             after = await self._store.get(view.order.id)
@@ -188,6 +187,13 @@ class Recovery:
                 refunded += 1
         await self._store.update(order.id, payment_unsettled=False)
         return refunded
+
+    async def _restock(self, view: OrderView) -> None:
+        """Retries the restock the order is due (its reference makes a repeat change nothing)."""
+        order = view.order
+        await self._down.adjust_stock(view.quantities, order.restock_due, f"order {order.id} {order.status}")
+        await self._store.update(order.id, restock_due="")
+        await self._store.note(order.id, view.status, "stock returned", SYSTEM)
 
     async def _clear_cart(self, order_id: int, user_id: int) -> None:
         """What checkout would have done last: the customer must not buy the same cart twice."""
