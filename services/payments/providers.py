@@ -2,11 +2,14 @@
 
 A provider answers with a `ProviderResult` or raises `ProviderDeclined` (a definite "no", with a
 message the customer may see) or `ProviderUnavailable` (the provider could not be reached or did
-not answer in time). `payment_id` is passed along so a real provider can deduplicate retries.
+not answer in time). `payment_id` is passed along so a real provider can deduplicate retries,
+and `find(payment_id)` asks what the provider did when our record of a call was lost (the process
+died while waiting for the answer): see resolver.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +39,16 @@ class ProviderResult:
     card_last4: str = ""
 
 
+@dataclass(frozen=True)
+class ProviderRecord:
+    """What the provider holds for a payment id."""
+
+    reference: str  # the authorization's
+    card_last4: str = ""
+    capture_reference: str = ""  # "" until captured
+    voided: bool = False
+
+
 class PaymentProvider(Protocol):
     name: str
 
@@ -52,6 +65,11 @@ class PaymentProvider(Protocol):
     async def refund(
         self, payment_id: str, reference: str, amount_minor: int, currency: str
     ) -> ProviderResult: ...
+
+    async def find(self, payment_id: str) -> ProviderRecord | None:
+        """The provider's record of the payment's authorization, capture and void; None if the
+        provider never authorized it."""
+        ...
 
 
 # Card numbers (and tokens) that select an outcome, like the big providers' test modes.
@@ -75,10 +93,14 @@ _CARD_MESSAGES = {
 
 
 class TestProvider:
-    """Deterministic and in-process: any other valid card and "tok_test_visa" approve."""
+    """Deterministic and in-process: any other valid card and "tok_test_visa" approve. What it
+    authorized it remembers for `find` only while this process lives, like a sandbox reset."""
 
     __test__ = False  # not a pytest test class
     name = "test"
+
+    def __init__(self) -> None:
+        self._records: dict[str, ProviderRecord] = {}
 
     @staticmethod
     def _reference(prefix: str) -> str:
@@ -91,22 +113,38 @@ class TestProvider:
             outcome = _CARD_OUTCOMES.get(method.card.number)
             if outcome is not None:
                 raise outcome(_CARD_MESSAGES[method.card.number])
-            return ProviderResult(self._reference("auth"), "approved", method.card.last4)
+            return self._authorized(payment_id, method.card.last4)
         if method.token == DECLINE_TOKEN:
             raise ProviderDeclined("card declined")
         if method.token != APPROVE_TOKEN:
             raise ProviderDeclined("unknown payment token")
-        return ProviderResult(self._reference("auth"), "approved", "4242")
+        return self._authorized(payment_id, "4242")
+
+    def _authorized(self, payment_id: str, last4: str) -> ProviderResult:
+        result = ProviderResult(self._reference("auth"), "approved", last4)
+        self._records[payment_id] = ProviderRecord(result.reference, last4)
+        return result
 
     async def capture(
         self, payment_id: str, reference: str, amount_minor: int, currency: str
     ) -> ProviderResult:
-        return ProviderResult(self._reference("cap"), "captured")
+        result = ProviderResult(self._reference("cap"), "captured")
+        self._update(payment_id, capture_reference=result.reference)
+        return result
 
     async def void(self, payment_id: str, reference: str) -> ProviderResult:
+        self._update(payment_id, voided=True)
         return ProviderResult(self._reference("void"), "voided")
 
     async def refund(
         self, payment_id: str, reference: str, amount_minor: int, currency: str
     ) -> ProviderResult:
         return ProviderResult(self._reference("re"), "refunded")
+
+    async def find(self, payment_id: str) -> ProviderRecord | None:
+        return self._records.get(payment_id)
+
+    def _update(self, payment_id: str, **changes: str | bool) -> None:
+        record = self._records.get(payment_id)
+        if record is not None:
+            self._records[payment_id] = dataclasses.replace(record, **changes)  # type: ignore[arg-type]

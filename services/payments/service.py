@@ -9,13 +9,15 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from pydantic import Field
 
 from services.kit import money, paging, principal, timestamps
+from services.kit.config import ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
@@ -23,11 +25,22 @@ from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from . import domain
 from .domain import Method, Operation, PaymentsError, Status
 from .providers import PaymentProvider, ProviderDeclined, ProviderError, TestProvider
+from .resolver import Resolver
 from .store import Event, KeyRecord, NewPayment, PaymentsStore, PaymentView
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class Settings(ServiceSettings):
+    # A provider call whose outcome was never recorded (the process died waiting) is looked up at
+    # the provider after this long: it must exceed the longest a provider call can take.
+    provider_lookup_after_seconds: float = Field(default=120.0, gt=0)
+    # How often the resolver looks for such calls (0: once, at start-up).
+    provider_lookup_interval_seconds: float = Field(default=30.0, ge=0)
+
+
 # How long a replay waits for the first request with its key to finish.
 SETTLE_WAIT_SECONDS = 10.0
 SETTLE_POLL_SECONDS = 0.02
@@ -115,6 +128,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self._store = store
         self._provider = provider
         self._today = today
+        # Payments with a provider call running in this process (the resolver leaves them alone).
+        self.in_flight: set[str] = set()
 
     # --- shared machinery ------------------------------------------------------------------
 
@@ -158,7 +173,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         for _ in range(MAX_ATTEMPTS):
             record, owned = await claim()
             if owned:
-                return await _shielded(perform(record))
+                return await _shielded(self._tracked(record, perform))
             if record.operation != operation.value or record.fingerprint != fingerprint:
                 raise DomainError(PaymentsError.KEY_REUSED)
             settled = await self._settled(key)
@@ -169,6 +184,15 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 raise DomainError(PaymentsError.DECLINED, _declined_message(view))
             return view
         raise DomainError(PaymentsError.IN_PROGRESS)
+
+    async def _tracked(
+        self, record: KeyRecord, perform: Callable[[KeyRecord], Coroutine[Any, Any, PaymentView]]
+    ) -> PaymentView:
+        self.in_flight.add(record.payment_id)
+        try:
+            return await perform(record)
+        finally:
+            self.in_flight.discard(record.payment_id)
 
     @staticmethod
     def _provider_error(exc: ProviderError) -> DomainError:
@@ -450,10 +474,20 @@ def _today() -> date:
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
-    db = await runtime.database(MIGRATIONS)
+    return await build_with(runtime, TestProvider())
+
+
+async def build_with(runtime: Runtime, provider: PaymentProvider) -> Sequence[Registration]:
+    settings = runtime.settings_as(Settings)
+    store = PaymentsStore(await runtime.database(MIGRATIONS))
+    servicer = PaymentsServicer(store, provider, _today)
+    resolver = Resolver(
+        store, provider, servicer.in_flight, timedelta(seconds=settings.provider_lookup_after_seconds)
+    )
+    runtime.background(resolver.run(settings.provider_lookup_interval_seconds), "payments-resolver")
     return [
         Registration(
-            PaymentsServicer(PaymentsStore(db), TestProvider(), _today),
+            servicer,
             payments_pb2_grpc.add_PaymentsServiceServicer_to_server,
             payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"].full_name,
         )

@@ -266,8 +266,10 @@ class PaymentsStore:
         status: Status | None = None,
         provider_reference: str | None = None,
         card_last4: str | None = None,
-    ) -> None:
-        """The provider answered for good: record it and keep the key, so replays answer alike."""
+        if_unfinished: bool = False,
+    ) -> bool:
+        """The provider answered for good: record it and keep the key, so replays answer alike.
+        `if_unfinished`: only while the key is still claimed and unfinished (False otherwise)."""
         values: dict[str, object] = {"updated_at": timestamps.now()}
         if status is not None:
             values["status"] = status.value
@@ -276,15 +278,29 @@ class PaymentsStore:
         if card_last4:
             values["card_last4"] = card_last4
         async with self._db.write() as session:
+            if if_unfinished and not await self._unfinished(session, key):
+                return False
             await session.execute(sa.update(PaymentRow).where(PaymentRow.id == payment_id).values(**values))
             self._add_events(session, payment_id, events)
             await session.execute(
                 sa.update(IdempotencyRow).where(IdempotencyRow.key == key).values(completed=True)
             )
+            return True
 
-    async def release(self, key: str, payment_id: str, events: Sequence[Event], *, status: Status) -> None:
-        """The request failed without a definite answer: undo its state, free the key for a retry."""
+    async def release(
+        self,
+        key: str,
+        payment_id: str,
+        events: Sequence[Event],
+        *,
+        status: Status,
+        if_unfinished: bool = False,
+    ) -> bool:
+        """The request failed without a definite answer: undo its state, free the key for a retry.
+        `if_unfinished`: only while the key is still claimed and unfinished (False otherwise)."""
         async with self._db.write() as session:
+            if if_unfinished and not await self._unfinished(session, key):
+                return False
             await session.execute(
                 sa.update(PaymentRow)
                 .where(PaymentRow.id == payment_id)
@@ -292,6 +308,14 @@ class PaymentsStore:
             )
             self._add_events(session, payment_id, events)
             await session.execute(sa.delete(IdempotencyRow).where(IdempotencyRow.key == key))
+            return True
+
+    @staticmethod
+    async def _unfinished(session: AsyncSession, key: str) -> bool:
+        completed = await session.scalar(
+            sa.select(IdempotencyRow.completed).where(IdempotencyRow.key == key).with_for_update()
+        )
+        return completed is False
 
     async def release_refund(
         self, key: str, payment_id: str, amount_minor: int, events: Sequence[Event]
@@ -328,6 +352,18 @@ class PaymentsStore:
             )
 
     # --- reading -----------------------------------------------------------------------------
+
+    async def unfinished(self, claimed_before: datetime, limit: int) -> list[tuple[KeyRecord, PaymentRow]]:
+        """Keys claimed before `claimed_before` whose provider call never got recorded, oldest first."""
+        stmt = (
+            sa.select(IdempotencyRow, PaymentRow)
+            .join(PaymentRow, PaymentRow.id == IdempotencyRow.payment_id)
+            .where(IdempotencyRow.completed.is_(False), IdempotencyRow.created_at < claimed_before)
+            .order_by(IdempotencyRow.created_at)
+            .limit(limit)
+        )
+        async with self._db.read() as session:
+            return [(_record(key), payment) for key, payment in (await session.execute(stmt)).all()]
 
     async def key(self, key: str) -> KeyRecord | None:
         async with self._db.read() as session:
