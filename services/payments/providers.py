@@ -47,6 +47,7 @@ class ProviderRecord:
     card_last4: str = ""
     capture_reference: str = ""  # "" until captured
     voided: bool = False
+    refunded_minor: int = 0  # all refunds so far
 
 
 class PaymentProvider(Protocol):
@@ -139,12 +140,15 @@ class TestProvider:
     async def refund(
         self, payment_id: str, reference: str, amount_minor: int, currency: str
     ) -> ProviderResult:
+        record = self._records.get(payment_id)
+        if record is not None:
+            self._update(payment_id, refunded_minor=record.refunded_minor + amount_minor)
         return ProviderResult(self._reference("re"), "refunded")
 
     async def find(self, payment_id: str) -> ProviderRecord | None:
         return self._records.get(payment_id)
 
-    def _update(self, payment_id: str, **changes: str | bool) -> None:
+    def _update(self, payment_id: str, **changes: str | bool | int) -> None:
         record = self._records.get(payment_id)
         if record is not None:
             self._records[payment_id] = dataclasses.replace(record, **changes)  # type: ignore[arg-type]

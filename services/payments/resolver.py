@@ -9,10 +9,12 @@ did with that payment id (`PaymentProvider.find`):
     charge / authorize   captured -> CAPTURED; authorized -> AUTHORIZED for an authorization,
                          voided for a charge (its caller gave up long ago); nothing -> FAILED
     capture / void       done at the provider -> CAPTURED / VOIDED; not done -> back to AUTHORIZED
+    refund               the provider's refunded total covers ours (which counts this refund)
+                         -> refunded; otherwise the reserved amount is given back
 
-A FAILED charge frees its key, so the caller's retry with the same key charges anew; a settled
-one answers replays as usual. Refunds left unfinished are only reported (the provider's refunds
-are not looked up yet). Keys of calls still running in this process are left alone.
+A FAILED charge or a given-back refund frees its key, so the caller's retry with the same key
+tries anew; a settled one answers replays as usual. Keys of calls still running in this process
+are left alone.
 """
 
 from __future__ import annotations
@@ -61,9 +63,6 @@ class Resolver:
             if payment.id in self._in_flight:
                 continue
             operation = Operation(record.operation)
-            if operation is Operation.REFUND:
-                log.error("refund left unfinished", extra={"key": record.key, "payment_id": payment.id})
-                continue
             try:
                 found = await self._provider.find(payment.id)
                 done = await self._resolve(operation, record, payment, found)
@@ -82,6 +81,17 @@ class Resolver:
         self, operation: Operation, record: KeyRecord, payment: PaymentRow, found: ProviderRecord | None
     ) -> bool:
         key, pid, amount = record.key, payment.id, payment.amount_minor
+        if operation is Operation.REFUND:
+            # Our refunded total already counts this refund's amount (reserved at the claim).
+            if found is not None and found.refunded_minor >= payment.refunded_minor:
+                refunded = Event("refunded", record.amount_minor, "", _LOST)
+                return await self._store.settle(key, pid, [refunded], if_unfinished=True)
+            not_refunded = Event(
+                "refund_failed", record.amount_minor, "", f"{_LOST}; the provider did not refund"
+            )
+            return await self._store.release_refund(
+                key, pid, record.amount_minor, [not_refunded], if_unfinished=True
+            )
         if operation is Operation.CAPTURE:
             if found is not None and found.capture_reference:
                 captured = Event("captured", amount, found.capture_reference, _LOST)

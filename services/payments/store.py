@@ -318,10 +318,19 @@ class PaymentsStore:
         return completed is False
 
     async def release_refund(
-        self, key: str, payment_id: str, amount_minor: int, events: Sequence[Event]
-    ) -> None:
+        self,
+        key: str,
+        payment_id: str,
+        amount_minor: int,
+        events: Sequence[Event],
+        *,
+        if_unfinished: bool = False,
+    ) -> bool:
+        """The refund failed: give back the amount it reserved and free its key."""
         new_total = PaymentRow.refunded_minor - amount_minor
         async with self._db.write() as session:
+            if if_unfinished and not await self._unfinished(session, key):
+                return False
             await session.execute(
                 sa.update(PaymentRow)
                 .where(PaymentRow.id == payment_id)
@@ -335,6 +344,7 @@ class PaymentsStore:
             )
             self._add_events(session, payment_id, events)
             await session.execute(sa.delete(IdempotencyRow).where(IdempotencyRow.key == key))
+            return True
 
     @staticmethod
     def _add_events(session: AsyncSession, payment_id: str, events: Sequence[Event]) -> None:

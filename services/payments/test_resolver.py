@@ -28,8 +28,8 @@ Meta = tuple[tuple[str, str]]
 
 
 class StallingProvider(TestProvider):
-    """A TestProvider that, while `stall` is set, never returns from capture: before or after the
-    capture took effect at the provider. The stalled call stands for a process that died there."""
+    """A TestProvider that, while `stall` is set, never returns from a capture or a refund: before
+    or after it took effect at the provider. The stalled call stands for a process that died there."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,6 +43,16 @@ class StallingProvider(TestProvider):
             await self._hang()
         result = await super().capture(payment_id, reference, amount_minor, currency)
         if self.stall == "after-capture":
+            await self._hang()
+        return result
+
+    async def refund(
+        self, payment_id: str, reference: str, amount_minor: int, currency: str
+    ) -> ProviderResult:
+        if self.stall == "before-refund":
+            await self._hang()
+        result = await super().refund(payment_id, reference, amount_minor, currency)
+        if self.stall == "after-refund":
             await self._hang()
         return result
 
@@ -186,3 +196,47 @@ async def test_a_charge_the_provider_never_saw_fails_and_frees_its_key(launch: L
     assert retried.payment.status == payments_pb2.PAYMENT_STATUS_CAPTURED
     statuses = sorted(p.status for p in await _payments(stub, svc, reference))
     assert statuses == [payments_pb2.PAYMENT_STATUS_CAPTURED, payments_pb2.PAYMENT_STATUS_FAILED]
+
+
+@pytest.mark.parametrize("stall", ["after-refund", "before-refund"])
+async def test_a_refund_left_unfinished_is_settled_by_the_providers_refunded_total(
+    launch: Launch, svc: Meta, stall: str
+) -> None:
+    provider = StallingProvider()
+    dying, stub = await launch(provider)
+    reference = f"order:{uuid4().hex}"
+    charged = (await stub.Charge(_charge(reference, uuid4().hex), metadata=svc)).payment
+    refund = payments_pb2.RefundRequest(payment_id=charged.id, idempotency_key=uuid4().hex)
+    provider.stall = stall
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Refund(refund, metadata=svc, timeout=1)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await dying.stop(grace=0)
+    provider.stall = ""
+    _, stub = await launch(provider)
+    refunded_at_provider = stall == "after-refund"
+
+    async def resolved() -> bool:
+        (payment,) = await _payments(stub, svc, reference)
+        return payment.events[-1].type == ("refunded" if refunded_at_provider else "refund_failed")
+
+    await _until(resolved)
+    (payment,) = await _payments(stub, svc, reference)
+    expected = (
+        (payments_pb2.PAYMENT_STATUS_REFUNDED, 1999)
+        if refunded_at_provider
+        else (
+            payments_pb2.PAYMENT_STATUS_CAPTURED,
+            0,
+        )
+    )
+    assert (payment.status, payment.refunded.amount_minor) == expected
+    # Either way the caller's retry with its key ends refunded, and the money went back once.
+    again = await stub.Refund(refund, metadata=svc)
+    assert (again.payment.status, again.payment.refunded.amount_minor) == (
+        payments_pb2.PAYMENT_STATUS_REFUNDED,
+        1999,
+    )
+    record = await provider.find(charged.id)
+    assert record is not None
+    assert record.refunded_minor == 1999
