@@ -4,7 +4,7 @@
 database, Redis, clients) and returns what to register. The kit adds the standard health
 service (SERVING only while the service's dependencies answer), reflection, the interceptors,
 the metrics endpoint, and a graceful drain on SIGTERM: health goes NOT_SERVING first, then
-in-flight RPCs get `drain_seconds` to finish.
+in-flight RPCs, and work they started with `completion.to_completion`, get `drain_seconds` to finish.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from services.kit import logs, telemetry
+from services.kit import completion, logs, telemetry
 from services.kit import redis as kit_redis
 from services.kit.clients import Channels, ServiceToken, service_token_issuer
 from services.kit.config import ServiceSettings, load
@@ -179,7 +179,14 @@ class RunningService:
         # Give load balancers and Kubernetes probes time to see NOT_SERVING and stop sending
         # new calls before the server starts refusing them.
         await asyncio.sleep(self.runtime.settings.shutdown_delay_seconds)
-        await self.server.stop(self.runtime.settings.drain_seconds if grace is None else grace)
+        grace = self.runtime.settings.drain_seconds if grace is None else grace
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        await self.server.stop(grace)
+        # Work that outlives its RPC (a provider call, a checkout) gets the rest of the grace period.
+        left = await completion.wait_for_unfinished(deadline - loop.time())
+        if left:
+            log.warning("stopping with unfinished work", extra={"tasks": left})
         await self.runtime.stack.aclose()
 
 

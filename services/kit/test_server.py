@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.local.redis_server import EmbeddedRedis
 from services.cart.service import build as build_cart
+from services.kit import completion
 from services.kit.clients import CHANNEL_OPTIONS
 from services.kit.config import ServiceSettings, load
 from services.kit.server import Registration, Runtime, start
@@ -121,3 +122,20 @@ async def test_a_service_reads_its_own_settings_from_the_environment(
     assert own.order_sync_interval_seconds == 7.5
     assert own.grpc_port == 4321
     assert own.service_name == "shipping"
+
+
+async def test_stopping_waits_for_work_that_must_complete(platform: Platform) -> None:
+    from services.catalog.service import build as build_catalog
+
+    running = await start(platform.settings("catalog", grpc_port=free_port()), build_catalog)
+    finished = asyncio.Event()
+
+    async def work() -> None:
+        await asyncio.sleep(0.3)
+        finished.set()
+
+    rpc = asyncio.ensure_future(completion.to_completion(work()))
+    await asyncio.sleep(0)
+    rpc.cancel()  # the RPC that started the work went away; the work goes on
+    await running.stop(grace=5)
+    assert finished.is_set(), "the service stopped before the work it had started was done"

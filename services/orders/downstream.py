@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from services.kit import deadlines
+from services.kit import completion, deadlines
 from services.kit.clients import Metadata, ServiceToken
 from services.kit.errors import DomainError
 from shop.cart.v1 import cart_pb2_grpc
@@ -40,8 +39,6 @@ _ABSENT = (*_TRANSIENT, grpc.StatusCode.UNIMPLEMENTED)
 # Time given to finish a flow once it has started changing other services (taking stock,
 # charging, compensating), independent of the caller's remaining deadline.
 FLOW_BUDGET_SECONDS = 30.0
-
-_background: set[asyncio.Task[Any]] = set()
 
 
 def error_code(exc: grpc.aio.AioRpcError) -> str | None:
@@ -74,10 +71,7 @@ async def to_completion(coro: Coroutine[Any, Any, T]) -> T:
         deadlines.set_deadline(time.monotonic() + FLOW_BUDGET_SECONDS)
         return await coro
 
-    task = asyncio.ensure_future(run())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return await asyncio.shield(task)
+    return await completion.to_completion(run())
 
 
 async def once_more_if_unknown(call: Callable[[], Awaitable[T]]) -> T:

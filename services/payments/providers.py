@@ -9,6 +9,7 @@ died while waiting for the answer): see resolver.py.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ APPROVE_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000002"
 INSUFFICIENT_FUNDS_CARD = "4000000000009995"
 TIMEOUT_CARD = "4000000000000119"
+SLOW_CARD = "4000000000000077"
+# How long the test provider takes to approve SLOW_CARD: time to stop a process mid-payment.
+SLOW_SECONDS = 3.0
 APPROVE_TOKEN = "tok_test_visa"
 DECLINE_TOKEN = "tok_test_declined"
 
@@ -111,6 +115,8 @@ class TestProvider:
         self, payment_id: str, amount_minor: int, currency: str, method: Method
     ) -> ProviderResult:
         if method.card is not None:
+            if method.card.number == SLOW_CARD:
+                await asyncio.sleep(SLOW_SECONDS)
             outcome = _CARD_OUTCOMES.get(method.card.number)
             if outcome is not None:
                 raise outcome(_CARD_MESSAGES[method.card.number])

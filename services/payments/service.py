@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import grpc
 from pydantic import Field
 
-from services.kit import money, paging, principal, timestamps
+from services.kit import completion, money, paging, principal, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
@@ -60,17 +60,6 @@ _STATUS = {
     Status.DECLINED: payments_pb2.PAYMENT_STATUS_DECLINED,
     Status.FAILED: payments_pb2.PAYMENT_STATUS_FAILED,
 }
-
-_background: set[asyncio.Task[Any]] = set()
-
-
-async def _shielded(coro: Coroutine[Any, Any, T]) -> T:
-    """Runs `coro` to the end even if the RPC is cancelled (deadline, client gone), so a provider
-    call is always followed by recording its outcome."""
-    task = asyncio.ensure_future(coro)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return await asyncio.shield(task)
 
 
 def _to_proto(view: PaymentView) -> payments_pb2.Payment:
@@ -173,7 +162,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         for _ in range(MAX_ATTEMPTS):
             record, owned = await claim()
             if owned:
-                return await _shielded(self._tracked(record, perform))
+                # The provider's answer is recorded even if this RPC is cancelled meanwhile.
+                return await completion.to_completion(self._tracked(record, perform))
             if record.operation != operation.value or record.fingerprint != fingerprint:
                 raise DomainError(PaymentsError.KEY_REUSED)
             settled = await self._settled(key)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Any
 from uuid import uuid4
@@ -131,6 +132,13 @@ async def test_test_cards_select_the_outcome(
     else:
         # A provider that did not answer leaves a failed attempt; the key stays free for a retry.
         assert statuses == {payments_pb2.PAYMENT_STATUS_FAILED}
+
+
+async def test_the_slow_card_is_approved_after_a_while(payments: Stub, svc: tuple[tuple[str, str]]) -> None:
+    started = time.monotonic()
+    reply = await payments.Charge(_charge(method=_card("4000000000000077")), metadata=svc)
+    assert reply.payment.status == payments_pb2.PAYMENT_STATUS_CAPTURED
+    assert time.monotonic() - started >= 3.0
 
 
 @pytest.mark.parametrize(

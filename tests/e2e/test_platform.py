@@ -15,9 +15,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -26,12 +28,17 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from deploy.local.ports import DEFAULT_SERVICES, PortTable, port_table
 from deploy.local.supervisor import busy_ports, state_file
+from services.payments.providers import SLOW_CARD
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.e2e import walk_api
 from tests.support.run import redis_prefix
+from tests.support.tokens import bearer
 
 ADMIN_EMAIL = "admin-e2e@shop.test"
 ADMIN_PASSWORD = "e2e-admin-password"
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def _free_offset() -> PortTable:
@@ -202,3 +209,91 @@ def test_data_survives_a_restart(launched: Launched, storage_env: dict[str, str]
         }
     finally:
         assert _stop(again) == 0
+
+
+def test_orders_killed_mid_checkout_is_settled_when_it_comes_back(
+    tmp_path: Path, storage_env: dict[str, str]
+) -> None:
+    """SIGKILL of the orders process while its checkout's charge is at the provider (stock held,
+    money about to be taken). After a restart the order is completed, not left in limbo: paid once,
+    stock taken once, no hold left, the cart emptied."""
+    data_dir = tmp_path / "data"
+    ports = _free_offset()
+    first = _launch(data_dir, ports, storage_env)
+    try:
+        client = walk_api.Client(first.api, verbose=False)
+        admin = _login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+        product = client.call(
+            "POST", "/products/", {"name": "Kettle", "price": 30.0, "stock": 5}, token=admin
+        )
+        product_id = product.body["id"]
+        email = f"kill-{random.getrandbits(40):x}@example.com"
+        client.call("POST", "/auth/register/", {"email": email, "password": "securepassword"})
+        customer = _login(client, email, "securepassword")
+        client.call("POST", "/cart/", {"product_id": product_id, "quantity": 2}, token=customer)
+
+        payment = {"card": {"number": SLOW_CARD, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
+        with ThreadPoolExecutor(1) as pool:
+            checkout = pool.submit(client.call, "POST", "/orders/", {"payment": payment}, customer)
+            order_id = _wait_for(lambda: _only_order(client, customer))
+            _wait_for(lambda: _payments(ports, admin, order_id) == [payments_pb2.PAYMENT_STATUS_UNSPECIFIED])
+            assert _stock(ports, admin, product_id) == (5, 2)  # held, and the charge is at the provider
+            orders_pid = first.state()["orders"]["pid"]
+            assert isinstance(orders_pid, int)
+            os.kill(orders_pid, signal.SIGKILL)
+            assert checkout.result(timeout=30).status == 503
+    finally:
+        _stop(first)
+
+    # Back with a recovery pass that takes any PENDING order at once.
+    again = _launch(
+        data_dir,
+        ports,
+        {**storage_env, "SHOP_RECOVERY_AFTER_SECONDS": "0", "SHOP_RECOVERY_INTERVAL_SECONDS": "1"},
+    )
+    try:
+        client = walk_api.Client(again.api, verbose=False)
+        # The documented order body has no status; the list of one's orders does.
+        _wait_for(
+            lambda: client.call("GET", "/orders/", token=customer).body["orders"][0]["status"] == "paid"
+        )
+        assert _payments(ports, admin, order_id) == [payments_pb2.PAYMENT_STATUS_CAPTURED]
+        assert _stock(ports, admin, product_id) == (3, 0)
+        assert client.call("GET", "/cart/", token=customer).body == {}
+    finally:
+        _stop(again)
+
+
+def _wait_for(check: Callable[[], T], seconds: float = 30) -> T:
+    deadline = time.monotonic() + seconds
+    while not (result := check()):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+    return result
+
+
+def _only_order(client: walk_api.Client, token: str) -> int:
+    orders = client.call("GET", "/orders/", token=token).body["orders"]
+    return int(orders[0]["order_id"]) if orders else 0
+
+
+def _channel(ports: PortTable, service: str) -> grpc.Channel:
+    return grpc.insecure_channel(ports.services[service].addr)
+
+
+def _stock(ports: PortTable, token: str, product_id: int) -> tuple[int, int]:
+    with _channel(ports, "inventory") as channel:
+        reply = inventory_pb2_grpc.InventoryServiceStub(channel).GetStock(
+            inventory_pb2.GetStockRequest(product_id=product_id), metadata=bearer(token), timeout=5
+        )
+    return reply.level.on_hand, reply.level.reserved
+
+
+def _payments(ports: PortTable, token: str, order_id: int) -> list[int]:
+    with _channel(ports, "payments") as channel:
+        reply = payments_pb2_grpc.PaymentsServiceStub(channel).ListPayments(
+            payments_pb2.ListPaymentsRequest(order_reference=f"order:{order_id}"),
+            metadata=bearer(token),
+            timeout=5,
+        )
+    return [p.status for p in reply.payments]
