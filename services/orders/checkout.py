@@ -357,10 +357,10 @@ class Checkout:
             lost = exc.details() or "reservation closed"
         if await self.take_directly(view, f"stock held was lost ({lost})"):
             return
-        await self.settlement.refund(
-            order.id, payment.id, Status.PENDING, f"stock lost before commit ({lost})"
-        )
-        await self._fail(order.id, f"stock lost before commit ({lost}); payment refunded")
+        # The refund's outcome is noted by settlement (and retried by recovery if it failed).
+        reason = f"stock lost before commit ({lost})"
+        await self.settlement.refund(order.id, payment.id, Status.PENDING, reason)
+        await self._fail(order.id, reason)
         raise DomainError(OrderError.STOCK_LOST)
 
     async def take_directly(self, view: OrderView, reason: str) -> bool:

@@ -151,7 +151,7 @@ class Recovery:
                 order.id,
                 [Status.PENDING],
                 Status.FAILED,
-                f"checkout interrupted; stock gone, payment {captured.id} refunded",
+                "checkout interrupted; stock gone",
                 SYSTEM,
             )
             outcome.failed += 1
