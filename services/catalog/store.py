@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
-from services.kit.database import Database, escape_like
+from services.kit.database import Database, contains_text
 
 
 class Base(DeclarativeBase):
@@ -83,13 +83,7 @@ class CatalogStore:
         if after is not None:
             stmt = stmt.where(ProductRow.id > after)
         if query:
-            pattern = f"%{escape_like(query.lower())}%"
-            stmt = stmt.where(
-                sa.or_(
-                    sa.func.lower(ProductRow.name).like(pattern, escape="\\"),
-                    sa.func.lower(ProductRow.description).like(pattern, escape="\\"),
-                )
-            )
+            stmt = stmt.where(contains_text(query, ProductRow.name, ProductRow.description))
         async with self._db.read() as session:
             return list(await session.scalars(stmt.order_by(ProductRow.id).limit(limit)))
 

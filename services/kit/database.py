@@ -16,10 +16,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, event, func, or_, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import InstrumentedAttribute
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +128,9 @@ class Database:
 def escape_like(text: str) -> str:
     """`text` matched literally inside a LIKE pattern written with `escape="\\"`."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains_text(query: str, *columns: InstrumentedAttribute[str]) -> ColumnElement[bool]:
+    """Any of `columns` contains `query`, ignoring case; % and _ in it are plain characters."""
+    pattern = f"%{escape_like(query.lower())}%"
+    return or_(*(func.lower(column).like(pattern, escape="\\") for column in columns))

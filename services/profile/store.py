@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
-from services.kit.database import Database, escape_like
+from services.kit.database import Database, contains_text
 
 from .domain import MAX_ADDRESSES, PostalAddress
 
@@ -147,13 +147,7 @@ class ProfileStore:
         if after is not None:
             stmt = stmt.where(ProfileRow.user_id > after)
         if query:
-            pattern = f"%{escape_like(query.lower())}%"
-            stmt = stmt.where(
-                sa.or_(
-                    sa.func.lower(ProfileRow.email).like(pattern, escape="\\"),
-                    sa.func.lower(ProfileRow.display_name).like(pattern, escape="\\"),
-                )
-            )
+            stmt = stmt.where(contains_text(query, ProfileRow.email, ProfileRow.display_name))
         async with self._db.read() as session:
             return list(await session.scalars(stmt.order_by(ProfileRow.user_id).limit(limit)))
 
