@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
@@ -40,10 +41,12 @@ class User:
 
 
 class Api:
-    """A small curl: every answer is read as JSON (every answer of the gateway is JSON)."""
+    """A small curl: every answer is read as JSON (every answer of the gateway is JSON). Paths go to
+    an aiohttp TestClient as they are, or to a ClientSession after `base` (a gateway on a real port)."""
 
-    def __init__(self, client: TestClient[Any, Any]) -> None:
+    def __init__(self, client: TestClient[Any, Any] | aiohttp.ClientSession, base: str = "") -> None:
         self.client = client
+        self.base = base
 
     async def call(
         self,
@@ -62,7 +65,9 @@ class Api:
         if json_body is not None:
             data = json.dumps(json_body)
             sent.setdefault("Content-Type", "application/json")
-        async with self.client.request(method, path, data=data, headers=sent, params=params) as response:
+        async with self.client.request(
+            method, self.base + path, data=data, headers=sent, params=params
+        ) as response:
             raw = await response.read()
             assert response.content_type == "application/json" or not raw, (response.status, raw[:200])
             return Reply(response.status, json.loads(raw) if raw else None, response.headers)

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from gateway.conftest import Api, User, assert_error, new_product
 from gateway.routing import UPSTREAMS
@@ -176,6 +177,7 @@ async def test_product_list_ratings_are_one_call_per_page(
     ids = await _products(api, admin, word, 3)
     for product_id in ids:
         await review(api, product_id, user, 3)
+    assert isinstance(api.client, TestClient)  # the app runs in this process
     reviews = api.client.app[UPSTREAMS].reviews
     real: Callable[..., Any] = reviews.BatchGetRatingSummaries
     asked: list[list[int]] = []

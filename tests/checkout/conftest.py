@@ -8,9 +8,8 @@ revocation only, so a minted customer token for any id is accepted like a logged
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway.app import create_app
-from gateway.conftest import gateway_settings
+from gateway.conftest import Api, gateway_settings
 from services.kit.server import RunningService
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory
@@ -27,50 +26,6 @@ from tests.support.tokens import TokenFactory
 SERVICES = ("auth", "catalog", "inventory", "cart", "payments", "orders")
 # Inventory sweeps often enough for a test to watch a reservation expire.
 SWEEP_SECONDS = 0.2
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-    headers: Mapping[str, str]
-
-
-class Http:
-    """Real HTTP to the gateway; every answer is JSON."""
-
-    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
-        self.base = base
-        self.session = session
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        token: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> Reply:
-        sent = dict(headers or {})
-        if token is not None:
-            sent["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            sent["Content-Type"] = "application/json"
-        async with self.session.request(
-            method, self.base + path, data=data, headers=sent, params=params
-        ) as response:
-            raw = await response.read()
-            return Reply(response.status, json.loads(raw) if raw else None, response.headers)
-
-    async def get(self, path: str, **kwargs: Any) -> Reply:
-        return await self.call("GET", path, **kwargs)
-
-    async def post(self, path: str, body: Any = None, **kwargs: Any) -> Reply:
-        return await self.call("POST", path, body, **kwargs)
 
 
 async def restart(platform: Platform, name: str, **overrides: Any) -> RunningService:
@@ -88,7 +43,7 @@ async def services(platform: Platform) -> None:
 
 
 @pytest.fixture(scope="module")
-async def http(platform: Platform, services: None) -> AsyncIterator[Http]:
+async def http(platform: Platform, services: None) -> AsyncIterator[Api]:
     # Every service runs on this test process's one event loop, so 200 checkouts at once queue far
     # longer than across a deployment's processes: the deadlines here are for the guarantees under
     # test, not for latency (benchmarks/checkout.py measures that against real processes).
@@ -100,7 +55,7 @@ async def http(platform: Platform, services: None) -> AsyncIterator[Http]:
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=120)
     ) as session:
-        yield Http(str(server.make_url("/api")), session)
+        yield Api(session, str(server.make_url("/api")))
     await server.close()
 
 

@@ -12,11 +12,12 @@ from uuid import uuid4
 
 import pytest
 
+from gateway.conftest import Api, Reply
 from services.orders import checkout as checkout_module
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
-from tests.checkout.conftest import SWEEP_SECONDS, Http, Reply, Tokens, restart
+from tests.checkout.conftest import SWEEP_SECONDS, Tokens, restart
 from tests.support.harness import Platform
 from tests.support.tokens import bearer
 
@@ -28,7 +29,7 @@ def _card(number: str) -> dict[str, Any]:
     return {"card": {"number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
 
 
-async def _product(http: Http, people: Tokens, stock: int, price: float = 10.0) -> int:
+async def _product(http: Api, people: Tokens, stock: int, price: float = 10.0) -> int:
     reply = await http.post(
         "/products/",
         {"name": f"Thing {uuid4().hex[:8]}", "price": price, "description": "a thing", "stock": stock},
@@ -39,12 +40,12 @@ async def _product(http: Http, people: Tokens, stock: int, price: float = 10.0) 
     return product_id
 
 
-async def _fill(http: Http, token: str, product_id: int, quantity: int) -> None:
+async def _fill(http: Api, token: str, product_id: int, quantity: int) -> None:
     reply = await http.post("/cart/", {"product_id": product_id, "quantity": quantity}, token=token)
     assert reply.status == 201, reply
 
 
-async def _cart(http: Http, token: str) -> dict[int, int]:
+async def _cart(http: Api, token: str) -> dict[int, int]:
     reply = await http.get("/cart/", token=token)
     assert reply.status == 200, reply
     return {line["product_id"]: line["quantity"] for line in reply.body.values()}
@@ -59,7 +60,7 @@ async def _level(platform: Platform, tokens: Tokens, product_id: int) -> tuple[i
     return reply.level.on_hand, reply.level.reserved
 
 
-async def _movements(http: Http, people: Tokens, product_id: int) -> list[dict[str, Any]]:
+async def _movements(http: Api, people: Tokens, product_id: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     params = {"page_size": "200"}
     while True:
@@ -82,7 +83,7 @@ async def _payments(platform: Platform, people: Tokens, order_id: int) -> list[p
     return list(reply.payments)
 
 
-async def _orders_of(http: Http, token: str) -> list[dict[str, Any]]:
+async def _orders_of(http: Api, token: str) -> list[dict[str, Any]]:
     reply = await http.get("/orders/", token=token)
     assert reply.status == 200, reply
     orders: list[dict[str, Any]] = reply.body["orders"]
@@ -106,7 +107,7 @@ def _captured(payments: list[payments_pb2.Payment]) -> list[payments_pb2.Payment
 
 
 async def test_200_concurrent_checkouts_for_50_units_sell_exactly_50(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     product_id = await _product(http, people, stock=50)
     customers = [people.customer() for _ in range(200)]
@@ -163,7 +164,7 @@ async def test_200_concurrent_checkouts_for_50_units_sell_exactly_50(
 
 
 async def test_one_idempotency_key_sent_20_times_at_once_makes_one_order_and_one_charge(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     product_id = await _product(http, people, stock=10)
     _, token = people.customer()
@@ -191,7 +192,7 @@ async def test_one_idempotency_key_sent_20_times_at_once_makes_one_order_and_one
 
 
 async def _assert_untouched(
-    http: Http, people: Tokens, platform: Platform, token: str, product_id: int, quantity: int
+    http: Api, people: Tokens, platform: Platform, token: str, product_id: int, quantity: int
 ) -> None:
     assert await _level(platform, people, product_id) == (5, 0)
     assert await _cart(http, token) == {product_id: quantity}
@@ -207,7 +208,7 @@ async def _assert_untouched(
     [(DECLINED, 409, "card declined"), (TIMES_OUT, 503, "payment provider timed out")],
 )
 async def test_a_failed_payment_leaves_stock_and_cart_as_they_were(
-    http: Http, people: Tokens, platform: Platform, card: str, status: int, error: str
+    http: Api, people: Tokens, platform: Platform, card: str, status: int, error: str
 ) -> None:
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
@@ -218,7 +219,7 @@ async def test_a_failed_payment_leaves_stock_and_cart_as_they_were(
 
 
 async def test_payments_down_leaves_stock_and_cart_as_they_were(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
@@ -267,14 +268,14 @@ async def _status(platform: Platform, people: Tokens, order_id: int) -> int:
     return int(reply.order.status)
 
 
-async def _latest_order_id(http: Http, token: str) -> int:
+async def _latest_order_id(http: Api, token: str) -> int:
     orders = await _orders_of(http, token)
     order_id: int = orders[0]["order_id"]
     return order_id
 
 
 async def test_killed_before_the_charge_the_order_is_rolled_back_and_the_stock_freed(
-    http: Http, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+    http: Api, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     platform = crashing_orders
     product_id = await _product(http, people, stock=5)
@@ -313,7 +314,7 @@ async def test_killed_before_the_charge_the_order_is_rolled_back_and_the_stock_f
 
 
 async def test_killed_after_the_charge_the_order_is_completed(
-    http: Http, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+    http: Api, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     platform = crashing_orders
     product_id = await _product(http, people, stock=5)
@@ -370,7 +371,7 @@ async def _payments_that_charge_then(platform: Platform, then: Callable[[], Awai
 
 
 async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     """Payments charges the card but answers too late: the order must neither be failed with the
     money taken nor paid on a guess. It stays PENDING with its hold, and recovery finds the charge."""
@@ -406,7 +407,7 @@ async def test_a_charge_that_times_out_is_settled_by_recovery_not_guessed(
 
 
 async def test_a_charge_whose_answer_is_lost_is_refunded_by_recovery(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     """Payments charges the card and dies before answering; the retry finds it down. Orders cannot
     tell that from "never charged": the customer gets the payments-down error with stock and cart
@@ -448,7 +449,7 @@ async def test_a_charge_whose_answer_is_lost_is_refunded_by_recovery(
 
 
 async def test_a_checkout_cancelled_and_then_killed_after_the_charge_is_refunded(
-    http: Http, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+    http: Api, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     platform = crashing_orders
     product_id = await _product(http, people, stock=5)
@@ -489,7 +490,7 @@ async def test_a_checkout_cancelled_and_then_killed_after_the_charge_is_refunded
 
 
 async def test_stock_of_an_order_cancelled_while_inventory_was_down_goes_back_later(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
@@ -526,7 +527,7 @@ async def test_stock_of_an_order_cancelled_while_inventory_was_down_goes_back_la
 
 
 async def test_customers_page_their_orders_newest_first_and_admins_filter_by_status(
-    http: Http, people: Tokens
+    http: Api, people: Tokens
 ) -> None:
     product_id = await _product(http, people, stock=10)
     _, token = people.customer()
@@ -562,7 +563,7 @@ async def test_customers_page_their_orders_newest_first_and_admins_filter_by_sta
 
 
 async def test_cancel_is_refused_with_409_once_the_order_has_shipped(
-    http: Http, people: Tokens, platform: Platform
+    http: Api, people: Tokens, platform: Platform
 ) -> None:
     product_id = await _product(http, people, stock=10)
     _, token = people.customer()
@@ -581,7 +582,7 @@ async def test_cancel_is_refused_with_409_once_the_order_has_shipped(
     assert await _level(platform, people, product_id) == (9, 0)
 
 
-async def test_low_stock_products_and_movements_are_listed_for_admins(http: Http, people: Tokens) -> None:
+async def test_low_stock_products_and_movements_are_listed_for_admins(http: Api, people: Tokens) -> None:
     product_id = await _product(http, people, stock=7)
     _, token = people.customer()
     await _fill(http, token, product_id, 3)
