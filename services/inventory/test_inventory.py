@@ -9,12 +9,12 @@ from uuid import uuid4
 import grpc
 import pytest
 
+from services.inventory.conftest import Metadata, new_product_id, stock_lines
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory, bearer
 
 Stub = inventory_pb2_grpc.InventoryServiceStub
-Metadata = tuple[tuple[str, str]]
 
 
 @pytest.fixture
@@ -23,27 +23,8 @@ async def inventory(platform: Platform) -> Stub:
     return platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
 
 
-@pytest.fixture
-def admin(tokens: TokenFactory) -> Metadata:
-    return bearer(tokens.admin(3))
-
-
-@pytest.fixture
-def svc(tokens: TokenFactory) -> Metadata:
-    return bearer(tokens.service("orders"))
-
-
-def _pid() -> int:
-    """A product id no other test (or earlier run on a shared database) has used."""
-    return 10**12 + uuid4().int % 10**15
-
-
 def _ref() -> str:
     return f"test-{uuid4().hex}"
-
-
-def _lines(*pairs: tuple[int, int]) -> list[inventory_pb2.StockLine]:
-    return [inventory_pb2.StockLine(product_id=p, quantity=q) for p, q in pairs]
 
 
 def _triple(level: inventory_pb2.StockLevel) -> tuple[int, int, int]:
@@ -86,7 +67,7 @@ async def _code(call: Awaitable[Any]) -> grpc.StatusCode:
 
 
 async def test_never_stocked_products_read_as_zeros(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    stocked, never = _pid(), _pid()
+    stocked, never = new_product_id(), new_product_id()
     await _set(inventory, admin, stocked, 7)
     reply = await inventory.GetStock(inventory_pb2.GetStockRequest(product_id=never), metadata=svc)
     assert (reply.level.product_id, *_triple(reply.level)) == (never, 0, 0, 0)
@@ -102,7 +83,7 @@ async def test_never_stocked_products_read_as_zeros(inventory: Stub, admin: Meta
 
 
 async def test_list_stock_walks_every_level_once_in_product_order(inventory: Stub, admin: Metadata) -> None:
-    base = _pid()
+    base = new_product_id()
     ids = [base + i for i in range(5)]
     for i, pid in enumerate(ids):
         await _set(inventory, admin, pid, i + 1)
@@ -124,12 +105,12 @@ async def test_list_stock_walks_every_level_once_in_product_order(inventory: Stu
 async def test_list_low_stock_is_available_at_or_below_threshold(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    low, plenty, held, custom = _pid(), _pid(), _pid(), _pid()
+    low, plenty, held, custom = new_product_id(), new_product_id(), new_product_id(), new_product_id()
     await _set(inventory, admin, low, 5)  # available 5 == default threshold 5
     await _set(inventory, admin, plenty, 50)
     await _set(inventory, admin, held, 10)
     await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((held, 6))), metadata=svc
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((held, 6))), metadata=svc
     )
     reply = await inventory.SetStock(
         inventory_pb2.SetStockRequest(product_id=custom, on_hand=20, low_stock_threshold=25), metadata=admin
@@ -154,16 +135,16 @@ async def test_list_low_stock_is_available_at_or_below_threshold(
 
 
 def _calls(stub: Stub) -> dict[str, tuple[Callable[..., Awaitable[Any]], Any]]:
-    pid = _pid()
+    pid = new_product_id()
     return {
         "GetStock": (stub.GetStock, inventory_pb2.GetStockRequest(product_id=pid)),
         "BatchGetStock": (stub.BatchGetStock, inventory_pb2.BatchGetStockRequest(product_ids=[pid])),
         "ListStock": (stub.ListStock, inventory_pb2.ListStockRequest()),
         "SetStock": (stub.SetStock, inventory_pb2.SetStockRequest(product_id=pid, on_hand=1)),
-        "AdjustStock": (stub.AdjustStock, inventory_pb2.AdjustStockRequest(lines=_lines((pid, 1)))),
+        "AdjustStock": (stub.AdjustStock, inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, 1)))),
         "Reserve": (
             stub.Reserve,
-            inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 1))),
+            inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 1))),
         ),
         "CommitReservation": (
             stub.CommitReservation,
@@ -215,7 +196,7 @@ async def test_services_cannot_set_stock_or_read_history(inventory: Stub, svc: M
 
 def _bad_requests() -> list[tuple[str, Any]]:
     pid = 10**12
-    many = _lines(*((pid + i, 1) for i in range(101)))
+    many = stock_lines(*((pid + i, 1) for i in range(101)))
     return [
         ("GetStock", inventory_pb2.GetStockRequest(product_id=0)),
         ("GetStock", inventory_pb2.GetStockRequest(product_id=-4)),
@@ -228,22 +209,22 @@ def _bad_requests() -> list[tuple[str, Any]]:
         ("SetStock", inventory_pb2.SetStockRequest(product_id=pid, on_hand=1, low_stock_threshold=-1)),
         ("SetStock", inventory_pb2.SetStockRequest(product_id=pid, on_hand=1, reason="x" * 501)),
         ("AdjustStock", inventory_pb2.AdjustStockRequest(reference=_ref())),
-        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=_lines((pid, 0)))),
-        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=_lines((0, 1)))),
-        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=_lines((-1, 1)))),
-        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=_lines((pid, 1), (pid, 2)))),
+        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, 0)))),
+        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=stock_lines((0, 1)))),
+        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=stock_lines((-1, 1)))),
+        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, 1), (pid, 2)))),
         ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=many)),
-        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=_lines((pid, 1)), reference="r" * 201)),
-        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=_lines((pid, 10**10)))),
-        ("Reserve", inventory_pb2.ReserveRequest(lines=_lines((pid, 1)))),
+        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, 1)), reference="r" * 201)),
+        ("AdjustStock", inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, 10**10)))),
+        ("Reserve", inventory_pb2.ReserveRequest(lines=stock_lines((pid, 1)))),
         ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref())),
-        ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 0)))),
-        ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, -2)))),
-        ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((0, 2)))),
+        ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 0)))),
+        ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, -2)))),
+        ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((0, 2)))),
         ("Reserve", inventory_pb2.ReserveRequest(order_reference=_ref(), lines=many)),
         (
             "Reserve",
-            inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 1)), ttl_seconds=-1),
+            inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 1)), ttl_seconds=-1),
         ),
         ("CommitReservation", inventory_pb2.CommitReservationRequest(reservation_id="")),
         ("CommitReservation", inventory_pb2.CommitReservationRequest(reservation_id="not-a-uuid")),
@@ -267,7 +248,7 @@ async def test_bad_input_is_invalid_argument(
 
 
 async def test_set_stock_records_the_delta_and_the_admin(inventory: Stub, tokens: TokenFactory) -> None:
-    pid = _pid()
+    pid = new_product_id()
     admin = bearer(tokens.admin(42))
     first = await inventory.SetStock(
         inventory_pb2.SetStockRequest(product_id=pid, on_hand=10, reason="stocktake"), metadata=admin
@@ -287,10 +268,10 @@ async def test_set_stock_records_the_delta_and_the_admin(inventory: Stub, tokens
 
 
 async def test_set_stock_below_reserved_is_refused(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await _set(inventory, admin, pid, 10)
     await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 4))), metadata=svc
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 4))), metadata=svc
     )
     code = await _code(
         inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=3), metadata=admin)
@@ -305,10 +286,12 @@ async def test_set_stock_below_reserved_is_refused(inventory: Stub, admin: Metad
 
 
 async def test_adjust_changes_every_line(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    a, b = _pid(), _pid()
+    a, b = new_product_id(), new_product_id()
     await _set(inventory, admin, a, 5)
     reply = await inventory.AdjustStock(
-        inventory_pb2.AdjustStockRequest(lines=_lines((b, 3), (a, -2)), reference=_ref(), reason="recount"),
+        inventory_pb2.AdjustStockRequest(
+            lines=stock_lines((b, 3), (a, -2)), reference=_ref(), reason="recount"
+        ),
         metadata=svc,
     )
     # Levels answer in the order of the lines; a product never stocked gets a row.
@@ -318,12 +301,14 @@ async def test_adjust_changes_every_line(inventory: Stub, admin: Metadata, svc: 
 
 
 async def test_adjust_is_all_or_nothing(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    a, b, fresh = _pid(), _pid(), _pid()
+    a, b, fresh = new_product_id(), new_product_id(), new_product_id()
     await _set(inventory, admin, a, 5)
     await _set(inventory, admin, b, 1)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await inventory.AdjustStock(
-            inventory_pb2.AdjustStockRequest(lines=_lines((a, -2), (fresh, 4), (b, -3)), reference=_ref()),
+            inventory_pb2.AdjustStockRequest(
+                lines=stock_lines((a, -2), (fresh, 4), (b, -3)), reference=_ref()
+            ),
             metadata=svc,
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -338,35 +323,35 @@ async def test_adjust_is_all_or_nothing(inventory: Stub, admin: Metadata, svc: M
 async def test_adjust_cannot_take_reserved_or_unknown_stock(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    pid, never = _pid(), _pid()
+    pid, never = new_product_id(), new_product_id()
     await _set(inventory, admin, pid, 5)
     await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 3))), metadata=svc
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 3))), metadata=svc
     )
     for line in [(pid, -3), (never, -1)]:
         code = await _code(
-            inventory.AdjustStock(inventory_pb2.AdjustStockRequest(lines=_lines(line)), metadata=svc)
+            inventory.AdjustStock(inventory_pb2.AdjustStockRequest(lines=stock_lines(line)), metadata=svc)
         )
         assert code == grpc.StatusCode.FAILED_PRECONDITION
-    await inventory.AdjustStock(inventory_pb2.AdjustStockRequest(lines=_lines((pid, -2))), metadata=svc)
+    await inventory.AdjustStock(inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, -2))), metadata=svc)
     assert await _level(inventory, admin, pid) == (3, 3, 0)
 
 
 async def test_adjust_with_a_used_reference_changes_nothing(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    a, b = _pid(), _pid()
+    a, b = new_product_id(), new_product_id()
     ref = _ref()
     first = await inventory.AdjustStock(
-        inventory_pb2.AdjustStockRequest(lines=_lines((a, 5), (b, 2)), reference=ref), metadata=svc
+        inventory_pb2.AdjustStockRequest(lines=stock_lines((a, 5), (b, 2)), reference=ref), metadata=svc
     )
     again = await inventory.AdjustStock(
-        inventory_pb2.AdjustStockRequest(lines=_lines((a, 5), (b, 2)), reference=ref), metadata=svc
+        inventory_pb2.AdjustStockRequest(lines=stock_lines((a, 5), (b, 2)), reference=ref), metadata=svc
     )
     assert [_triple(x) for x in first.levels] == [_triple(x) for x in again.levels] == [(5, 0, 5), (2, 0, 2)]
     # Even different lines under a used reference change nothing.
     other = await inventory.AdjustStock(
-        inventory_pb2.AdjustStockRequest(lines=_lines((a, -1)), reference=ref), metadata=svc
+        inventory_pb2.AdjustStockRequest(lines=stock_lines((a, -1)), reference=ref), metadata=svc
     )
     assert [_triple(x) for x in other.levels] == [(5, 0, 5)]
     assert await _level(inventory, admin, a) == (5, 0, 5)
@@ -374,12 +359,14 @@ async def test_adjust_with_a_used_reference_changes_nothing(
 
 
 async def test_concurrent_adjusts_never_oversell(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await _set(inventory, admin, pid, 10)
     results = await asyncio.gather(
         *(
             inventory.AdjustStock(
-                inventory_pb2.AdjustStockRequest(lines=_lines((pid, -1)), reference=_ref(), reason="sale"),
+                inventory_pb2.AdjustStockRequest(
+                    lines=stock_lines((pid, -1)), reference=_ref(), reason="sale"
+                ),
                 metadata=svc,
             )
             for _ in range(30)
@@ -401,9 +388,9 @@ async def test_concurrent_adjusts_never_oversell(inventory: Stub, admin: Metadat
 async def test_concurrent_repeats_of_one_reference_apply_once(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await _set(inventory, admin, pid, 1)
-    request = inventory_pb2.AdjustStockRequest(lines=_lines((pid, -1)), reference=_ref())
+    request = inventory_pb2.AdjustStockRequest(lines=stock_lines((pid, -1)), reference=_ref())
     replies = await asyncio.gather(*(inventory.AdjustStock(request, metadata=svc) for _ in range(10)))
     assert all(_triple(r.levels[0]) == (0, 0, 0) for r in replies)
     assert [m.delta for m in await _movements(inventory, admin, pid)] == [-1, 1]
@@ -413,12 +400,12 @@ async def test_concurrent_repeats_of_one_reference_apply_once(
 
 
 async def test_reserve_commit_release_arithmetic(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    a, b = _pid(), _pid()
+    a, b = new_product_id(), new_product_id()
     await _set(inventory, admin, a, 10)
     await _set(inventory, admin, b, 5)
 
     held = await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((a, 3), (b, 5))), metadata=svc
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((a, 3), (b, 5))), metadata=svc
     )
     res = held.reservation
     assert res.state == inventory_pb2.RESERVATION_STATE_HELD
@@ -430,7 +417,8 @@ async def test_reserve_commit_release_arithmetic(inventory: Stub, admin: Metadat
     # All lines or none: b has nothing left, so a is not held either.
     code = await _code(
         inventory.Reserve(
-            inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((a, 1), (b, 1))), metadata=svc
+            inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((a, 1), (b, 1))),
+            metadata=svc,
         )
     )
     assert code == grpc.StatusCode.FAILED_PRECONDITION
@@ -465,7 +453,7 @@ async def test_reserve_commit_release_arithmetic(inventory: Stub, admin: Metadat
     assert code == grpc.StatusCode.FAILED_PRECONDITION
 
     second = await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((a, 2))), metadata=svc
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((a, 2))), metadata=svc
     )
     rid = second.reservation.id
     assert await _level(inventory, admin, a) == (7, 2, 5)
@@ -485,9 +473,9 @@ async def test_reserve_commit_release_arithmetic(inventory: Stub, admin: Metadat
 async def test_reserve_is_idempotent_per_order_reference(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await _set(inventory, admin, pid, 10)
-    request = inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 4)))
+    request = inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 4)))
     replies = await asyncio.gather(*(inventory.Reserve(request, metadata=svc) for _ in range(8)))
     assert len({r.reservation.id for r in replies}) == 1
     assert await _level(inventory, admin, pid) == (10, 4, 6)
@@ -499,12 +487,13 @@ async def test_reserve_is_idempotent_per_order_reference(
 async def test_concurrent_reserves_never_hold_more_than_available(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await _set(inventory, admin, pid, 10)
     results = await asyncio.gather(
         *(
             inventory.Reserve(
-                inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 3))), metadata=svc
+                inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 3))),
+                metadata=svc,
             )
             for _ in range(10)
         ),
@@ -515,15 +504,15 @@ async def test_concurrent_reserves_never_hold_more_than_available(
 
 
 async def test_reservation_ttl_and_expiry(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await _set(inventory, admin, pid, 10)
     long = await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 1)), ttl_seconds=3600),
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 1)), ttl_seconds=3600),
         metadata=svc,
     )
     assert abs(long.reservation.expire_time.seconds - (time.time() + 3600)) < 30
     short = await inventory.Reserve(
-        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=_lines((pid, 2)), ttl_seconds=1),
+        inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 2)), ttl_seconds=1),
         metadata=svc,
     )
     assert await _level(inventory, admin, pid) == (10, 3, 7)
@@ -563,7 +552,7 @@ async def test_unknown_reservation_is_not_found(inventory: Stub, svc: Metadata) 
 
 
 async def test_movements_page_newest_first(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
-    pid = _pid()
+    pid = new_product_id()
     for on_hand in (1, 2, 3, 4, 5):
         await _set(inventory, admin, pid, on_hand * 10)
     seen: list[int] = []

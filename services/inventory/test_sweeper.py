@@ -12,12 +12,11 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
+from services.inventory.conftest import Metadata, new_product_id, stock_lines
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from tests.support.harness import Platform
-from tests.support.tokens import TokenFactory, bearer
 
 Stub = inventory_pb2_grpc.InventoryServiceStub
-Metadata = tuple[tuple[str, str]]
 HELD = inventory_pb2.RESERVATION_STATE_HELD
 
 
@@ -31,24 +30,6 @@ async def inventory(platform: Platform) -> Stub:
     return platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
 
 
-@pytest.fixture
-def admin(tokens: TokenFactory) -> Metadata:
-    return bearer(tokens.admin(3))
-
-
-@pytest.fixture
-def svc(tokens: TokenFactory) -> Metadata:
-    return bearer(tokens.service("orders"))
-
-
-def _pid() -> int:
-    return 10**12 + uuid4().int % 10**15
-
-
-def _lines(*pairs: tuple[int, int]) -> list[inventory_pb2.StockLine]:
-    return [inventory_pb2.StockLine(product_id=p, quantity=q) for p, q in pairs]
-
-
 async def _level(inventory: Stub, admin: Metadata, product_id: int) -> tuple[int, int]:
     reply = await inventory.GetStock(inventory_pb2.GetStockRequest(product_id=product_id), metadata=admin)
     return reply.level.on_hand, reply.level.reserved
@@ -57,7 +38,7 @@ async def _level(inventory: Stub, admin: Metadata, product_id: int) -> tuple[int
 async def _reserve(inventory: Stub, svc: Metadata, pid: int, qty: int, ttl: int) -> inventory_pb2.Reservation:
     reply = await inventory.Reserve(
         inventory_pb2.ReserveRequest(
-            order_reference=f"test-{uuid4().hex}", lines=_lines((pid, qty)), ttl_seconds=ttl
+            order_reference=f"test-{uuid4().hex}", lines=stock_lines((pid, qty)), ttl_seconds=ttl
         ),
         metadata=svc,
     )
@@ -77,7 +58,7 @@ async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> 
 async def test_the_sweeper_expires_held_reservations_and_frees_their_stock(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=10), metadata=admin)
     short = await _reserve(inventory, svc, pid, 3, ttl=1)
     long = await _reserve(inventory, svc, pid, 2, ttl=3600)
@@ -105,7 +86,7 @@ async def test_the_sweeper_expires_held_reservations_and_frees_their_stock(
 async def test_an_extended_reservation_survives_its_first_expiry(
     inventory: Stub, admin: Metadata, svc: Metadata
 ) -> None:
-    pid = _pid()
+    pid = new_product_id()
     await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=4), metadata=admin)
     held = await _reserve(inventory, svc, pid, 4, ttl=1)
     extended = await inventory.ExtendReservation(
@@ -156,7 +137,7 @@ async def test_the_low_stock_gauge_follows_stock_changes(inventory: Stub, admin:
     def gauge() -> float:
         return REGISTRY.get_sample_value("shop_inventory_low_stock_products") or 0.0
 
-    pid = _pid()
+    pid = new_product_id()
     await inventory.SetStock(
         inventory_pb2.SetStockRequest(product_id=pid, on_hand=100, low_stock_threshold=10), metadata=admin
     )
