@@ -147,11 +147,9 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         cursor = _micros_cursor(request.page_token, 2)
         after = EventCursor(stream.from_micros(cursor[0]), cursor[1]) if cursor else None
         rows = await self._store.user_events(user_id, list(request.types), size + 1, after)
-        more = len(rows) > size
-        rows = rows[:size]
-        token = ""
-        if more:
-            token = paging.encode(f"{stream.to_micros(rows[-1].occurred_at)}.{rows[-1].id}")
+        rows, token = paging.split(
+            rows, size, lambda r: paging.encode(f"{stream.to_micros(r.occurred_at)}.{r.id}")
+        )
         return activity_pb2.ListUserEventsResponse(events=[_to_proto(r) for r in rows], next_page_token=token)
 
     async def ListRecentlyViewed(
@@ -162,11 +160,9 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         cursor = _micros_cursor(request.page_token, 2)
         after = ViewedCursor(stream.from_micros(cursor[0]), cursor[1]) if cursor else None
         rows = await self._store.recently_viewed(user_id, size + 1, after)
-        more = len(rows) > size
-        rows = rows[:size]
-        token = ""
-        if more:
-            token = paging.encode(f"{stream.to_micros(rows[-1].viewed_at)}.{rows[-1].product_id}")
+        rows, token = paging.split(
+            rows, size, lambda r: paging.encode(f"{stream.to_micros(r.viewed_at)}.{r.product_id}")
+        )
         return activity_pb2.ListRecentlyViewedResponse(
             products=[
                 activity_pb2.RecentlyViewedProduct(
@@ -195,9 +191,7 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         cursor = _micros_cursor(request.page_token, 2)
         after = CountCursor(cursor[0], cursor[1]) if cursor else None
         rows = await self._store.popular(request.type or None, start, end, size + 1, after)
-        more = len(rows) > size
-        rows = rows[:size]
-        token = paging.encode(f"{rows[-1].count}.{rows[-1].product_id}") if more else ""
+        rows, token = paging.split(rows, size, lambda r: paging.encode(f"{r.count}.{r.product_id}"))
         return activity_pb2.ListPopularProductsResponse(
             products=[activity_pb2.ProductCount(product_id=r.product_id, count=r.count) for r in rows],
             next_page_token=token,

@@ -228,12 +228,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         rows = await self._store.list(
             size + 1, paging.decode_int(request.page_token), normalize_email(request.email)
         )
-        more = len(rows) > size
-        rows = rows[:size]
-        return auth_pb2.ListUsersResponse(
-            users=[_to_proto(r) for r in rows],
-            next_page_token=paging.encode(rows[-1].id) if more else "",
-        )
+        rows, token = paging.split(rows, size, lambda r: paging.encode(r.id))
+        return auth_pb2.ListUsersResponse(users=[_to_proto(r) for r in rows], next_page_token=token)
 
     async def SetUserRole(
         self, request: auth_pb2.SetUserRoleRequest, context: grpc.aio.ServicerContext

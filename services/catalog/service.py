@@ -98,12 +98,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.ListProductsResponse:
         size = paging.page_size(request.page_size)
         rows = await self._store.list(size + 1, paging.decode_int(request.page_token), request.query.strip())
-        more = len(rows) > size
-        rows = rows[:size]
-        return catalog_pb2.ListProductsResponse(
-            products=[_to_proto(r) for r in rows],
-            next_page_token=paging.encode(rows[-1].id) if more else "",
-        )
+        rows, token = paging.split(rows, size, lambda r: paging.encode(r.id))
+        return catalog_pb2.ListProductsResponse(products=[_to_proto(r) for r in rows], next_page_token=token)
 
     async def UpdateProduct(
         self, request: catalog_pb2.UpdateProductRequest, context: grpc.aio.ServicerContext

@@ -157,9 +157,7 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         after = PostCursor.decode(request.page_token)
         live_at = None if request.include_unpublished and _is_admin() else self._now()
         rows = await self._store.list_posts(size + 1, after, domain.tag_filter(request.tag), live_at)
-        more = len(rows) > size
-        rows = rows[:size]
-        token = PostCursor(rows[-1].sort_at, rows[-1].id).encode() if more else ""
+        rows, token = paging.split(rows, size, lambda r: PostCursor(r.sort_at, r.id).encode())
         return content_pb2.ListPostsResponse(posts=[_post_to_proto(r) for r in rows], next_page_token=token)
 
     async def UpdatePost(
@@ -252,12 +250,9 @@ class ContentServicer(content_pb2_grpc.ContentServiceServicer):
         placement = domain.placement(request.placement, required=False)
         live_at = None if request.include_inactive and _is_admin() else self._now()
         rows = await self._store.list_banners(size + 1, after, placement, live_at)
-        more = len(rows) > size
-        rows = rows[:size]
-        token = ""
-        if more:
-            last = rows[-1]
-            token = BannerCursor(last.priority, last.created_at, last.id).encode()
+        rows, token = paging.split(
+            rows, size, lambda r: BannerCursor(r.priority, r.created_at, r.id).encode()
+        )
         return content_pb2.ListBannersResponse(
             banners=[_banner_to_proto(r) for r in rows], next_page_token=token
         )

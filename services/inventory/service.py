@@ -203,12 +203,8 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         principal.require_admin_or_service()
         size = paging.page_size(request.page_size)
         levels = await self._store.list_levels(size + 1, paging.decode_int(request.page_token))
-        more = len(levels) > size
-        levels = levels[:size]
-        return inventory_pb2.ListStockResponse(
-            levels=[_level(x) for x in levels],
-            next_page_token=paging.encode(levels[-1].product_id) if more else "",
-        )
+        levels, token = paging.split(levels, size, lambda x: paging.encode(x.product_id))
+        return inventory_pb2.ListStockResponse(levels=[_level(x) for x in levels], next_page_token=token)
 
     async def SetStock(
         self, request: inventory_pb2.SetStockRequest, context: grpc.aio.ServicerContext
@@ -302,11 +298,9 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         rows = await self._store.movements(
             request.product_id, size + 1, paging.decode_int(request.page_token)
         )
-        more = len(rows) > size
-        rows = rows[:size]
+        rows, token = paging.split(rows, size, lambda r: paging.encode(r.id))
         return inventory_pb2.ListMovementsResponse(
-            movements=[_movement(r) for r in rows],
-            next_page_token=paging.encode(rows[-1].id) if more else "",
+            movements=[_movement(r) for r in rows], next_page_token=token
         )
 
     async def ListLowStock(
@@ -315,12 +309,8 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         principal.require_admin()
         size = paging.page_size(request.page_size)
         levels = await self._store.list_levels(size + 1, paging.decode_int(request.page_token), low_only=True)
-        more = len(levels) > size
-        levels = levels[:size]
-        return inventory_pb2.ListLowStockResponse(
-            levels=[_level(x) for x in levels],
-            next_page_token=paging.encode(levels[-1].product_id) if more else "",
-        )
+        levels, token = paging.split(levels, size, lambda x: paging.encode(x.product_id))
+        return inventory_pb2.ListLowStockResponse(levels=[_level(x) for x in levels], next_page_token=token)
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from services.kit.errors import CommonError, DomainError
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -41,3 +45,10 @@ def decode_int(token: str) -> int | None:
     if after is not None and not isinstance(after, int):
         raise DomainError(CommonError.INVALID_PAGE_TOKEN)
     return after
+
+
+def split(rows: Sequence[T], size: int, token_after: Callable[[T], str]) -> tuple[list[T], str]:
+    """Rows read with a limit of `size + 1`: this page, and the next page's token ("" when this is
+    the last page), made by `token_after` from this page's last row."""
+    page = list(rows[:size])
+    return page, token_after(page[-1]) if len(rows) > size else ""

@@ -153,12 +153,8 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         views = await self._store.page(
             user_id, _status_from_proto(request.status), size + 1, paging.decode_int(request.page_token)
         )
-        more = len(views) > size
-        views = views[:size]
-        return orders_pb2.ListOrdersResponse(
-            orders=[_to_proto(v) for v in views],
-            next_page_token=paging.encode(views[-1].order.id) if more else "",
-        )
+        views, token = paging.split(views, size, lambda v: paging.encode(v.order.id))
+        return orders_pb2.ListOrdersResponse(orders=[_to_proto(v) for v in views], next_page_token=token)
 
     async def CancelOrder(
         self, request: orders_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext

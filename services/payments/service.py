@@ -448,12 +448,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         views = await self._store.list(
             request.order_reference.strip(), size + 1, _page_after(request.page_token)
         )
-        more = len(views) > size
-        views = views[:size]
-        token = ""
-        if more:
-            last = views[-1].payment
-            token = paging.encode(f"{last.created_at.isoformat()}|{last.id}")
+        views, token = paging.split(
+            views, size, lambda v: paging.encode(f"{v.payment.created_at.isoformat()}|{v.payment.id}")
+        )
         return payments_pb2.ListPaymentsResponse(
             payments=[_to_proto(v) for v in views], next_page_token=token
         )

@@ -161,12 +161,8 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         rows = await self._store.addresses(user_id)
         if after is not None:
             rows = [r for r in rows if _cursor(r) > after]
-        page = rows[:size]
-        more = len(rows) > size
-        return profile_pb2.ListAddressesResponse(
-            addresses=[_address(r) for r in page],
-            next_page_token=paging.encode("{}.{}".format(*_cursor(page[-1]))) if more else "",
-        )
+        page, token = paging.split(rows, size, lambda r: paging.encode("{}.{}".format(*_cursor(r))))
+        return profile_pb2.ListAddressesResponse(addresses=[_address(r) for r in page], next_page_token=token)
 
     async def CreateAddress(
         self, request: profile_pb2.CreateAddressRequest, context: grpc.aio.ServicerContext
@@ -232,12 +228,8 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
             raise invalid(f"query must be at most {MAX_QUERY} characters")
         size = paging.page_size(request.page_size)
         rows = await self._store.search(query, size + 1, paging.decode_int(request.page_token))
-        more = len(rows) > size
-        rows = rows[:size]
-        return profile_pb2.SearchProfilesResponse(
-            profiles=[_profile(r) for r in rows],
-            next_page_token=paging.encode(rows[-1].user_id) if more else "",
-        )
+        rows, token = paging.split(rows, size, lambda r: paging.encode(r.user_id))
+        return profile_pb2.SearchProfilesResponse(profiles=[_profile(r) for r in rows], next_page_token=token)
 
     async def DeleteUserData(
         self, request: profile_pb2.DeleteUserDataRequest, context: grpc.aio.ServicerContext

@@ -154,12 +154,9 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
         sort = _sort(request.sort)
         size = paging.page_size(request.page_size)
         rows = await self._store.list(product_id, sort, size + 1, Cursor.decode(request.page_token, sort))
-        more = len(rows) > size
-        rows = rows[:size]
-        next_token = ""
-        if more:
-            last = rows[-1]
-            next_token = Cursor(last.rating, last.created_at, last.id).encode(sort)
+        rows, next_token = paging.split(
+            rows, size, lambda r: Cursor(r.rating, r.created_at, r.id).encode(sort)
+        )
         return reviews_pb2.ListReviewsResponse(
             reviews=[_to_proto(r) for r in rows], next_page_token=next_token
         )

@@ -423,11 +423,9 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
         views = await self._store.page(
             user_id, request.order_id or None, size + 1, paging.decode_int(request.page_token)
         )
-        more = len(views) > size
-        views = views[:size]
+        views, token = paging.split(views, size, lambda v: paging.encode(v.shipment.id))
         return shipping_pb2.ListShipmentsResponse(
-            shipments=[_shipment_to_proto(v) for v in views],
-            next_page_token=paging.encode(views[-1].shipment.id) if more else "",
+            shipments=[_shipment_to_proto(v) for v in views], next_page_token=token
         )
 
     async def _record(self, target: Target, event: NewEvent, name: str) -> shipping_pb2.Shipment:
@@ -482,12 +480,8 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
         principal.require_admin()
         size = paging.page_size(request.page_size)
         rows = await self._store.zones_page(size + 1, paging.decode_int(request.page_token))
-        more = len(rows) > size
-        rows = rows[:size]
-        return shipping_pb2.ListZonesResponse(
-            zones=[_zone_to_proto(r) for r in rows],
-            next_page_token=paging.encode(rows[-1].id) if more else "",
-        )
+        rows, token = paging.split(rows, size, lambda r: paging.encode(r.id))
+        return shipping_pb2.ListZonesResponse(zones=[_zone_to_proto(r) for r in rows], next_page_token=token)
 
     async def UpsertZone(
         self, request: shipping_pb2.UpsertZoneRequest, context: grpc.aio.ServicerContext
