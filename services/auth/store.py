@@ -182,21 +182,27 @@ class DeletionSteps:
         steps go too, so nothing of the person stays here either: True then."""
         async with self._db.write() as session:
             user_id = await session.scalar(
-                sa.update(DeletionStepRow)
-                .where(DeletionStepRow.id == step_id)
-                .values(done_at=timestamps.now(), last_error="")
-                .returning(DeletionStepRow.user_id)
+                sa.select(DeletionStepRow.user_id).where(DeletionStepRow.id == step_id)
             )
             if user_id is None:
                 return False
+            # All of the user's steps, locked: steps finishing at once take turns, so the last one
+            # sees the others done.
+            mine = DeletionStepRow.user_id == user_id
+            await session.execute(sa.select(DeletionStepRow.id).where(mine).with_for_update())
+            await session.execute(
+                sa.update(DeletionStepRow)
+                .where(DeletionStepRow.id == step_id)
+                .values(done_at=timestamps.now(), last_error="")
+            )
             left = await session.scalar(
                 sa.select(sa.func.count())
                 .select_from(DeletionStepRow)
-                .where(DeletionStepRow.user_id == user_id, DeletionStepRow.done_at.is_(None))
+                .where(mine, DeletionStepRow.done_at.is_(None))
             )
             if left:
                 return False
-            await session.execute(sa.delete(DeletionStepRow).where(DeletionStepRow.user_id == user_id))
+            await session.execute(sa.delete(DeletionStepRow).where(mine))
             return True
 
     async def retry_at(self, step_id: int, at: datetime, error: str) -> None:
