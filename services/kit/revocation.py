@@ -113,6 +113,10 @@ class TokenChecker:
         self._epoch = 0
         self._subscribed = False
 
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed
+
     async def check(self, token: str) -> Principal:
         """The token's principal; DomainError(INVALID_TOKEN / TOKEN_REVOKED) when it does not count."""
         who = self._verifier.verify(token)
@@ -144,10 +148,9 @@ class TokenChecker:
                 await pubsub.subscribe(self.revocations.channel)
                 while True:
                     message = await pubsub.get_message(timeout=30.0)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        self._subscribed = True
+                    if message is None or message["type"] not in ("subscribe", "message"):
+                        continue  # a timeout, or the reply to a health-check ping
+                    self._subscribed = True
                     self._invalidate()
             except (RedisError, OSError) as exc:
                 log.warning("revocation channel lost", extra={"error": repr(exc)})

@@ -4,12 +4,20 @@ token, a deleted account's token, and an admin token issued before the admin was
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from uuid import uuid4
 
 import grpc
 import pytest
 
+from deploy.local.keys import KeyFiles
+from services.kit import redis as kit_redis
+from services.kit.errors import DomainError
+from services.kit.principal import TokenVerifier
+from services.kit.revocation import RevocationList, TokenChecker
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from shop.auth.v1 import auth_pb2, auth_pb2_grpc
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
@@ -23,7 +31,7 @@ from shop.profile.v1 import profile_pb2, profile_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 from tests.support.harness import Platform
-from tests.support.tokens import bearer
+from tests.support.tokens import TokenFactory, bearer
 
 SERVICES = (
     "auth",
@@ -181,3 +189,31 @@ async def test_a_role_set_to_what_it_was_keeps_the_users_tokens(shop: Platform) 
     user_id, _, token = await _customer(shop)
     await _set_role(shop, user_id, auth_pb2.ROLE_CUSTOMER)
     assert _accepted(await _everywhere(shop, token))
+
+
+async def test_a_revocation_whose_announcement_is_lost_counts_once_the_cache_expires(
+    redis_url: str, keys: KeyFiles, tokens: TokenFactory
+) -> None:
+    client = kit_redis.connect(redis_url)
+    prefix = f"test-revocation-{uuid4().hex[:8]}:"
+    checker = TokenChecker(TokenVerifier(keys.public_key.read_bytes()), RevocationList(client, prefix), 0.5)
+    listener = asyncio.create_task(checker.listen())
+    try:
+        deadline = time.monotonic() + 5
+        while not checker.subscribed:
+            assert time.monotonic() < deadline, "never subscribed"
+            await asyncio.sleep(0.01)
+        token = tokens.customer(9_100_001)
+        who = await checker.check(token)
+        # Written behind the channel's back: the cached answer stands, but only for cache_seconds.
+        await client.set(f"{prefix}auth:revoked:{who.token_id}", "1", ex=60)
+        assert (await checker.check(token)).user_id == 9_100_001
+        await asyncio.sleep(0.6)
+        with pytest.raises(DomainError, match="token has been revoked"):
+            await checker.check(token)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await client.delete(f"{prefix}auth:revoked:{who.token_id}")
+        await client.aclose()
