@@ -11,7 +11,7 @@ from shop.auth.v1 import auth_pb2
 
 class Credentials(RequestBody):
     email: str = Field(max_length=320, examples=["user@example.com"])
-    password: str = Field(max_length=1024, examples=["securepassword"])
+    password: str = Field(max_length=1024, examples=["correct horse battery"])
 
 
 class Registered(BaseModel):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
 import jwt
+import zxcvbn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -20,11 +22,24 @@ MAX_EMAIL = 254
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 _SERVICE_NAME = re.compile(r"[a-z][a-z0-9-]{0,40}")
+# zxcvbn finds a password among the leaked-password lists and keyboard, repeat and date patterns
+# it ships, and estimates how many guesses it takes; under this many it is refused. That catches
+# "12345678", "password", "qwertyuiop" and eight spaces, while a passphrase of ordinary words passes.
+MIN_PASSWORD_GUESSES = 10_000
+# zxcvbn's time grows steeply with length (over a second at 128 characters): it judges the start.
+# A password whose first 32 characters are guessable is refused whatever follows.
+_JUDGED_PREFIX = 32
 
 
 def normalize_email(raw: str) -> str:
-    """The stored form of an email (stripped, lowercased): unique case-insensitively."""
-    return raw.strip().lower()
+    """The stored form of an email (NFKC, stripped, lowercased): unique case-insensitively, and
+    full-width or compatibility lookalikes ("ｕser@…") are the address they look like."""
+    return unicodedata.normalize("NFKC", raw).strip().lower()
+
+
+def _is_hidden(char: str) -> bool:
+    # Cc control (NUL, newline), Cf format (zero-width, bidi), Cs/Co/Cn: nothing an address shows.
+    return unicodedata.category(char).startswith("C")
 
 
 def validated_email(raw: str) -> str:
@@ -35,7 +50,7 @@ def validated_email(raw: str) -> str:
         or not local
         or "@" in domain
         or len(email) > MAX_EMAIL
-        or any(c.isspace() for c in email)
+        or any(c.isspace() or _is_hidden(c) for c in email)
         or "." not in domain
         or domain.startswith(".")
         or domain.endswith(".")
@@ -48,6 +63,8 @@ def validated_email(raw: str) -> str:
 def validated_password(raw: str) -> str:
     if not MIN_PASSWORD <= len(raw) <= MAX_PASSWORD:
         raise invalid(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if zxcvbn.zxcvbn(raw[:_JUDGED_PREFIX])["guesses"] < MIN_PASSWORD_GUESSES:
+        raise invalid("password is too common or too easy to guess: choose a longer or less usual one")
     return raw
 
 

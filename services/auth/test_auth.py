@@ -134,6 +134,11 @@ async def test_duplicate_email_is_already_exists_case_insensitively(auth: AuthSt
         (None, "short12"),
         (None, ""),
         (None, "x" * 129),
+        # Control and invisible characters make lookalikes of real addresses.
+        ("nul\x00@shop.test", PASSWORD),
+        ("bell\x07@shop.test", PASSWORD),
+        ("zero\u200bwidth@shop.test", PASSWORD),
+        ("rtl\u202e@shop.test", PASSWORD),
     ],
 )
 async def test_bad_email_or_password_is_invalid_argument(
@@ -145,9 +150,28 @@ async def test_bad_email_or_password_is_invalid_argument(
 
 
 async def test_password_length_limits_are_inclusive(auth: AuthStub) -> None:
-    for password in ("x" * 8, "y" * 128):
+    for password in ("Kq7#vLp2", "Kq7#vLp2" + "y" * 120):
         user = await _register(auth, password=password)
         assert await _login(auth, user.email, password)
+
+
+@pytest.mark.parametrize(
+    "password", ["12345678", "password", " " * 8, "qwertyuiop", "p@ssw0rd", "iloveyou", "aaaaaaaaaaaa", "x" * 128]
+)
+async def test_common_and_guessable_passwords_are_refused(auth: AuthStub, password: str) -> None:
+    err = await _status(auth.Register(auth_pb2.RegisterRequest(email=_email(), password=password)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "too common" in (err.details() or "")
+
+
+async def test_fullwidth_lookalike_email_is_the_same_account(auth: AuthStub) -> None:
+    email = _email()
+    await _register(auth, email)
+    lookalike = "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in email.split("@")[0])
+    twin = f"{lookalike}@{email.split('@')[1]}"
+    err = await _status(auth.Register(auth_pb2.RegisterRequest(email=twin, password=PASSWORD)))
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert await _login(auth, twin, PASSWORD)
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(auth: AuthStub) -> None:
