@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from gateway.app import create_app
+from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings, load_settings
 from services.kit import logs, telemetry
 
@@ -16,7 +17,7 @@ log = logging.getLogger("shop.gateway")
 
 
 async def serve(settings: GatewaySettings) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None, shutdown_timeout=settings.drain_seconds)
+    runner = GatewayRunner(create_app(settings), access_log=None, shutdown_timeout=settings.drain_seconds)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()

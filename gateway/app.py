@@ -29,6 +29,7 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
         middlewares=[
             middlewares.tracing,
             middlewares.observe,
+            middlewares.readable_headers,
             middlewares.cors(settings.cors_origins),
             middlewares.errors,
         ],

@@ -4,8 +4,11 @@
    opentelemetry-instrumentation-aiohttp-server middleware only works after its instrumentor has
    patched `web.Application` globally and set module state, which does not fit an app factory.)
 2. `observe`: the request id (X-Request-Id), one structured log line and the RED metrics.
-3. `cors`: the CORS headers for the configured origins, and preflight answers.
-4. `errors`: turns every failure into `{"error": "..."}` with its status.
+3. `readable_headers`: 400 for a header that is not UTF-8, before anything reads it.
+4. `cors`: the CORS headers for the configured origins, and preflight answers.
+5. `errors`: turns every failure into `{"error": "..."}` with its status.
+
+aiohttp's own protocol errors (a request it cannot parse) never get here: see gateway/server.py.
 """
 
 from __future__ import annotations
@@ -130,6 +133,21 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
+@web.middleware
+async def readable_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp keeps header bytes that are not UTF-8 as lone surrogates ("\udcff"), which no gRPC
+    metadata, protobuf string or response header can carry: refuse them once, here, for every
+    header, rather than in each place that reads one."""
+    for name, value in request.headers.items():
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                safe_name = name if name.isascii() and name.isprintable() else "a header"
+                return json_error(400, f"{safe_name} is not valid UTF-8")
+    return await handler(request)
+
+
 def cors(origins: Collection[str]) -> Middleware:
     """Allows the configured browser origins ("*" allows any) to call the API with a bearer token."""
     allowed = frozenset(origins)
@@ -185,6 +203,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(exc.status, _HTTP_MESSAGES.get(exc.status, exc.reason), headers)
     except asyncio.CancelledError:
         raise
+    except ConnectionResetError:
+        # The client went away before its body arrived: nobody to answer, and nothing broke.
+        log.info("client closed request", extra={"method": request.method, "path": request.path})
+        return json_error(CLIENT_CLOSED, "Client closed request")
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return json_error(500, INTERNAL_ERROR)

@@ -9,7 +9,6 @@ A route's handler gets a `Ctx` whose caller, query and body are already checked.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from gateway.errors import ApiError
 from gateway.models import INT64_MAX
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
+from services.kit import jsontext
 from services.kit.clients import Metadata
 
 BASE_PATH = "/api"
@@ -188,10 +188,6 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 async def _read_body(request: web.Request, route: Route, limit: int) -> BaseModel:
     assert route.request is not None
     if request.content_length is not None and request.content_length > limit:
@@ -206,8 +202,8 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> BaseMode
         data: Any = {}
     else:
         try:
-            data = json.loads(raw, parse_constant=_reject_constant)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            data = jsontext.loads(raw)
+        except ValueError as exc:  # also NaN, non-UTF-8 bytes and nesting thousands deep
             raise ApiError(400, "Malformed JSON body") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "Request body must be a JSON object")
@@ -233,8 +229,15 @@ def _path_ids(request: web.Request, route: Route) -> dict[str, int]:
     return ids
 
 
+# An id is a BIGINT: more digits than INT64_MAX has names nothing (and int() refuses thousands).
+_MAX_ID_DIGITS = len(str(INT64_MAX))
+
+
 def _id_or_404(digits: str) -> int:
-    value = int(digits)
+    significant = digits.lstrip("0")
+    if len(significant) > _MAX_ID_DIGITS:
+        raise ApiError(404)
+    value = int(significant or "0")
     if not 1 <= value <= INT64_MAX:
         raise ApiError(404)
     return value

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, Field, RootModel, StrictBool, S
 from gateway.auth import authenticate
 from gateway.models import Message, Patch, QueryParams, RequestBody
 from gateway.routing import Ctx, Route
+from services.kit import timestamps
 from services.kit.clients import Metadata
 from shop.content.v1 import content_pb2
 
@@ -40,7 +41,7 @@ def _aware_time(value: Any) -> datetime:
         raise ValueError("must be an ISO 8601 time such as 2026-12-01T09:00:00Z") from exc
     if parsed.tzinfo is None:
         raise ValueError("must include a zone (Z or +hh:mm)")
-    return parsed.astimezone(UTC)
+    return timestamps.to_utc(parsed)  # ValueError when the offset leaves years 1-9999
 
 
 Time = Annotated[datetime, BeforeValidator(_aware_time)]

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, Field, StrictStr
 
 from gateway import money
 from gateway.errors import ApiError
 from gateway.models import Amount, Id, Message, Price, QueryParams, RequestBody
 from gateway.routing import Ctx, HeaderParam, Route
+from services.kit import timestamps
 from shop.common.v1 import common_pb2
 from shop.shipping.v1 import shipping_pb2
 
@@ -84,11 +85,16 @@ class Tracking(BaseModel):
     events: list[TrackingEvent] = Field(description="Oldest first")
 
 
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else timestamps.to_utc(value)
+
+
 class NewTrackingEvent(RequestBody):
     status: ShipmentStatus
     location: Text = ""
     message: StrictStr = Field(default="", max_length=500)
-    occurred_at: Annotated[datetime | None, Field(strict=False)] = Field(
+    # In UTC on the way in: an offset that leaves years 1-9999 is a 400, not an overflow later.
+    occurred_at: Annotated[datetime | None, Field(strict=False), AfterValidator(_utc_or_none)] = Field(
         default=None, description="When it happened at the carrier (RFC 3339); defaults to now"
     )
 
@@ -270,8 +276,7 @@ async def add_tracking_event(ctx: Ctx) -> Tracking:
         message=body.message,
     )
     if body.occurred_at is not None:
-        when = body.occurred_at if body.occurred_at.tzinfo else body.occurred_at.replace(tzinfo=UTC)
-        event.event_time.FromDatetime(when)
+        event.event_time.FromDatetime(body.occurred_at)
     reply = await ctx.upstreams.shipping.AddTrackingEvent(
         shipping_pb2.AddTrackingEventRequest(shipment_id=str(ctx.id("id")), event=event),
         metadata=ctx.metadata,

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from services.kit import paging, principal, timestamps
 from services.kit.config import ServiceSettings
-from services.kit.errors import CommonError, DomainError, invalid
+from services.kit.errors import invalid
 from services.kit.server import Registration, Runtime
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 
@@ -62,18 +62,7 @@ class Settings(ServiceSettings):
 
 
 def _micros_cursor(token: str, parts_count: int) -> list[int] | None:
-    after = paging.decode(token)
-    if after is None:
-        return None
-    try:
-        if not isinstance(after, str):
-            raise ValueError(after)
-        parts = [int(p) for p in after.split(".")]
-        if len(parts) != parts_count:
-            raise ValueError(after)
-        return parts
-    except ValueError as exc:
-        raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc
+    return paging.decode_ints(token, parts_count)
 
 
 def _to_proto(row: EventRow) -> activity_pb2.Event:

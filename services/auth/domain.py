@@ -33,7 +33,7 @@ _JUDGED_PREFIX = 32
 
 def normalize_email(raw: str) -> str:
     """The stored form of an email (NFKC, stripped, lowercased): unique case-insensitively, and
-    full-width or compatibility lookalikes ("ｕser@…") are the address they look like."""
+    full-width and other compatibility lookalikes are the address they look like."""
     return unicodedata.normalize("NFKC", raw).strip().lower()
 
 

@@ -156,7 +156,8 @@ async def test_password_length_limits_are_inclusive(auth: AuthStub) -> None:
 
 
 @pytest.mark.parametrize(
-    "password", ["12345678", "password", " " * 8, "qwertyuiop", "p@ssw0rd", "iloveyou", "aaaaaaaaaaaa", "x" * 128]
+    "password",
+    ["12345678", "password", " " * 8, "qwertyuiop", "p@ssw0rd", "iloveyou", "aaaaaaaaaaaa", "x" * 128],
 )
 async def test_common_and_guessable_passwords_are_refused(auth: AuthStub, password: str) -> None:
     err = await _status(auth.Register(auth_pb2.RegisterRequest(email=_email(), password=password)))

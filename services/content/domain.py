@@ -254,14 +254,10 @@ def from_micros(micros: int) -> datetime:
 
 
 def _decode(token: str, kind: str, fields: int) -> list[int] | None:
-    after = paging.decode(token)
-    if after is None:
+    values = paging.decode_ints(token, fields, tag=kind)
+    if values is None:
         return None
-    parts = after.split(".") if isinstance(after, str) else []
     try:
-        if len(parts) != fields + 1 or parts[0] != kind:
-            raise ValueError(after)
-        values = [int(p) for p in parts[1:]]
         from_micros(values[-2])  # a time that exists
     except (ValueError, OverflowError) as exc:
         raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -14,6 +15,9 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# Keys are SQL BIGINTs: a token carrying a larger number is forged, and would overflow the query.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 
 def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE) -> int:
@@ -42,9 +46,29 @@ def decode(token: str) -> int | str | None:
 
 def decode_int(token: str) -> int | None:
     after = decode(token)
-    if after is not None and not isinstance(after, int):
+    if after is not None and not (isinstance(after, int) and _INT64_MIN <= after <= _INT64_MAX):
         raise DomainError(CommonError.INVALID_PAGE_TOKEN)
     return after
+
+
+def decode_ints(token: str, count: int, tag: str | None = None) -> list[int] | None:
+    """A composite key ("1.42", or "newest.1.42" with a `tag`): `count` integers, each within a
+    BIGINT. None for the first page; INVALID_PAGE_TOKEN for anything else, so a forged token never
+    reaches SQL with a number it cannot hold."""
+    after = decode(token)
+    if after is None:
+        return None
+    parts = after.split(".") if isinstance(after, str) else []
+    if tag is not None:
+        if not parts or parts[0] != tag:
+            raise DomainError(CommonError.INVALID_PAGE_TOKEN)
+        parts = parts[1:]
+    if len(parts) != count or not all(_INT_TEXT.fullmatch(p) for p in parts):
+        raise DomainError(CommonError.INVALID_PAGE_TOKEN)
+    values = [int(p) for p in parts]
+    if not all(_INT64_MIN <= v <= _INT64_MAX for v in values):
+        raise DomainError(CommonError.INVALID_PAGE_TOKEN)
+    return values
 
 
 def split(rows: Sequence[T], size: int, token_after: Callable[[T], str]) -> tuple[list[T], str]:

@@ -6,6 +6,10 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.kit.errors import invalid
+
+OUT_OF_RANGE = "is outside the years 1 to 9999 (UTC)"
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -17,3 +21,23 @@ def to_proto(value: datetime | None) -> Timestamp:
         # SQLite hands back naive datetimes; everything stored is UTC.
         stamp.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
     return stamp
+
+
+def to_utc(value: datetime) -> datetime:
+    """The same instant in UTC (a naive time is taken as UTC). ValueError when its offset pushes it
+    past the years a datetime (and a protobuf Timestamp) holds: "0001-01-01T00:00:00+01:00"."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(OUT_OF_RANGE) from exc
+
+
+def from_proto(stamp: Timestamp, field: str) -> datetime:
+    """A Timestamp from a caller as an aware UTC datetime; INVALID_ARGUMENT naming `field` when it
+    is outside what a Timestamp may hold."""
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise invalid(f"{field} {OUT_OF_RANGE}") from exc

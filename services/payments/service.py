@@ -100,7 +100,8 @@ def _page_after(token: str) -> tuple[datetime, str] | None:
         return None
     try:
         at, last_id = str(after).split("|", 1)
-        return datetime.fromisoformat(at), last_id
+        when = datetime.fromisoformat(at)
+        return (timestamps.to_utc(when) if when.tzinfo else when), last_id  # in range for SQL
     except ValueError as exc:
         raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc
 

@@ -78,15 +78,10 @@ def _cursor(row: AddressRow) -> tuple[int, int]:
 
 
 def _decode_cursor(token: str) -> tuple[int, int] | None:
-    after = paging.decode(token)
-    if after is None:
+    values = paging.decode_ints(token, 2)
+    if values is None:
         return None
-    try:
-        if not isinstance(after, str):
-            raise ValueError(after)
-        rank, ident = (int(part) for part in after.split("."))
-    except ValueError as exc:
-        raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc
+    rank, ident = values
     return rank, ident
 
 

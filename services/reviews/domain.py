@@ -90,14 +90,11 @@ class Cursor:
 
     @staticmethod
     def decode(token: str, sort: Sort) -> Cursor | None:
-        after = paging.decode(token)
-        if after is None:
+        values = paging.decode_ints(token, 3, tag=sort.value)
+        if values is None:
             return None
-        parts = after.split(".") if isinstance(after, str) else []
+        rating, micros, review_id = values
         try:
-            if len(parts) != 4 or parts[0] != sort.value:
-                raise ValueError(after)
-            rating, micros, review_id = (int(p) for p in parts[1:])
             return Cursor(rating, from_micros(micros), review_id)
         except (ValueError, OverflowError) as exc:
             raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc

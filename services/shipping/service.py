@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import grpc
 from google.protobuf import json_format
 from pydantic import Field, SecretStr
 
-from services.kit import money, paging, principal, timestamps
+from services.kit import jsontext, money, paging, principal, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.principal import Principal
@@ -28,7 +27,7 @@ from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 
 from . import domain
 from .domain import METHODS, METHODS_BY_CODE, ShippingError, Status
-from .store import EventRow, NewEvent, ShipmentView, ShippingStore, Target, ZoneRow, aware, rate_from_json
+from .store import EventRow, NewEvent, ShipmentView, ShippingStore, Target, ZoneRow, rate_from_json
 from .sync import OrderSync
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -227,7 +226,9 @@ def _event(event: shipping_pb2.TrackingEvent) -> NewEvent:
         status=_status_from_proto(event.status),
         location=_text(event.location, "event.location", MAX_LOCATION),
         message=_text(event.message, "event.message", MAX_MESSAGE),
-        event_time=event.event_time.ToDatetime(UTC) if event.HasField("event_time") else timestamps.now(),
+        event_time=timestamps.from_proto(event.event_time, "event.event_time")
+        if event.HasField("event_time")
+        else timestamps.now(),
     )
 
 
@@ -244,7 +245,7 @@ def _may_see(caller: Principal, view: ShipmentView) -> bool:
 def _webhook_event(payload: bytes) -> tuple[str, NewEvent]:
     """(tracking number, event) from a carrier's JSON body."""
     try:
-        data: Any = json.loads(payload)
+        data: Any = jsontext.loads(payload)
     except ValueError as exc:
         raise invalid("the webhook body is not JSON") from exc
     if not isinstance(data, dict):
@@ -269,7 +270,7 @@ def _webhook_event(payload: bytes) -> tuple[str, NewEvent]:
     when = timestamps.now()
     if occurred:
         try:
-            when = aware(datetime.fromisoformat(occurred.replace("Z", "+00:00")))
+            when = timestamps.to_utc(datetime.fromisoformat(occurred.replace("Z", "+00:00")))
         except ValueError as exc:
             raise invalid("occurred_at must be an RFC 3339 time such as 2026-11-25T10:00:00Z") from exc
     return tracking, NewEvent(
@@ -465,7 +466,8 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
             raise invalid(f"the webhook body must be at most {MAX_WEBHOOK_BYTES} bytes")
         expected = hmac.new(self._webhook_secret.encode(), request.payload, hashlib.sha256).hexdigest()
         given = request.signature.strip().lower().removeprefix("sha256=")
-        if not hmac.compare_digest(expected, given):
+        # compare_digest refuses non-ASCII text with a TypeError; no such signature is ours.
+        if not given.isascii() or not hmac.compare_digest(expected, given):
             raise DomainError(ShippingError.BAD_SIGNATURE)
         carrier = request.carrier.strip().lower()
         if not _CARRIER.match(carrier):
