@@ -41,6 +41,17 @@ class GatewaySettings(CommonSettings):
     # The stream is trimmed to about this many entries (what survives an activity service outage).
     activity_stream_maxlen: int = Field(default=1_000_000, gt=0)
 
+    # Throttles on logins and registrations (gateway/throttle.py; off without redis_url).
+    login_free_failures: int = Field(default=5, ge=0)
+    login_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    login_backoff_forget_seconds: float = Field(default=900.0, gt=0)
+    login_account_failures: int = Field(default=50, gt=0)
+    login_account_window_seconds: float = Field(default=900.0, gt=0)
+    login_client_attempts: int = Field(default=60, gt=0, description="per minute")
+    registrations_per_client: int = Field(default=20, gt=0, description="per hour")
+    # Proxies in front that append the caller to X-Forwarded-For (an ingress: 1); 0 trusts none.
+    forwarded_hops: int = Field(default=0, ge=0, le=10)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import grpc
 from pydantic import BaseModel, Field
 
+from gateway.errors import UpstreamError
 from gateway.models import Message, RequestBody
 from gateway.routing import Ctx, Route
+from gateway.throttle import THROTTLE, Throttle
 from shop.auth.v1 import auth_pb2
 
 
@@ -28,8 +31,16 @@ class Me(BaseModel):
     email: str
 
 
+def _throttle(ctx: Ctx) -> tuple[Throttle | None, str]:
+    throttle = ctx.request.app.get(THROTTLE)
+    return throttle, throttle.client_of(ctx.request) if throttle else ""
+
+
 async def register(ctx: Ctx) -> Registered:
     body = ctx.body(Credentials)
+    throttle, client = _throttle(ctx)
+    if throttle:
+        await throttle.before_registration(client)
     reply = await ctx.upstreams.auth.Register(
         auth_pb2.RegisterRequest(email=body.email, password=body.password), metadata=ctx.metadata
     )
@@ -38,9 +49,19 @@ async def register(ctx: Ctx) -> Registered:
 
 async def login(ctx: Ctx) -> LoggedIn:
     body = ctx.body(Credentials)
-    reply = await ctx.upstreams.auth.Login(
-        auth_pb2.LoginRequest(email=body.email, password=body.password), metadata=ctx.metadata
-    )
+    throttle, client = _throttle(ctx)
+    if throttle:
+        await throttle.before_login(client, body.email)
+    try:
+        reply = await ctx.upstreams.auth.Login(
+            auth_pb2.LoginRequest(email=body.email, password=body.password), metadata=ctx.metadata
+        )
+    except UpstreamError as exc:
+        if throttle and exc.code == grpc.StatusCode.UNAUTHENTICATED:
+            await throttle.login_failed(client, body.email)
+        raise
+    if throttle:
+        await throttle.login_succeeded(client, body.email)
     return LoggedIn(token=reply.token)
 
 
@@ -65,7 +86,7 @@ ROUTES = [
         request=Credentials,
         response=Registered,
         status=201,
-        errors=(409,),
+        errors=(409, 429),
     ),
     Route(
         "POST",
