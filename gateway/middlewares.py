@@ -203,10 +203,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(exc.status, _HTTP_MESSAGES.get(exc.status, exc.reason), headers)
     except asyncio.CancelledError:
         raise
-    except ConnectionResetError:
-        # The client went away before its body arrived: nobody to answer, and nothing broke.
-        log.info("client closed request", extra={"method": request.method, "path": request.path})
-        return json_error(CLIENT_CLOSED, "Client closed request")
     except Exception:
         log.exception("unhandled error", extra={"method": request.method, "path": request.path})
         return json_error(500, INTERNAL_ERROR)

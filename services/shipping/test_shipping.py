@@ -603,16 +603,27 @@ async def test_signed_carrier_webhooks_advance_the_timeline(shop: Shop) -> None:
     assert (await _error(shop.shipping.HandleCarrierWebhook(_webhook("dhl", delivered))))[0] == (
         grpc.StatusCode.NOT_FOUND
     )
+    # A signature of non-ASCII text is just wrong, not a crash.
+    assert (await _error(shop.shipping.HandleCarrierWebhook(_webhook("ups", delivered, "é" * 64))))[0] == (
+        grpc.StatusCode.UNAUTHENTICATED
+    )
     for bad in (
         {**delivered, "status": "lost"},
         {**delivered, "occurred_at": "yesterday"},
         {"status": "delivered"},
+        # Offsets that push the time out of the years 1-9999 once in UTC.
+        {**delivered, "occurred_at": "9999-12-31T23:00:00-05:00"},
+        {**delivered, "occurred_at": "0001-01-01T00:30:00+01:00"},
     ):
         assert (await _error(shop.shipping.HandleCarrierWebhook(_webhook("ups", bad))))[0] == (
             grpc.StatusCode.INVALID_ARGUMENT
         )
-    garbage = S.HandleCarrierWebhookRequest(carrier="ups", payload=b"{nope", signature=sign(b"{nope"))
-    assert (await _error(shop.shipping.HandleCarrierWebhook(garbage)))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    for payload in (b"{nope", deep):
+        garbage = S.HandleCarrierWebhookRequest(carrier="ups", payload=payload, signature=sign(payload))
+        assert (await _error(shop.shipping.HandleCarrierWebhook(garbage)))[
+            0
+        ] == grpc.StatusCode.INVALID_ARGUMENT
 
     done = await shop.shipping.HandleCarrierWebhook(_webhook("ups", delivered))
     assert done.shipment.status == S.SHIPMENT_STATUS_DELIVERED
