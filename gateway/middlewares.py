@@ -157,7 +157,8 @@ def cors(origins: Collection[str]) -> Middleware:
         "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, X-Request-Id",
         "Access-Control-Max-Age": "600",
     }
-    exposed = f"{NEXT_PAGE_HEADER}, {REQUEST_ID_HEADER}"
+    # Retry-After: a browser app can tell the person when to try again after a 429.
+    exposed = f"{NEXT_PAGE_HEADER}, {REQUEST_ID_HEADER}, Retry-After"
 
     @web.middleware
     async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
