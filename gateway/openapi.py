@@ -32,7 +32,7 @@ _ERROR_DESCRIPTIONS = {
     404: "No such resource, or not the caller's",
     409: "Conflicts with the current state",
     413: "Request body too large",
-    429: "Too many requests",
+    429: "Too many attempts from this client or on this account: try again after Retry-After seconds",
     500: "Internal error",
     503: "A service behind the gateway is unavailable",
     504: "A service behind the gateway timed out",
@@ -111,6 +111,13 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
             "description": _ERROR_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
             "content": {"application/json": {"schema": error_ref}},
         }
+        if status == 429:
+            responses["429"]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds until a retry may pass",
+                    "schema": {"type": "integer"},
+                }
+            }
 
     operation: dict[str, Any] = {
         "operationId": route.operation_id,
