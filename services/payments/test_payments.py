@@ -176,7 +176,7 @@ async def test_bad_methods_are_invalid_argument(
     for rpc in (payments.Charge, payments.Authorize):
         request = _charge()
         request.method.CopyFrom(method)
-        code, message = await _code(rpc(request, metadata=svc))  # type: ignore[operator]
+        code, message = await _code(rpc(request, metadata=svc))
         assert (code, message) == (grpc.StatusCode.INVALID_ARGUMENT, detail)
         # Nothing is recorded for a refused method.
         listed = await payments.ListPayments(
