@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from services.kit import completion, http, money, paging, principal, timestamps
-from services.kit.config import ServiceSettings
+from services.kit.config import SERVICE_HTTP_PORTS, ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
@@ -43,7 +43,7 @@ class Settings(ServiceSettings):
     # How often the resolver looks for such calls (0: once, at start-up).
     provider_lookup_interval_seconds: float = Field(default=30.0, ge=0)
     # The card tokenization endpoint (POST /v1/tokens); 0 picks a free port.
-    payments_http_port: int = Field(default=5001, ge=0, le=65535)
+    payments_http_port: int = Field(default=SERVICE_HTTP_PORTS["payments"], ge=0, le=65535)
     # How long a card token may be used (once).
     payment_token_ttl_seconds: float = Field(default=900.0, gt=0)
     # Browser origins allowed to call the tokenization endpoint ("*": any); comma-separated.
