@@ -98,9 +98,15 @@ class PortTable:
         return f"http://localhost:{self.gateway_http}/api"
 
     @property
+    def tokens_port(self) -> int:
+        """Payments' card tokenization port (what a browser sends a card to)."""
+        port = self.services["payments"].http
+        assert port is not None, "payments serves tokenization over HTTP"
+        return port
+
+    @property
     def tokens_url(self) -> str:
-        """Payments' card tokenization endpoint (what a browser sends a card to)."""
-        return f"http://localhost:{self.services['payments'].http}/v1/tokens"
+        return f"http://localhost:{self.tokens_port}/v1/tokens"
 
 
 def port_table(offset: int = 0) -> PortTable:

@@ -91,6 +91,12 @@ async def test_no_log_line_or_table_holds_the_card_number_or_cvc(
     assert any('"path": "/api/orders/"' in h.text for h in logged)
     assert any("INSERT INTO card_tokens" in h.text for h in logged)
 
-    everywhere = logged + await _storage(platform)
+    stored = await _storage(platform)
+    # The dump reached every store the checkout wrote to.
+    dumped = " ".join(h.where for h in stored)
+    for table in ("card_tokens columns", "payments columns", "orders columns", "order_events columns"):
+        assert table in dumped
+    assert "redis " in dumped
+    everywhere = logged + stored
     assert card_number_found(everywhere, number) == []
     assert cvc_found(everywhere, cvc) == []
