@@ -104,18 +104,18 @@ class TokenizedCard:
 
 @dataclass(frozen=True)
 class Method:
-    """A validated payment method: a token, and the card it stands for once looked up."""
+    """A validated payment method: a known token and the card it stands for."""
 
     token: str
-    card: TokenizedCard | None = None
+    card: TokenizedCard
 
     @property
     def last4(self) -> str:
-        return self.card.last4 if self.card is not None else ""
+        return self.card.last4
 
     @property
     def single_use(self) -> bool:
-        return self.card is not None and not self.card.reusable
+        return not self.card.reusable
 
     def fingerprint(self) -> str:
         return f"token:{self.token}"
