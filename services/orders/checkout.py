@@ -87,6 +87,17 @@ def _unavailable(service: str, exc: grpc.aio.AioRpcError) -> DomainError | grpc.
     return exc
 
 
+def payment_method(given: payments_pb2.PaymentMethod) -> payments_pb2.PaymentMethod:
+    """The token to charge (the test provider's approving one when none is given). Card data is
+    refused before anything is created: cards go to payments' tokenization endpoint, never here."""
+    which = given.WhichOneof("method")
+    if which == "card":
+        raise invalid("card data is not accepted; tokenize it first")
+    if which is None or not given.token:
+        return payments_pb2.PaymentMethod(token=DEFAULT_PAYMENT_TOKEN)
+    return given
+
+
 def address_json(address: common_pb2.Address | None) -> str:
     return json_format.MessageToJson(address, indent=None) if address is not None else ""
 
@@ -108,11 +119,7 @@ class Checkout:
         key = request.idempotency_key.strip() or None
         if key is not None and len(key) > domain.MAX_KEY:
             raise invalid(f"idempotency_key must be at most {domain.MAX_KEY} characters")
-        method = request.payment_method
-        if method.WhichOneof("method") is None or (
-            method.WhichOneof("method") == "token" and not method.token
-        ):
-            method = payments_pb2.PaymentMethod(token=DEFAULT_PAYMENT_TOKEN)
+        method = payment_method(request.payment_method)
         user_id, actor = caller.user_id, actor_of(caller)
 
         # A repeat of a request already taken changes nothing (the cart may be empty by now).
