@@ -120,11 +120,11 @@ def _index_existing(bind: sa.engine.Connection) -> None:
                 sa.text("INSERT INTO products_fts (rowid, name, description, sku) VALUES (:i, :n, :d, '')"),
                 {"i": product_id, "n": name, "d": description},
             )
-    for term_id, (term, count) in enumerate(sorted(counts.items()), 1):
-        bind.execute(
-            sa.text("INSERT INTO search_terms (id, term, products) VALUES (:i, :t, :n)"),
-            {"i": term_id, "t": term, "n": count},
-        )
+    for term, count in sorted(counts.items()):
+        term_id = bind.execute(
+            sa.text("INSERT INTO search_terms (term, products) VALUES (:t, :n) RETURNING id"),
+            {"t": term, "n": count},
+        ).scalar_one()
         if bind.dialect.name == "sqlite":
             bind.execute(
                 sa.text("INSERT INTO search_terms_trigram (rowid, term) VALUES (:i, :t)"), {"i": term_id, "t": term}
