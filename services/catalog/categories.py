@@ -4,6 +4,7 @@ category and its descendants" one prefix match, and a move one rewrite of the su
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,14 +31,19 @@ class CategoryStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, name: str, slug: str, parent_id: int, position: int) -> CategoryRow:
+    async def create(
+        self, name: str, slug: str, parent_id: int, position: int, *, slug_generated: bool = False
+    ) -> CategoryRow:
+        """A slug made from the name gets the id as a suffix when taken ("lamps-12")."""
         at = timestamps.now()
         async with self._db.write() as session:
             parent_path = await self._parent_path(session, parent_id)
-            await self._slug_free(session, slug, None)
+            taken = await self._slug_owner(session, slug) is not None
+            if not (slug_generated and taken):
+                await self._slug_free(session, slug, None)
             row = CategoryRow(
                 name=name,
-                slug=slug,
+                slug=f"{slug}-{uuid4().hex}" if taken else slug,
                 parent_id=parent_id or None,
                 position=position,
                 path="/",
@@ -47,6 +53,10 @@ class CategoryStore:
             session.add(row)
             await session.flush()
             row.path = child_path(parent_path, row.id)
+            if taken:
+                row.slug = f"{slug}-{row.id}"
+                if await self._slug_owner(session, row.slug) is not None:
+                    row.slug = f"{slug}-{row.id}-{uuid4().hex[:8]}"
             return row
 
     async def update(self, category_id: int, changes: CategoryChanges) -> CategoryRow:
@@ -123,6 +133,10 @@ class CategoryStore:
         return parent.path
 
     async def _slug_free(self, session: AsyncSession, slug: str, category_id: int | None) -> None:
-        owner = await session.scalar(sa.select(CategoryRow.id).where(CategoryRow.slug == slug))
+        owner = await self._slug_owner(session, slug)
         if owner is not None and owner != category_id:
             raise DomainError(CatalogError.SLUG_TAKEN, f"slug {slug!r} is taken")
+
+    async def _slug_owner(self, session: AsyncSession, slug: str) -> int | None:
+        owner: int | None = await session.scalar(sa.select(CategoryRow.id).where(CategoryRow.slug == slug))
+        return owner

@@ -180,6 +180,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                 sku=_text(request.sku, "sku", MAX_SKU, required=False) or None,
                 status=_status(request.status, default=Status.ACTIVE) or Status.ACTIVE,
                 category_ids=_ids(request.category_ids, "category_ids"),
+                slug_generated=not request.slug,
             )
         )
         return catalog_pb2.CreateProductResponse(product=_to_proto(product))
@@ -355,7 +356,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if request.parent_id < 0:
             raise invalid("parent_id must not be negative")
         row = await self._categories.create(
-            name, _slug(request.slug, name, "category"), request.parent_id, request.position
+            name,
+            _slug(request.slug, name, "category"),
+            request.parent_id,
+            request.position,
+            slug_generated=not request.slug,
         )
         return catalog_pb2.CreateCategoryResponse(category=_category_proto(row))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +41,8 @@ class NewProduct:
     sku: str | None
     status: Status
     category_ids: list[int]
+    # The slug was made from the name: when taken, it gets the id as a suffix instead of failing.
+    slug_generated: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ class CatalogStore:
     async def create(self, new: NewProduct) -> Product:
         at = timestamps.now()
         async with self._db.write() as session:
-            await self._slug_free(session, new.slug, None)
+            slug = new.slug
+            if new.slug_generated and await self._slug_owner(session, slug) is not None:
+                slug = f"{slug}-{uuid4().hex}"  # replaced by "<slug>-<id>" once the id is known
+            else:
+                await self._slug_free(session, slug, None)
             await self._sku_free(session, new.sku, None)
             await self._categories_exist(session, new.category_ids)
             row = ProductRow(
@@ -92,7 +99,7 @@ class CatalogStore:
                 price_minor=new.price_minor,
                 currency=new.currency,
                 weight_grams=new.weight_grams,
-                slug=new.slug,
+                slug=slug,
                 sku=new.sku,
                 status=new.status.value,
                 in_stock=False,
@@ -104,7 +111,11 @@ class CatalogStore:
             )
             session.add(row)
             await session.flush()
-            session.add(ProductSlugRow(slug=new.slug, product_id=row.id))
+            if slug != new.slug:
+                row.slug = f"{new.slug}-{row.id}"
+                if await self._slug_owner(session, row.slug) is not None:
+                    row.slug = f"{new.slug}-{row.id}-{uuid4().hex[:8]}"
+            session.add(ProductSlugRow(slug=row.slug, product_id=row.id))
             await self._set_categories(session, row.id, new.category_ids)
             await self._search.index(session, row.id, None, _document(row))
             return await self._load(session, row)
@@ -255,9 +266,15 @@ class CatalogStore:
     async def _slug_free(self, session: AsyncSession, slug: str, product_id: int | None) -> None:
         """A slug belongs to one product forever (old links keep working), so it is free only if
         no other product ever had it."""
-        owner = await session.scalar(sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug))
+        owner = await self._slug_owner(session, slug)
         if owner is not None and owner != product_id:
             raise DomainError(CatalogError.SLUG_TAKEN, f"slug {slug!r} is taken")
+
+    async def _slug_owner(self, session: AsyncSession, slug: str) -> int | None:
+        owner: int | None = await session.scalar(
+            sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug)
+        )
+        return owner
 
     async def _sku_free(self, session: AsyncSession, sku: str | None, product_id: int | None) -> None:
         if sku is None:
