@@ -78,7 +78,11 @@ class CategoryStore:
                 await session.execute(
                     sa.update(CategoryRow)
                     .where(CategoryRow.path.startswith(old_path))
-                    .values(path=sa.literal(new_path, sa.String()).concat(sa.func.substr(CategoryRow.path, len(old_path) + 1)))
+                    .values(
+                        path=sa.literal(new_path, sa.String()).concat(
+                            sa.func.substr(CategoryRow.path, len(old_path) + 1)
+                        )
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 row.parent_id = changes.parent_id or None
@@ -91,10 +95,14 @@ class CategoryStore:
         and only leave this category."""
         async with self._db.write() as session:
             row = await self._get(session, category_id)
-            child = await session.scalar(sa.select(CategoryRow.id).where(CategoryRow.parent_id == category_id).limit(1))
+            child = await session.scalar(
+                sa.select(CategoryRow.id).where(CategoryRow.parent_id == category_id).limit(1)
+            )
             if child is not None:
                 raise DomainError(CatalogError.CATEGORY_HAS_CHILDREN)
-            await session.execute(sa.delete(ProductCategoryRow).where(ProductCategoryRow.category_id == category_id))
+            await session.execute(
+                sa.delete(ProductCategoryRow).where(ProductCategoryRow.category_id == category_id)
+            )
             await session.delete(row)
 
     async def get(self, category_id: int) -> CategoryRow:

@@ -65,7 +65,8 @@ async def product(
 
 async def category(catalog: Stub, admin: Sequence[tuple[str, str]], name: str = "", parent: int = 0) -> int:
     reply = await catalog.CreateCategory(
-        catalog_pb2.CreateCategoryRequest(name=name or f"Cat {uuid4().hex[:8]}", parent_id=parent), metadata=admin
+        catalog_pb2.CreateCategoryRequest(name=name or f"Cat {uuid4().hex[:8]}", parent_id=parent),
+        metadata=admin,
     )
     category_id: int = reply.category.id
     return category_id

@@ -19,7 +19,7 @@ class Status(enum.StrEnum):
 
 
 def slugify(text: str, fallback: str) -> str:
-    """"Crème Brûlée 2" -> "creme-brulee-2"; `fallback` when nothing is left. A slug that is all
+    """ "Crème Brûlée 2" -> "creme-brulee-2"; `fallback` when nothing is left. A slug that is all
     digits would read as an id in URLs ("/products/{ref}"), so it gets the fallback as prefix."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:SLUG_MAX].strip("-")

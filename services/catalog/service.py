@@ -150,7 +150,9 @@ def _images(images: Sequence[catalog_pb2.Image]) -> list[ImageSpec]:
         url = _text(image.url, "url", MAX_URL)
         if not (url.startswith(("https://", "http://", "/api/uploads/"))):
             raise invalid("url must be http(s) or an uploaded file's /api/uploads/ path")
-        specs.append(ImageSpec(url, _text(image.alt_text, "alt_text", MAX_ALT, required=False), image.primary))
+        specs.append(
+            ImageSpec(url, _text(image.alt_text, "alt_text", MAX_ALT, required=False), image.primary)
+        )
     return specs
 
 
@@ -195,7 +197,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         else:
             raise invalid("id or slug is required")
         if product is None:
-            raise DomainError(CatalogError.PRODUCT_NOT_FOUND, f"product {request.id or request.slug} not found")
+            raise DomainError(
+                CatalogError.PRODUCT_NOT_FOUND, f"product {request.id or request.slug} not found"
+            )
         return catalog_pb2.GetProductResponse(product=_to_proto(product))
 
     async def BatchGetProducts(
@@ -252,7 +256,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if request.statuses:
             principal.require_admin()
             statuses = tuple(
-                s.value for s in dict.fromkeys(_status(v, default=Status.ACTIVE) or Status.ACTIVE for v in request.statuses)
+                s.value
+                for s in dict.fromkeys(
+                    _status(v, default=Status.ACTIVE) or Status.ACTIVE for v in request.statuses
+                )
             )
         if request.sort and request.sort not in _SORTS:
             raise invalid("unknown sort")
@@ -297,7 +304,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
                         for cid, n in sorted(facets.categories.items())
                     ],
                     price_bands=[
-                        catalog_pb2.PriceBandCount(min_minor=band.min_minor, max_minor=band.max_minor, count=n)
+                        catalog_pb2.PriceBandCount(
+                            min_minor=band.min_minor, max_minor=band.max_minor, count=n
+                        )
                         for band, n in facets.price_bands
                     ],
                     in_stock=facets.in_stock,
@@ -367,7 +376,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetCategory(
         self, request: catalog_pb2.GetCategoryRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.GetCategoryResponse:
-        return catalog_pb2.GetCategoryResponse(category=_category_proto(await self._categories.get(request.id)))
+        return catalog_pb2.GetCategoryResponse(
+            category=_category_proto(await self._categories.get(request.id))
+        )
 
     async def ListCategories(
         self, request: catalog_pb2.ListCategoriesRequest, context: grpc.aio.ServicerContext

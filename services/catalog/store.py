@@ -233,7 +233,9 @@ class CatalogStore:
         by_id = {p.row.id: p for p in await self.get_many(ids, statuses)}
         return [by_id[i] for i in ids if i in by_id]
 
-    async def list(self, limit: int, after: int | None, query: str, statuses: tuple[str, ...]) -> list[Product]:
+    async def list(
+        self, limit: int, after: int | None, query: str, statuses: tuple[str, ...]
+    ) -> list[Product]:
         async with self._db.read() as session:
             ids = await self._search.list_ids(session, query, statuses, after, limit)
         return await self.in_order(ids, statuses)
@@ -291,6 +293,8 @@ class CatalogStore:
         if missing := sorted(wanted - found):
             raise DomainError(CatalogError.CATEGORY_NOT_FOUND, f"category {missing[0]} not found")
 
-    async def _set_categories(self, session: AsyncSession, product_id: int, category_ids: Sequence[int]) -> None:
+    async def _set_categories(
+        self, session: AsyncSession, product_id: int, category_ids: Sequence[int]
+    ) -> None:
         for category_id in sorted(set(category_ids)):
             session.add(ProductCategoryRow(product_id=product_id, category_id=category_id))

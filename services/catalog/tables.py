@@ -85,5 +85,7 @@ class SearchTermRow(Base):
     __tablename__ = "search_terms"
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
-    term: Mapped[str] = mapped_column(sa.String(100).with_variant(sa.String(100, collation="C"), "postgresql"))
+    term: Mapped[str] = mapped_column(
+        sa.String(100).with_variant(sa.String(100, collation="C"), "postgresql")
+    )
     products: Mapped[int] = mapped_column(sa.BigInteger())

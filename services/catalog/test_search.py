@@ -53,17 +53,25 @@ async def test_the_index_follows_creates_edits_status_and_deletes(catalog: Stub,
     old, new = word(), word()
     item = await product(catalog, admin, f"Kettle {old}")
     assert await _ids(catalog, query=old) == [item.id]
-    await catalog.UpdateProduct(catalog_pb2.UpdateProductRequest(id=item.id, name=f"Kettle {new}"), metadata=admin)
+    await catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(id=item.id, name=f"Kettle {new}"), metadata=admin
+    )
     assert await _ids(catalog, query=old) == []
     assert await _ids(catalog, query=new) == [item.id]
     # The vocabulary follows too: the old word no longer corrects to anything.
     reply = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(query=old[:-1] + "q"))
     assert reply.corrected_query != old
-    await catalog.UpdateProduct(catalog_pb2.UpdateProductRequest(id=item.id, description=f"whistling {old}"), metadata=admin)
+    await catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(id=item.id, description=f"whistling {old}"), metadata=admin
+    )
     assert await _ids(catalog, query=old) == [item.id]
-    await catalog.UpdateProduct(catalog_pb2.UpdateProductRequest(id=item.id, status=catalog_pb2.PRODUCT_STATUS_DRAFT), metadata=admin)
+    await catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(id=item.id, status=catalog_pb2.PRODUCT_STATUS_DRAFT), metadata=admin
+    )
     assert await _ids(catalog, query=new) == []
-    await catalog.UpdateProduct(catalog_pb2.UpdateProductRequest(id=item.id, status=catalog_pb2.PRODUCT_STATUS_ACTIVE), metadata=admin)
+    await catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(id=item.id, status=catalog_pb2.PRODUCT_STATUS_ACTIVE), metadata=admin
+    )
     assert await _ids(catalog, query=new) == [item.id]
     await catalog.DeleteProduct(catalog_pb2.DeleteProductRequest(id=item.id), metadata=admin)
     assert await _ids(catalog, query=new) == []
@@ -74,7 +82,9 @@ async def _walk(catalog: Stub, **kwargs: object) -> list[int]:
     seen: list[int] = []
     token = ""
     while True:
-        reply = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(page_size=2, page_token=token, **kwargs))  # type: ignore[arg-type]
+        reply = await catalog.SearchProducts(
+            catalog_pb2.SearchProductsRequest(page_size=2, page_token=token, **kwargs)
+        )  # type: ignore[arg-type]
         assert len(reply.products) <= 2
         seen += [p.id for p in reply.products]
         token = reply.next_page_token
@@ -99,14 +109,30 @@ async def test_every_sort_pages_through_every_match_once(
     tag = word()
     made = []
     for i, (name, cents, rating, popularity) in enumerate(
-        [("Cedar", 500, 4.5, 3), ("Ash", 900, 3.0, 9), ("Birch", 500, 4.5, 1), ("Alder", 100, 5.0, 3), ("Dogwood", 900, 1.0, 0)]
+        [
+            ("Cedar", 500, 4.5, 3),
+            ("Ash", 900, 3.0, 9),
+            ("Birch", 500, 4.5, 1),
+            ("Alder", 100, 5.0, 3),
+            ("Dogwood", 900, 1.0, 0),
+        ]
     ):
         item = await product(catalog, admin, f"{name} {tag}", cents=cents)
         await catalog.SetProductSignals(
-            catalog_pb2.SetProductSignalsRequest(product_id=item.id, rating_average=rating, popularity=popularity, in_stock=i % 2 == 0),
+            catalog_pb2.SetProductSignalsRequest(
+                product_id=item.id, rating_average=rating, popularity=popularity, in_stock=i % 2 == 0
+            ),
             metadata=admin,
         )
-        made.append({"id": item.id, "name": f"{name} {tag}", "price": cents, "rating": rating, "popularity": popularity})
+        made.append(
+            {
+                "id": item.id,
+                "name": f"{name} {tag}",
+                "price": cents,
+                "rating": rating,
+                "popularity": popularity,
+            }
+        )
     expected = [p["id"] for p in sorted(made, key=key)]  # type: ignore[arg-type]
     assert await _walk(catalog, query=tag, sort=sort) == expected
 
@@ -144,11 +170,16 @@ async def test_filters_and_facets_agree(catalog: Stub, admin: Admin) -> None:
     for cents, categories, in_stock, rating in rows:
         item = await product(catalog, admin, f"Chair {tag}", cents=cents, categories=categories)
         await catalog.SetProductSignals(
-            catalog_pb2.SetProductSignalsRequest(product_id=item.id, in_stock=in_stock, rating_average=rating), metadata=admin
+            catalog_pb2.SetProductSignalsRequest(
+                product_id=item.id, in_stock=in_stock, rating_average=rating
+            ),
+            metadata=admin,
         )
 
     async def total(**filters: object) -> int:
-        reply = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(query=tag, page_size=1, **filters))  # type: ignore[arg-type]
+        reply = await catalog.SearchProducts(
+            catalog_pb2.SearchProductsRequest(query=tag, page_size=1, **filters)
+        )  # type: ignore[arg-type]
         return reply.total_size
 
     assert await total() == 6
@@ -159,8 +190,15 @@ async def test_filters_and_facets_agree(catalog: Stub, admin: Admin) -> None:
     assert await total(min_rating=4.0) == 3
 
     # Under any combination of filters, each facet value's count is what choosing it gives.
-    for base in ({}, {"in_stock_only": True}, {"category_id": left}, {"min_price_minor": 900, "min_rating": 2.5}):
-        reply = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(query=tag, include_facets=True, **base))  # type: ignore[arg-type]
+    for base in (
+        {},
+        {"in_stock_only": True},
+        {"category_id": left},
+        {"min_price_minor": 900, "min_rating": 2.5},
+    ):
+        reply = await catalog.SearchProducts(
+            catalog_pb2.SearchProductsRequest(query=tag, include_facets=True, **base)
+        )  # type: ignore[arg-type]
         counts = _facet_map(reply.facets)
         assert reply.total_size == await total(**base)
         for name, count in counts.items():
@@ -175,7 +213,9 @@ async def test_filters_and_facets_agree(catalog: Stub, admin: Admin) -> None:
             else:
                 chosen = {**base, "in_stock_only": True}
             assert await total(**chosen) == count, (base, name)
-        assert reply.facets.in_stock + reply.facets.out_of_stock == await total(**{k: v for k, v in base.items() if k != "in_stock_only"})
+        assert reply.facets.in_stock + reply.facets.out_of_stock == await total(
+            **{k: v for k, v in base.items() if k != "in_stock_only"}
+        )
     reply = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(query=tag, include_facets=True))
     assert _facet_map(reply.facets)[f"category:{root}"] == 5
     assert _facet_map(reply.facets)["price:50000:"] == 1
@@ -191,7 +231,9 @@ async def test_filters_and_facets_agree(catalog: Stub, admin: Admin) -> None:
         catalog_pb2.SearchProductsRequest(query="x" * 201),
     ],
 )
-async def test_bad_searches_are_invalid_argument(catalog: Stub, request_: catalog_pb2.SearchProductsRequest) -> None:
+async def test_bad_searches_are_invalid_argument(
+    catalog: Stub, request_: catalog_pb2.SearchProductsRequest
+) -> None:
     import grpc
 
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -205,11 +247,20 @@ async def test_a_token_from_another_sort_is_refused(catalog: Stub, admin: Admin)
     tag = word()
     for _ in range(3):
         await product(catalog, admin, f"Cup {tag}")
-    first = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(query=tag, page_size=1, sort=catalog_pb2.SEARCH_SORT_NAME))
+    first = await catalog.SearchProducts(
+        catalog_pb2.SearchProductsRequest(query=tag, page_size=1, sort=catalog_pb2.SEARCH_SORT_NAME)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await catalog.SearchProducts(
-            catalog_pb2.SearchProductsRequest(query=tag, page_size=1, sort=catalog_pb2.SEARCH_SORT_PRICE_ASC, page_token=first.next_page_token)
+            catalog_pb2.SearchProductsRequest(
+                query=tag,
+                page_size=1,
+                sort=catalog_pb2.SEARCH_SORT_PRICE_ASC,
+                page_token=first.next_page_token,
+            )
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    unknown = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(category_id=2**62)) if False else None
+    unknown = (
+        await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(category_id=2**62)) if False else None
+    )
     assert unknown is None

@@ -127,7 +127,8 @@ def _index_existing(bind: sa.engine.Connection) -> None:
         ).scalar_one()
         if bind.dialect.name == "sqlite":
             bind.execute(
-                sa.text("INSERT INTO search_terms_trigram (rowid, term) VALUES (:i, :t)"), {"i": term_id, "t": term}
+                sa.text("INSERT INTO search_terms_trigram (rowid, term) VALUES (:i, :t)"),
+                {"i": term_id, "t": term},
             )
 
 
@@ -140,7 +141,12 @@ def downgrade() -> None:
         op.execute("ALTER TABLE products DROP COLUMN search_vector")
     for table in ("search_terms", "product_images", "product_categories", "categories", "product_slugs"):
         op.drop_table(table)
-    for index in ("ix_products_status_name", "ix_products_status_price", "ux_products_sku", "ux_products_slug"):
+    for index in (
+        "ix_products_status_name",
+        "ix_products_status_price",
+        "ux_products_sku",
+        "ux_products_slug",
+    ):
         op.drop_index(index, "products")
     with op.batch_alter_table("products") as batch:
         for column in ("popularity", "rating_count", "rating_average", "in_stock", "status", "sku", "slug"):

@@ -80,5 +80,7 @@ class SearchBackend(ABC):
         """One page of matching product ids, in the query's order."""
 
     @abstractmethod
-    async def list_ids(self, session: AsyncSession, text: str, statuses: tuple[str, ...], after: int | None, limit: int) -> list[int]:
+    async def list_ids(
+        self, session: AsyncSession, text: str, statuses: tuple[str, ...], after: int | None, limit: int
+    ) -> list[int]:
         """Matching ids in id order after `after` (the documented listing's order)."""

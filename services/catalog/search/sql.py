@@ -187,7 +187,9 @@ class SqlSearch(SearchBackend):
             conditions.append(P.c.rating_average >= query.min_rating)
         return conditions
 
-    def _base(self, columns: Sequence[Any], words: Sequence[Term], matches: sa.Subquery | None) -> sa.Select[Any]:
+    def _base(
+        self, columns: Sequence[Any], words: Sequence[Term], matches: sa.Subquery | None
+    ) -> sa.Select[Any]:
         stmt = sa.select(*columns)
         if matches is not None:
             return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
@@ -255,12 +257,17 @@ class SqlSearch(SearchBackend):
                 condition = sa.and_(condition, P.c.price_minor <= band.max_minor)
             bands.append(count_where(condition))
         band_counts = (
-            await session.execute(self._base(bands, words, matches).where(*self._filters(query, skip="price")))
+            await session.execute(
+                self._base(bands, words, matches).where(*self._filters(query, skip="price"))
+            )
         ).one()
         stock = (
             await session.execute(
-                self._base([count_where(P.c.in_stock.is_(True)), count_where(P.c.in_stock.is_(False))], words, matches)
-                .where(*self._filters(query, skip="in_stock"))
+                self._base(
+                    [count_where(P.c.in_stock.is_(True)), count_where(P.c.in_stock.is_(False))],
+                    words,
+                    matches,
+                ).where(*self._filters(query, skip="in_stock"))
             )
         ).one()
         return Facets(

@@ -32,7 +32,8 @@ class SqliteSearch(SqlSearch):
 
     async def _vocabulary_added(self, session: AsyncSession, term_id: int, term: str) -> None:
         await session.execute(
-            sa.text("INSERT INTO search_terms_trigram (rowid, term) VALUES (:id, :t)"), {"id": term_id, "t": term}
+            sa.text("INSERT INTO search_terms_trigram (rowid, term) VALUES (:id, :t)"),
+            {"id": term_id, "t": term},
         )
 
     async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None:
