@@ -46,9 +46,10 @@ SLUG_PATTERN = "[a-z0-9]+(?:-[a-z0-9]+)*"
 # A resource addressed by its id or by its slug on one path ("/posts/{ref}"), read with `ctx.ref()`:
 # all digits is an id, so such slugs must contain a letter.
 REF_PARAM = "ref"
-# A stored file's name ("<sha256>.png"), read with `ctx.file_name()`.
+# A stored file's name ("<sha256>.png"), read with `ctx.file_name()`; the service owning the
+# files checks the exact form (no dots first, no slashes: nothing outside its folder).
 FILE_PARAM = "file"
-FILE_PATTERN = r"[0-9a-f]{64}\.(?:png|jpg|gif|webp)"
+FILE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 _TEXT_PATTERNS = {SLUG_PARAM: SLUG_PATTERN, REF_PARAM: SLUG_PATTERN, FILE_PARAM: FILE_PATTERN}
 _TEXT_PARAMS = tuple(_TEXT_PATTERNS)
 

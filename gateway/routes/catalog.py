@@ -23,7 +23,7 @@ UPLOADS_PATH = "/api/uploads/"
 
 StatusName = Literal["draft", "active", "archived"]
 SortName = Literal["relevance", "price_asc", "price_desc", "name", "newest", "rating", "popularity"]
-_STATUS = {
+_STATUS: dict[str, catalog_pb2.ProductStatus.ValueType] = {
     "draft": catalog_pb2.PRODUCT_STATUS_DRAFT,
     "active": catalog_pb2.PRODUCT_STATUS_ACTIVE,
     "archived": catalog_pb2.PRODUCT_STATUS_ARCHIVED,
@@ -234,7 +234,9 @@ def _category(c: catalog_pb2.Category) -> CategoryView:
 
 
 # --- handlers ----------------------------------------------------------------------------------
-async def _search(ctx: Ctx, query: SearchQuery, statuses: list[int]) -> CatalogPage:
+async def _search(
+    ctx: Ctx, query: SearchQuery, statuses: list[catalog_pb2.ProductStatus.ValueType]
+) -> CatalogPage:
     request = catalog_pb2.SearchProductsRequest(
         query=query.q,
         sort=_SORT[query.sort] if query.sort else catalog_pb2.SEARCH_SORT_UNSPECIFIED,

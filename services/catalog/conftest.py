@@ -43,7 +43,7 @@ async def product(
     cents: int = 1000,
     description: str = "",
     categories: Sequence[int] = (),
-    status: int = catalog_pb2.PRODUCT_STATUS_UNSPECIFIED,
+    status: catalog_pb2.ProductStatus.ValueType = catalog_pb2.PRODUCT_STATUS_UNSPECIFIED,
     slug: str = "",
     sku: str = "",
 ) -> catalog_pb2.Product:

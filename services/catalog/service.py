@@ -215,7 +215,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.ListProductsResponse:
         size = paging.page_size(request.page_size)
         query = _text(request.query, "query", MAX_QUERY, required=False)
-        products = await self._store.list(size + 1, paging.decode_int(request.page_token), query, _visible())
+        products = await self._store.list_page(
+            size + 1, paging.decode_int(request.page_token), query, _visible()
+        )
         page, token = paging.split(products, size, lambda p: paging.encode(p.row.id))
         return catalog_pb2.ListProductsResponse(products=[_to_proto(p) for p in page], next_page_token=token)
 

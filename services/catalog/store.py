@@ -71,7 +71,7 @@ def _document(row: ProductRow) -> Document:
     return Document(row.name, row.description, row.sku or "", row.status == Status.ACTIVE)
 
 
-def _live(product_id: int, statuses: Sequence[str]) -> sa.Select[tuple[ProductRow]]:
+def _live(product_id: int, statuses: Sequence[str]) -> sa.Select[ProductRow]:
     return sa.select(ProductRow).where(
         ProductRow.id == product_id, ProductRow.deleted_at.is_(None), ProductRow.status.in_(statuses)
     )
@@ -233,7 +233,7 @@ class CatalogStore:
         by_id = {p.row.id: p for p in await self.get_many(ids, statuses)}
         return [by_id[i] for i in ids if i in by_id]
 
-    async def list(
+    async def list_page(
         self, limit: int, after: int | None, query: str, statuses: tuple[str, ...]
     ) -> list[Product]:
         async with self._db.read() as session:

@@ -346,3 +346,12 @@ async def test_uploads_are_sniffed_and_limited(catalog: Stub, admin: Admin, toke
             await _code(catalog.GetUpload(catalog_pb2.GetUploadRequest(name=name)))
             == grpc.StatusCode.NOT_FOUND
         )
+
+
+async def test_same_names_get_distinct_generated_slugs(catalog: Stub, admin: Admin) -> None:
+    name = f"Plain mug {word()}"
+    first, second = await product(catalog, admin, name), await product(catalog, admin, name)
+    assert first.slug != second.slug
+    assert second.slug == f"{first.slug}-{second.id}"
+    for made in (first, second):
+        assert (await catalog.GetProduct(catalog_pb2.GetProductRequest(slug=made.slug))).product.id == made.id
