@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import grpc
 from pydantic import Field
@@ -12,12 +13,16 @@ from services.kit import money, paging, principal, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
+from shop.activity.v1 import activity_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.inventory.v1 import inventory_pb2_grpc
+from shop.reviews.v1 import reviews_pb2_grpc
 
 from .categories import CategoryChanges, CategoryStore
 from .domain import ImageSpec, Status, path_ids, slugify, valid_slug
 from .errors import CatalogError
 from .search import Query, Sort, for_database
+from .signals import SignalsSync, Sources
 from .store import CatalogStore, NewProduct, Product, ProductChanges, Signals
 from .tables import CategoryRow
 from .uploads import MAX_UPLOAD_BYTES, Uploads
@@ -54,6 +59,8 @@ _SORTS = {
 
 class Settings(ServiceSettings):
     upload_max_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1, le=3 * 1024 * 1024)
+    # How often stock, ratings and popularity are pulled into the listing columns (signals.py).
+    signals_interval_seconds: float = Field(default=30.0, gt=0)
 
 
 def _to_proto(product: Product) -> catalog_pb2.Product:
@@ -417,6 +424,24 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     settings = runtime.settings_as(Settings)
     db = await runtime.database(MIGRATIONS)
     uploads = Uploads(settings.data_dir / "uploads" / "catalog", settings.upload_max_bytes)
+    token = runtime.service_token()
+    # Stubs built on aio channels; Channels.stub's signature makes mypy pick the sync types.
+    sources = Sources(
+        inventory=cast(
+            "inventory_pb2_grpc.InventoryServiceAsyncStub",
+            runtime.channels.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
+        ),
+        reviews=cast(
+            "reviews_pb2_grpc.ReviewsServiceAsyncStub",
+            runtime.channels.stub(reviews_pb2_grpc.ReviewsServiceStub, "reviews"),
+        ),
+        activity=cast(
+            "activity_pb2_grpc.ActivityServiceAsyncStub",
+            runtime.channels.stub(activity_pb2_grpc.ActivityServiceStub, "activity"),
+        ),
+        metadata=token.metadata,
+    )
+    runtime.background(SignalsSync(db, sources, settings.signals_interval_seconds).run(), "catalog-signals")
     return [
         Registration(
             CatalogServicer(CatalogStore(db, for_database(db)), CategoryStore(db), uploads),

@@ -47,6 +47,9 @@ class Platform:
             "service_secret_file": self.keys.service_secret,
             "metrics_port": 0,
             "drain_seconds": 0,
+            # Catalog: tests run the listing-signals pass themselves (services/catalog/test_signals.py)
+            # instead of a background pass overwriting signals they set.
+            "signals_interval_seconds": 3600,
             **{f"{name}_addr": f"127.0.0.1:{port}" for name, port in self.ports.items()},
         }
 
