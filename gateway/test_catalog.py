@@ -13,7 +13,7 @@ from tests.support.harness import Platform
 
 @pytest.fixture(scope="module", autouse=True)
 async def services(platform: Platform) -> None:
-    for name in ("auth", "catalog", "inventory", "reviews"):
+    for name in ("auth", "catalog", "inventory", "reviews", "cart"):
         await platform.start(name)
 
 
@@ -21,7 +21,7 @@ def _word() -> str:
     return "g" + "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid4().hex[:11])
 
 
-async def test_drafts_stay_off_the_documented_api_until_active(api: Api, admin: User) -> None:
+async def test_drafts_stay_off_the_documented_api_until_active(api: Api, admin: User, user: User) -> None:
     tag = _word()
     created = await api.post(
         "/api/admin/catalog/products/",
@@ -42,6 +42,8 @@ async def test_drafts_stay_off_the_documented_api_until_active(api: Api, admin: 
     assert (await api.get("/api/products/", params={"q": tag})).body == {}
     assert_error(await api.get(f"/api/catalog/products/{pid}"), 404)
     assert (await api.get(f"/api/admin/catalog/products/{pid}", token=admin.token)).body["status"] == "draft"
+    # Nor can it be bought.
+    assert_error(await api.post("/api/cart/", {"product_id": pid, "quantity": 1}, token=user.token), 404)
 
     published = await api.put(f"/api/admin/catalog/products/{pid}", {"status": "active"}, token=admin.token)
     assert published.body["status"] == "active"
