@@ -134,13 +134,17 @@ class SearchQuery(QueryParams):
     )
     sort: SortName | None = Field(default=None, description="Default: relevance with q, else newest")
     category: Id | None = Field(default=None, description="This category and its descendants")
-    min_price: Price | None = None
-    max_price: Price | None = Field(default=None, description="Inclusive")
-    in_stock: bool = False
-    min_rating: float | None = Field(default=None, ge=0, le=5)
+    min_price: Price | None = Field(default=None, description="In the shop's currency, inclusive")
+    max_price: Price | None = Field(default=None, description="In the shop's currency, inclusive")
+    in_stock: bool = Field(default=False, description="Only products in stock")
+    min_rating: float | None = Field(default=None, ge=0, le=5, description="Average rating at least this")
     facets: bool = Field(default=False, description="Add facet counts for this query")
     page_size: int = Field(default=24, ge=1, le=200)
-    page_token: str = Field(default="", max_length=1000)
+    page_token: str = Field(
+        default="",
+        max_length=1000,
+        description="X-Next-Page-Token of the previous page (same query and sort)",
+    )
 
 
 class AdminSearchQuery(SearchQuery):
