@@ -27,7 +27,8 @@ async def test_name_outranks_description_and_more_matches_rank_higher(catalog: S
         await product(catalog, admin, f"{filler} {tag}")
     in_description = await product(catalog, admin, f"Shade {tag}", description="goes with any lantern")
     in_name = await product(catalog, admin, f"Lantern {tag}", description="a light")
-    twice = await product(catalog, admin, f"Lantern lantern {tag}", description="a lantern for lanterns")
+    # The same name and as many words (bm25 normalises by length), the word in the description too.
+    twice = await product(catalog, admin, f"Lantern {tag}", description="a lantern")
     ranked = await _ids(catalog, query=f"lantern {tag}")
     assert ranked[0] == twice.id
     assert ranked.index(in_name.id) < ranked.index(in_description.id)
