@@ -187,9 +187,8 @@ class SqlSearch(SearchBackend):
             conditions.append(P.c.rating_average >= query.min_rating)
         return conditions
 
-    def _base(
-        self, columns: Sequence[Any], words: Sequence[Term], matches: sa.Subquery | None
-    ) -> sa.Select[Any]:
+    def _base(self, columns: Sequence[Any], matches: sa.Subquery | None) -> sa.Select[Any]:
+        """SELECT columns FROM products, joined to the text matches when there is a query."""
         stmt = sa.select(*columns)
         if matches is not None:
             return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
@@ -205,7 +204,7 @@ class SqlSearch(SearchBackend):
         key, descending = _sort_key(sort, score)
         conditions = self._filters(query)
 
-        stmt = self._base([P.c.id, key.label("k")], words, matches).where(*conditions)
+        stmt = self._base([P.c.id, key.label("k")], matches).where(*conditions)
         after = _decode(query.page_token, sort)
         if after is not None:
             value, last_id = after
@@ -221,8 +220,8 @@ class SqlSearch(SearchBackend):
         rows = list((await session.execute(stmt.order_by(*order).limit(query.limit + 1))).all())
         page, token = paging.split(rows, query.limit, lambda r: _encode(sort, r.k, r.id))
 
-        total = await session.scalar(self._base([sa.func.count()], words, matches).where(*conditions)) or 0
-        facets = await self._facets(session, query, words, matches) if query.facets else None
+        total = await session.scalar(self._base([sa.func.count()], matches).where(*conditions)) or 0
+        facets = await self._facets(session, query, matches) if query.facets else None
         return Result(
             ids=[r.id for r in page],
             next_page_token=token,
@@ -231,14 +230,12 @@ class SqlSearch(SearchBackend):
             corrected=" ".join(t.word for t in words) if corrected else "",
         )
 
-    async def _facets(
-        self, session: AsyncSession, query: Query, words: Sequence[Term], matches: sa.Subquery | None
-    ) -> Facets:
+    async def _facets(self, session: AsyncSession, query: Query, matches: sa.Subquery | None) -> Facets:
         member = CategoryRow.__table__.alias("member")
         ancestor = CategoryRow.__table__.alias("ancestor")
         pc = ProductCategoryRow.__table__
         by_category = (
-            self._base([ancestor.c.id, sa.func.count(sa.distinct(P.c.id))], words, matches)
+            self._base([ancestor.c.id, sa.func.count(sa.distinct(P.c.id))], matches)
             .join(pc, pc.c.product_id == P.c.id)
             .join(member, member.c.id == pc.c.category_id)
             .join(ancestor, member.c.path.startswith(ancestor.c.path))
@@ -257,15 +254,12 @@ class SqlSearch(SearchBackend):
                 condition = sa.and_(condition, P.c.price_minor <= band.max_minor)
             bands.append(count_where(condition))
         band_counts = (
-            await session.execute(
-                self._base(bands, words, matches).where(*self._filters(query, skip="price"))
-            )
+            await session.execute(self._base(bands, matches).where(*self._filters(query, skip="price")))
         ).one()
         stock = (
             await session.execute(
                 self._base(
                     [count_where(P.c.in_stock.is_(True)), count_where(P.c.in_stock.is_(False))],
-                    words,
                     matches,
                 ).where(*self._filters(query, skip="in_stock"))
             )
@@ -282,7 +276,7 @@ class SqlSearch(SearchBackend):
     ) -> list[int]:
         words, _ = await self._correct(session, text) if text.strip() else ([], False)
         matches = self._matches(words) if words else None
-        stmt = self._base([P.c.id], words, matches).where(*self._filters(Query(statuses=statuses)))
+        stmt = self._base([P.c.id], matches).where(*self._filters(Query(statuses=statuses)))
         if after is not None:
             stmt = stmt.where(P.c.id > after)
         return list(await session.scalars(stmt.order_by(P.c.id).limit(limit)))
