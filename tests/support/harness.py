@@ -49,6 +49,9 @@ class Platform:
             # Payments' card tokenization endpoint on a free port (runtime.http_ports["tokens"]).
             "payments_http_port": 0,
             "drain_seconds": 0,
+            # Catalog: tests run the listing-signals pass themselves (services/catalog/test_signals.py)
+            # instead of a background pass overwriting signals they set.
+            "signals_interval_seconds": 3600,
             **{f"{name}_addr": f"127.0.0.1:{port}" for name, port in self.ports.items()},
         }
 
