@@ -10,6 +10,8 @@ ROOT := $(CURDIR)
 
 PYTEST_ARGS ?=
 RUN_ARGS ?=
+# The branch whose contracts `make lint-protos` checks for breaking changes (buf breaking).
+BREAKING_AGAINST ?= main
 
 .DEFAULT_GOAL := help
 .PHONY: help setup pth run test lint lint-protos protos lock clean
@@ -19,7 +21,7 @@ help:
 	@echo "make run          start the platform locally (RUN_ARGS='--services auth,catalog')"
 	@echo "make test         run pytest (PYTEST_ARGS='-k cart -x')"
 	@echo "make lint         ruff check, ruff format --check, mypy"
-	@echo "make lint-protos  buf lint and a check that protos/gen is up to date"
+	@echo "make lint-protos  buf lint, buf breaking against main, and a check that protos/gen is up to date"
 	@echo "make protos       regenerate protos/gen/python"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
 	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
@@ -67,8 +69,16 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# buf breaking compares with the contracts as they are on $(BREAKING_AGAINST) (or origin/...), exported
+# with git archive so it works in worktrees and shallow clones alike.
 lint-protos: setup
 	cd protos && node_modules/.bin/buf lint
+	@set -e; ref=$$(git rev-parse -q --verify "$(BREAKING_AGAINST)^{commit}" || \
+		git rev-parse -q --verify "origin/$(BREAKING_AGAINST)^{commit}" || true); \
+	if [ -z "$$ref" ]; then echo "buf breaking: no $(BREAKING_AGAINST) branch here to compare with; skipped"; \
+	else tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; git archive "$$ref" protos | tar -x -C "$$tmp"; \
+		echo "buf breaking against $(BREAKING_AGAINST) ($$ref)"; \
+		cd protos && node_modules/.bin/buf breaking --against "$$tmp/protos"; fi
 	$(VENV_PY) protos/generate.py --check
 
 protos: setup
