@@ -7,11 +7,12 @@ from pathlib import Path
 
 import grpc
 
-from services.kit import money, paging, principal, timestamps
+from services.kit import money, paging, principal, telemetry, timestamps
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
+from . import metrics
 from .store import CatalogStore, ProductChanges, ProductRow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -129,6 +130,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
     db = await runtime.database(MIGRATIONS)
+    runtime.background(telemetry.refreshing(metrics.refresher(db)), "catalog-metrics")
     return [
         Registration(
             CatalogServicer(CatalogStore(db)),

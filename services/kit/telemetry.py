@@ -15,13 +15,17 @@ here and in the interceptor, the client side (what a caller saw, by target) in `
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.metrics import get_meter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -54,6 +58,12 @@ RPC_CLIENT_DURATION = Histogram(
     ["service", "target", "method", "code"],
     buckets=LATENCY_BUCKETS,
 )
+
+# How often gauges read from storage (orders by status, stock levels, ...) are read again.
+GAUGE_REFRESH_SECONDS = 15.0
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _configured = False
 
@@ -99,3 +109,33 @@ def serve_metrics(host: str, port: int) -> None:
     if port:
         start_http_server(port, addr=host)
         log.info("metrics endpoint listening", extra={"port": port})
+
+
+def step(name: str) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """A span around one business step (`@telemetry.step("checkout.reserve")` on an async method),
+    so a trace shows where a multi-step flow spends its time between its RPC and SQL spans."""
+    tracer = trace.get_tracer("shop.steps")
+
+    def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        @functools.wraps(fn)
+        async def traced(*args: P.args, **kwargs: P.kwargs) -> R:
+            with tracer.start_as_current_span(name):
+                return await fn(*args, **kwargs)
+
+        return traced
+
+    return decorate
+
+
+async def refreshing(refresh: Callable[[], Awaitable[None]], every: float = GAUGE_REFRESH_SECONDS) -> None:
+    """Keeps gauges that are read from storage current, in the background:
+    `runtime.background(telemetry.refreshing(metrics.refresh(store)), "metrics")`. Each replica
+    reports the same figures (dashboards take the max). Its queries are not traced: a trace every
+    few seconds of counting rows would bury the ones worth reading."""
+    while True:
+        try:
+            with suppress_instrumentation():
+                await refresh()
+        except Exception as exc:  # storage away: keep the last figures, try again next time
+            log.warning("metrics not refreshed", extra={"error": repr(exc)})
+        await asyncio.sleep(every)
