@@ -14,7 +14,7 @@ RUN_ARGS ?=
 BREAKING_AGAINST ?= main
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth run test lint lint-protos protos lock clean
+.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
@@ -23,12 +23,13 @@ help:
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make lint-protos  buf lint, buf breaking against main, and a check that protos/gen is up to date"
 	@echo "make protos       regenerate protos/gen/python"
+	@echo "make dashboards   regenerate charts/shop/dashboards from deploy/observe/dashboards.py"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
 	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
 
 # --- setup -------------------------------------------------------------------------------------
 
-setup: $(STAMP) pth
+setup: $(STAMP) pth promtool
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
@@ -50,6 +51,16 @@ pth: | $(VENV_PY)
 	old = p.read_text() if p.exists() else None; \
 	(old == want) or (p.write_text(want), print(f"wrote {p}"))' \
 	"$(ROOT)" "$(ROOT)/protos/gen/python"
+
+# promtool (Debian's `prometheus` package; no server is started) runs the alert rule tests. Installed
+# with apt-get when missing and running as root (CI); elsewhere those tests skip and say why.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing promtool (Debian package prometheus)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus >/dev/null; } || echo "promtool could not be installed: the alert rule tests will skip"; \
+	else echo "promtool not found (apt-get install prometheus): the alert rule tests will skip"; fi; }
 
 # npm ci replaces node_modules whole; the touch marks when it last matched the lock file.
 protos/node_modules: protos/package-lock.json
@@ -83,6 +94,9 @@ lint-protos: setup
 
 protos: setup
 	$(VENV_PY) protos/generate.py
+
+dashboards: setup
+	$(VENV_PY) -m deploy.observe.dashboards
 
 # Resolve requirements-dev.txt afresh in a scratch venv (so nothing installed by hand leaks in)
 # and record every resulting version.

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.support import observed
 
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "charts" / "shop" / "alerts").glob("*.yaml"))
@@ -299,11 +299,7 @@ def test_every_alert_has_a_case_that_fires_and_one_that_stays_quiet() -> None:
 
 
 def test_promtool_agrees(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip(
-            "promtool is not installed (Debian package `prometheus`; `make setup` installs it as root)"
-        )
+    promtool = observed.promtool()
     suite = tmp_path / "alerts_test.yaml"
     suite.write_text(json.dumps(_suite(), indent=1))
     checked = subprocess.run(

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from deploy.observe import dashboards
 from tests.support import observed
@@ -36,11 +33,7 @@ def test_the_four_dashboards_and_their_panels() -> None:
 
 
 def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip(
-            "promtool is not installed (Debian package `prometheus`; `make setup` installs it as root)"
-        )
+    promtool = observed.promtool()
     rules = []
     for name, exprs in observed.exprs().items():
         for i, expr in enumerate(exprs):
