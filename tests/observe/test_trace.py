@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from uuid import uuid4
 
 import aiohttp
@@ -19,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind
 
 from gateway.app import create_app
@@ -29,16 +31,30 @@ from tests.support.tokens import TokenFactory
 SERVICES = ("auth", "catalog", "inventory", "cart", "payments", "orders", "activity")
 
 
+class _Switch(Sampler):
+    """Samples everything while on; off, spans cost what the no-op API's do (the rest of the suite)."""
+
+    on = True
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return (ALWAYS_ON if self.on else ALWAYS_OFF).should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "on while the trace tests run"
+
+
 @pytest.fixture(scope="module")
 def spans() -> Iterator[InMemorySpanExporter]:
+    switch = _Switch()
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         # Tracers made before this (the kit's, the instrumentations') are proxies that follow it.
-        provider = TracerProvider()
+        provider = TracerProvider(sampler=switch)
         trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield exporter
+    switch.on = False
     exporter.shutdown()  # the processor stays registered; a shut exporter drops what it gets
 
 
