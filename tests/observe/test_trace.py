@@ -9,13 +9,11 @@ in-memory exporter added to the process's SDK tracer provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -23,12 +21,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind
 
-from gateway.app import create_app
-from gateway.conftest import Api, gateway_settings
-from tests.support.harness import Platform
+from gateway.conftest import Api
 from tests.support.tokens import TokenFactory
-
-SERVICES = ("auth", "catalog", "inventory", "cart", "payments", "orders", "activity")
 
 
 class _Switch(Sampler):
@@ -58,17 +52,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     exporter.shutdown()  # the processor stays registered; a shut exporter drops what it gets
 
 
-@pytest.fixture(scope="module")
-async def http(platform: Platform, spans: InMemorySpanExporter) -> AsyncIterator[Api]:
-    for name in SERVICES:
-        await platform.start(name)
-    server = TestServer(create_app(gateway_settings(platform)), host="127.0.0.1")
-    await server.start_server()
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, str(server.make_url("/api")))
-    await server.close()
-
-
 def _is_rpc(span: ReadableSpan, method: str) -> bool:
     return span.kind is SpanKind.SERVER and span.name.endswith(method)
 
@@ -90,6 +73,7 @@ def _is_redis(span: ReadableSpan) -> bool:
     )
 
 
+@pytest.mark.usefixtures("spans")
 async def test_a_checkout_is_one_trace_down_to_sql_redis_and_the_stream_consumer(
     http: Api, tokens: TokenFactory, spans: InMemorySpanExporter
 ) -> None:
