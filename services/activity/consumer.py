@@ -134,7 +134,13 @@ class StreamConsumer:
                 attributes={**attributes, ATTR_BATCH_COUNT: len(entries)},
             ):
                 await self._store.add([_new_event(entry_id, e) for entry_id, e in decoded])
-                await self._redis.xack(self._key, stream.GROUP, *(entry_id for entry_id, _ in entries))
+                ids = [entry_id for entry_id, _ in entries]
+                # Stored entries leave the stream: it holds only what is still to be consumed, so a
+                # deleted account's events do not linger there until the stream is trimmed.
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(self._key, stream.GROUP, *ids)
+                    pipe.xdel(self._key, *ids)
+                    await pipe.execute()
         except BaseException:
             for span in spans:
                 span.set_status(Status(StatusCode.ERROR, "not stored"))
@@ -150,10 +156,10 @@ class StreamConsumer:
             return
         self._lag_read_at = time.monotonic()
         with suppress_instrumentation():
+            length = await self._redis.xlen(self._key)
             groups: Any = await self._redis.xinfo_groups(self._key)
-        for group in groups:
-            if group.get("name") == stream.GROUP:
-                metrics.observe_group(group)
+        pending = sum(int(g.get("pending", 0)) for g in groups if g.get("name") == stream.GROUP)
+        metrics.observe_stream(length, pending)
 
     async def _own_pending(self) -> None:
         """Entries delivered to this consumer name before and never acknowledged."""

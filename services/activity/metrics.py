@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from prometheus_client import Counter, Gauge
 
@@ -30,12 +30,11 @@ def consumed(stored: int, malformed: int) -> None:
         EVENTS_CONSUMED.labels("malformed").inc(malformed)
 
 
-def observe_group(info: dict[str, Any]) -> None:
-    """One group's XINFO GROUPS answer. `lag` is absent when Redis cannot tell (after deletions)."""
-    lag = info.get("lag")
-    if lag is not None:
-        STREAM_LAG.set(int(lag))
-    STREAM_PENDING.set(int(info.get("pending", 0)))
+def observe_stream(length: int, pending: int) -> None:
+    """The stream's length and the group's pending count. Stored entries are deleted from the
+    stream, so what it holds beyond the pending entries has not been delivered yet."""
+    STREAM_LAG.set(max(0, length - pending))
+    STREAM_PENDING.set(pending)
 
 
 # Counted from zero at start-up, so rate() sees the series before the first event.
