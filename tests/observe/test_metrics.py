@@ -4,14 +4,17 @@ run in this process, so their metrics share one registry."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import uuid4
 
+import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from gateway.conftest import Api
 from services.catalog import metrics as catalog_metrics
 from services.inventory import metrics as inventory_metrics
+from services.kit import activity_stream as stream
 from services.kit.database import Database
 from services.orders import metrics as orders_metrics
 from services.payments.providers import TIMEOUT_CARD
@@ -135,3 +138,29 @@ async def test_gauges_read_from_storage_follow_it(
     # Sold out and still on sale: what ShopActiveProductOutOfStock looks for.
     assert REGISTRY.get_sample_value("shop_inventory_stock_available", {"product_id": product_id}) == 0
     assert REGISTRY.get_sample_value("shop_catalog_product_active", {"product_id": product_id}) == 1
+
+
+async def test_the_stream_consumer_counts_what_it_stores_and_skips(http: Api, platform: Platform) -> None:
+    redis = aioredis.Redis.from_url(platform.redis_url, decode_responses=True)
+    key = stream.stream_key(platform.redis_prefix)
+    try:
+        # Earlier tests' events out of the way first: stored entries leave the stream.
+        await asyncio.sleep(0.2)
+        for _ in range(100):
+            if not await redis.xlen(key):
+                break
+            await asyncio.sleep(0.05)
+        stored = _sample("shop_activity_stream_consumed_total", outcome="stored")
+        malformed = _sample("shop_activity_stream_consumed_total", outcome="malformed")
+        event = stream.StreamEvent(type=stream.TYPES_BY_NAME["searched"], query="socks")
+        for _ in range(3):
+            await redis.xadd(key, event.fields())
+        await redis.xadd(key, {"e": '{"t":"searched"}'})  # not the contract: skipped
+        for _ in range(100):
+            if _sample("shop_activity_stream_consumed_total", outcome="malformed") > malformed:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
+    assert _sample("shop_activity_stream_consumed_total", outcome="stored") - stored == 3
+    assert _sample("shop_activity_stream_consumed_total", outcome="malformed") - malformed == 1
