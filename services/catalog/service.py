@@ -9,7 +9,7 @@ from typing import cast
 import grpc
 from pydantic import Field
 
-from services.kit import money, paging, principal, timestamps
+from services.kit import money, paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
@@ -18,6 +18,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2_grpc
 from shop.reviews.v1 import reviews_pb2_grpc
 
+from . import metrics
 from .categories import CategoryChanges, CategoryStore
 from .domain import ImageSpec, Status, path_ids, slugify, valid_slug
 from .errors import CatalogError
@@ -442,6 +443,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         metadata=token.metadata,
     )
     runtime.background(SignalsSync(db, sources, settings.signals_interval_seconds).run(), "catalog-signals")
+    runtime.background(telemetry.refreshing(metrics.refresher(db)), "catalog-metrics")
     return [
         Registration(
             CatalogServicer(CatalogStore(db, for_database(db)), CategoryStore(db), uploads),

@@ -24,7 +24,7 @@ from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 
-from . import domain
+from . import domain, metrics
 from .domain import Method, Operation, PaymentsError, Status
 from .providers import MAGIC_TOKENS, PaymentProvider, ProviderDeclined, ProviderError, TestProvider
 from .resolver import Resolver
@@ -204,7 +204,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     ) -> PaymentView:
         self.in_flight.add(record.payment_id)
         try:
-            return await perform(record)
+            with metrics.operation(record.operation):
+                return await perform(record)
         finally:
             self.in_flight.discard(record.payment_id)
 
@@ -440,6 +441,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 raise
             event = Event("refunded", record.amount_minor, result.reference, reason or result.message)
             await self._store.settle(key, payment_id, [event])
+            metrics.refunded(record.amount_minor, row.currency)
             return await self._view(payment_id)
 
         view = await self._idempotent(

@@ -28,10 +28,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from deploy.local.ports import DEFAULT_SERVICES, PortTable, port_table
 from deploy.local.supervisor import busy_ports, state_file
+from deploy.observe import promql
 from services.payments.providers import SLOW_CARD
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.e2e import walk_api
+from tests.support import observed
 from tests.support.cards import tokenize_sync
 from tests.support.leaks import card_number_found, cvc_found, pick_cvc, random_card_number, read_files
 from tests.support.run import redis_prefix
@@ -158,6 +160,21 @@ def test_every_process_serves_metrics(launched: Launched) -> None:
     catalog = launched.ports.services["catalog"].metrics
     text = urllib.request.urlopen(f"http://127.0.0.1:{catalog}/metrics", timeout=10).read().decode()
     assert 'shop_rpc_server_requests_total{code="OK",method="ListProducts",service="catalog"}' in text
+
+
+def test_every_metric_a_dashboard_or_alert_reads_is_served(launched: Launched) -> None:
+    """Checked live against every process's /metrics, not against a list (tests/observe)."""
+    ports = [launched.ports.gateway_metrics, *(launched.ports.services[n].metrics for n in DEFAULT_SERVICES)]
+    pages = [
+        urllib.request.urlopen(f"http://127.0.0.1:{p}/metrics", timeout=10).read().decode() for p in ports
+    ]
+    served = promql.served_series(pages)
+    used = observed.used_metric_names()
+    assert len(used) > 20
+    missing = {
+        name: sorted(files) for name, files in used.items() if name not in served | promql.SCRAPE_SERIES
+    }
+    assert not missing, f"read by dashboards or alerts, served by no process: {missing}"
 
 
 def test_killed_service_gives_503_fast_and_the_rest_go_on(launched: Launched) -> None:
