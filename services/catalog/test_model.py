@@ -110,7 +110,7 @@ async def test_deleting_a_category(catalog: Stub, admin: Admin) -> None:
 async def test_category_writes_need_admin_and_valid_input(
     catalog: Stub, admin: Admin, tokens: TokenFactory
 ) -> None:
-    customer = bearer(tokens.customer(5))
+    customer = bearer(tokens.customer(9_000_005))
     assert (
         await _code(catalog.CreateCategory(catalog_pb2.CreateCategoryRequest(name="x"), metadata=customer))
         == grpc.StatusCode.PERMISSION_DENIED
@@ -224,7 +224,7 @@ async def test_only_active_products_are_public(catalog: Stub, admin: Admin, toke
     draft = await product(catalog, admin, f"Draft {tag}", status=catalog_pb2.PRODUCT_STATUS_DRAFT)
     active = await product(catalog, admin, f"Active {tag}")
     assert active.status == catalog_pb2.PRODUCT_STATUS_ACTIVE  # the default, as old clients expect
-    customer = bearer(tokens.customer(9))
+    customer = bearer(tokens.customer(9_000_009))
     for metadata in (None, customer, bearer(tokens.service("cart"))):
         assert (
             await _code(catalog.GetProduct(catalog_pb2.GetProductRequest(id=draft.id), metadata=metadata))
@@ -338,7 +338,9 @@ async def test_uploads_are_sniffed_and_limited(catalog: Stub, admin: Admin, toke
         )
         assert code == grpc.StatusCode.INVALID_ARGUMENT
     code = await _code(
-        catalog.UploadImage(catalog_pb2.UploadImageRequest(content=PNG), metadata=bearer(tokens.customer(3)))
+        catalog.UploadImage(
+            catalog_pb2.UploadImageRequest(content=PNG), metadata=bearer(tokens.customer(9_000_003))
+        )
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
     for name in ("../catalog.db", "x.png", "0" * 64 + ".svg"):

@@ -18,6 +18,7 @@ from services.kit import activity_stream as stream
 from services.kit.database import Database
 from services.orders import metrics as orders_metrics
 from services.payments.providers import TIMEOUT_CARD
+from tests.support.cards import tokenize
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory
 
@@ -28,8 +29,9 @@ def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def _card(number: str) -> dict[str, Any]:
-    return {"payment": {"card": {"number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}}
+async def _card(platform: Platform, number: str) -> dict[str, Any]:
+    """A checkout body paying with the card, tokenized at payments first as a browser would."""
+    return {"payment": {"token": await tokenize(platform, number)}}
 
 
 async def _shop(http: Api, tokens: TokenFactory, stock: int, quantity: int, price: float = 2.5) -> str:
@@ -53,7 +55,9 @@ async def _shopper(
     return customer, product.body["id"]
 
 
-async def test_checkout_outcomes_revenue_and_payments_are_counted(http: Api, tokens: TokenFactory) -> None:
+async def test_checkout_outcomes_revenue_and_payments_are_counted(
+    http: Api, tokens: TokenFactory, platform: Platform
+) -> None:
     outcomes = ("paid", "out_of_stock", "declined", "payment_unavailable")
     before = {o: _sample("shop_checkout_outcomes_total", outcome=o) for o in outcomes}
     revenue = _sample("shop_orders_revenue_minor_total", currency="USD")
@@ -73,11 +77,11 @@ async def test_checkout_outcomes_revenue_and_payments_are_counted(http: Api, tok
     short = await http.post("/orders/", token=await _shop(http, tokens, stock=1, quantity=2))
     assert short.status == 409, short
     refused = await http.post(
-        "/orders/", _card(DECLINED_CARD), token=await _shop(http, tokens, stock=5, quantity=1)
+        "/orders/", await _card(platform, DECLINED_CARD), token=await _shop(http, tokens, stock=5, quantity=1)
     )
     assert refused.status == 409, refused
     timed_out = await http.post(
-        "/orders/", _card(TIMEOUT_CARD), token=await _shop(http, tokens, stock=5, quantity=1)
+        "/orders/", await _card(platform, TIMEOUT_CARD), token=await _shop(http, tokens, stock=5, quantity=1)
     )
     assert timed_out.status == 503, timed_out
 
