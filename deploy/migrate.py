@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import services
 from sqlalchemy.exc import InterfaceError, OperationalError
+
+import services
 from services.kit import logs
 from services.kit.config import SERVICE_PORTS, ServiceSettings, load
 from services.kit.database import Database
@@ -60,7 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"deploy.migrate: no SQL schema for {', '.join(unknown)} (known: {', '.join(sql_services())})")
         return 2
-    logs.configure("migrate", os.environ.get("SHOP_LOG_LEVEL", "INFO"), os.environ.get("SHOP_LOG_FORMAT", "json"))
+    logs.configure(
+        "migrate", os.environ.get("SHOP_LOG_LEVEL", "INFO"), os.environ.get("SHOP_LOG_FORMAT", "json")
+    )
     wait = float(os.environ.get("SHOP_MIGRATE_WAIT_SECONDS", "60"))
 
     async def run_all() -> None:

@@ -31,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = module_of(args[0]) if args else None
     if module is None:
         given = repr(args[0]) if args else "nothing"
-        print(f"usage: deploy.run NAME [ARGS] with NAME one of {', '.join(names())} (got {given})", file=sys.stderr)
+        print(
+            f"usage: deploy.run NAME [ARGS] with NAME one of {', '.join(names())} (got {given})",
+            file=sys.stderr,
+        )
         return 2
     os.execv(sys.executable, [sys.executable, "-m", module, *args[1:]])
 
