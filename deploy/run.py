@@ -1,7 +1,8 @@
 """`python -m deploy.run NAME`: the image's entry point; runs one process of the platform by name.
 
-NAME is `gateway`, a service from the platform table (`services.kit.config.SERVICE_PORTS`), or
-`migrate` (every SQL service's migrations, then exit; `deploy/migrate.py`). The process replaces
+NAME is `gateway`, a service from the platform table (`services.kit.config.SERVICE_PORTS`),
+`migrate` (every SQL service's migrations, then exit; `deploy/migrate.py`) or `keys DIR` (make the
+key pair and service secret under DIR once; `deploy/keys.py`). The process replaces
 this one (exec), so it is PID 1's direct child in a container and gets SIGTERM itself.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from services.kit.config import SERVICE_PORTS
 
-EXTRA = {"gateway": "gateway", "migrate": "deploy.migrate"}
+EXTRA = {"gateway": "gateway", "migrate": "deploy.migrate", "keys": "deploy.keys"}
 
 
 def module_of(name: str) -> str | None:
@@ -23,7 +24,7 @@ def module_of(name: str) -> str | None:
 
 
 def names() -> list[str]:
-    return ["gateway", *SERVICE_PORTS, "migrate"]
+    return ["gateway", *SERVICE_PORTS, *(n for n in EXTRA if n != "gateway")]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -191,3 +191,15 @@ async def test_the_image_command_starts_every_process_and_each_answers_health(
     gateway = children["gateway"]
     await gateway.start()
     await wait_http_ok(gateway, f"http://127.0.0.1:{ports['gateway']['http']}/api/health", STARTUP_SECONDS)
+
+
+async def test_keys_makes_the_pair_once_and_keeps_it(tmp_path: Path) -> None:
+    """Compose's one-shot `keys` step: a second run keeps the first run's keys."""
+    env = {**os.environ, **_image_env(tmp_path)}
+    seen = []
+    for _ in range(2):
+        done = await asyncio.create_subprocess_exec(*_command("keys"), str(tmp_path / "shared"), env=env)
+        assert await done.wait() == 0
+        seen.append((tmp_path / "shared" / "keys" / "auth_private.pem").read_bytes())
+    assert seen[0] == seen[1]
+    assert seen[0].startswith(b"-----BEGIN PRIVATE KEY-----")
