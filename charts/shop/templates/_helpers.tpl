@@ -1,6 +1,8 @@
-{{/* Names and labels. Every object is "<release>-shop[-<part>]" unless fullnameOverride is set. */}}
+{{/* Names and labels. Objects are "<release>-shop[-<part>]", or "<release>[-<part>]" when the
+     release name already says shop. */}}
 {{- define "shop.fullname" -}}
-{{- printf "%s-shop" .Release.Name | trunc 48 | trimSuffix "-" -}}
+{{- $name := ternary .Release.Name (printf "%s-shop" .Release.Name) (contains "shop" .Release.Name) -}}
+{{- $name | trunc 48 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "shop.labels" -}}
