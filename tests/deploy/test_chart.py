@@ -392,3 +392,10 @@ def test_the_shipped_dashboards_and_alerts_render(rendered: dict[str, Rendered])
     ]
     rules = rendered["production"].of_kind("PrometheusRule")
     assert [g for r in rules for g in r["spec"]["groups"]] == alert_groups
+
+
+def test_bundled_postgresql_makes_a_database_for_every_sql_service(rendered: dict[str, Rendered]) -> None:
+    init = rendered["kind"].get("ConfigMap", f"{RELEASE}-shop-postgresql-init")["data"]["databases.sql"]
+    assert sorted(re.findall(r"CREATE DATABASE shop_(\w+)", init)) == sorted(sql_services())
+    url = _connection_urls(rendered["kind"])["database-url"]
+    assert url.endswith(f"@{RELEASE}-shop-postgresql:5432/shop_{{service}}")
