@@ -26,7 +26,7 @@ from deploy.migrate import sql_services
 from services.kit.config import SERVICE_PORTS
 from tests.deploy.chart import CHART, HELM, PROFILES, RELEASE, ROOT, Obj, Rendered, helm, refusal, render
 
-KUBERNETES_VERSION = "1.33.0"
+KUBERNETES_VERSION = "1.35.0"  # what the helm binary was built against (KubeClientVersion)
 # Prometheus Operator objects: no schema in kubernetes-validate; checked by hand below.
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
 PROCESSES = {"gateway", *SERVICE_PORTS}
