@@ -399,3 +399,20 @@ def test_bundled_postgresql_makes_a_database_for_every_sql_service(rendered: dic
     assert sorted(re.findall(r"CREATE DATABASE shop_(\w+)", init)) == sorted(sql_services())
     url = _connection_urls(rendered["kind"])["database-url"]
     assert url.endswith(f"@{RELEASE}-shop-postgresql:5432/shop_{{service}}")
+
+
+def test_an_external_database_is_migrated_before_install_from_its_url(key_args: list[str]) -> None:
+    """Before install the release's own Secret does not exist, so the Job carries the URL itself."""
+    url = "postgresql+asyncpg://shop:pw@db.example.com/shop_{service}"
+    r = render("default", [*key_args, "--set", "postgresql.enabled=false", "--set", f"database.url={url}"])
+    job = r.get("Job", f"{RELEASE}-shop-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "SHOP_DATABASE_URL", "value": url} in env
+    assert _connection_urls(r)["database-url"] == url
+    assert not r.of_kind("StatefulSet") or all(
+        "postgresql" not in s["metadata"]["name"] for s in r.of_kind("StatefulSet")
+    )
+    assert "set database.url or database.existingSecret" in refusal(
+        "default", [*key_args, "--set", "postgresql.enabled=false"]
+    )

@@ -55,6 +55,7 @@ def test_the_final_stage_is_slim_non_root_and_without_build_tools() -> None:
             command
         )
     assert final.exec_form("ENTRYPOINT") == ["python", "-m", "deploy.run"]
+    assert final.exec_form("CMD") == ["gateway"]
 
 
 def test_the_build_context_holds_what_the_image_copies() -> None:
