@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = list(sys.argv[1:] if argv is None else argv) or sql_services()
     unknown = [n for n in names if n not in sql_services()]
     if unknown:
-        print(f"deploy.migrate: no SQL schema for {', '.join(unknown)} (known: {', '.join(sql_services())})")
+        known = ", ".join(sql_services())
+        print(f"deploy.migrate: no SQL schema for {', '.join(unknown)} (known: {known})", file=sys.stderr)
         return 2
     logs.configure(
         "migrate", os.environ.get("SHOP_LOG_LEVEL", "INFO"), os.environ.get("SHOP_LOG_FORMAT", "json")

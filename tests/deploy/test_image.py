@@ -204,3 +204,31 @@ async def test_keys_makes_the_pair_once_and_keeps_it(tmp_path: Path) -> None:
         seen.append((tmp_path / "shared" / "keys" / "auth_private.pem").read_bytes())
     assert seen[0] == seen[1]
     assert seen[0].startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+async def test_migrate_waits_for_a_database_that_is_not_up_then_gives_up(tmp_path: Path) -> None:
+    """The hook Job may start before PostgreSQL answers: it retries, then fails the Job clearly."""
+    closed = free_port()
+    env = {
+        **os.environ,
+        **_image_env(tmp_path),
+        "SHOP_DATABASE_URL": f"postgresql+asyncpg://shop@127.0.0.1:{closed}/shop_{{service}}",
+        "SHOP_MIGRATE_WAIT_SECONDS": "3",
+        "SHOP_LOG_FORMAT": "text",
+    }
+    done = await asyncio.create_subprocess_exec(
+        *_command("migrate"),
+        "catalog",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await done.communicate())[0].decode()
+    assert done.returncode == 1
+    assert out.count("database not reachable yet") >= 2
+    unknown = await asyncio.create_subprocess_exec(
+        *_command("migrate"), "cart", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert await unknown.wait() == 2
+    assert unknown.stderr is not None
+    assert "no SQL schema for cart" in (await unknown.stderr.read()).decode()
