@@ -183,6 +183,7 @@ def _with(**changes: Any) -> dict[str, Any]:
         (b"\xff\xfe{}", "body must be a JSON object"),
         ("", "body must be a JSON object"),
         ("NaN", "body must be a JSON object"),
+        ("[" * 2000 + "]" * 2000, "body must be a JSON object"),  # deeper than the parser recurses
         (_with(padding="x" * 5000), "body must be at most 4096 bytes"),
     ],
 )

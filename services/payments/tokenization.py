@@ -68,7 +68,7 @@ async def _card(request: web.Request) -> dict[str, Any]:
         raise BadCard(f"body must be at most {MAX_BODY_BYTES} bytes") from None
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise BadCard("body must be a JSON object") from None
     if not isinstance(data, dict):
         raise BadCard("body must be a JSON object")
