@@ -416,3 +416,10 @@ def test_an_external_database_is_migrated_before_install_from_its_url(key_args: 
     assert "set database.url or database.existingSecret" in refusal(
         "default", [*key_args, "--set", "postgresql.enabled=false"]
     )
+
+
+def test_secrets_outlive_an_uninstall(rendered: dict[str, Rendered]) -> None:
+    """The keys, and the password the bundled PostgreSQL's volume was made with, survive a reinstall."""
+    for name in ("secrets", "connections"):
+        secret = rendered["kind"].get("Secret", f"{RELEASE}-shop-{name}")
+        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
