@@ -1,14 +1,15 @@
 """The one table of local ports. The launcher and the tests import it; SHOP_PORT_OFFSET shifts all.
 
 Base ports (offset 0): gateway HTTP 5000 and metrics 9100, embedded Redis 6380, and per service a
-gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of `SERVICES`.
+gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of `SERVICES`; payments also
+serves card tokenization over HTTP on 5001.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.kit.config import SERVICE_PORTS
+from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS
 
 GATEWAY_HTTP_PORT = 5000
 GATEWAY_METRICS_PORT = 9100
@@ -23,6 +24,8 @@ class ServiceSpec:
     name: str
     grpc_port: int
     metrics_port: int
+    # An HTTP API beside gRPC (payments' card tokenization), if the service has one.
+    http_port: int | None = None
 
     @property
     def module(self) -> str:
@@ -32,9 +35,16 @@ class ServiceSpec:
     def addr_env(self) -> str:
         return f"SHOP_{self.name.upper()}_ADDR"
 
+    @property
+    def http_port_env(self) -> str:
+        return f"SHOP_{self.name.upper()}_HTTP_PORT"
+
 
 def _table() -> dict[str, ServiceSpec]:
-    return {name: ServiceSpec(name, grpc, metrics) for name, (grpc, metrics) in SERVICE_PORTS.items()}
+    return {
+        name: ServiceSpec(name, grpc, metrics, SERVICE_HTTP_PORTS.get(name))
+        for name, (grpc, metrics) in SERVICE_PORTS.items()
+    }
 
 
 SERVICES: dict[str, ServiceSpec] = _table()
@@ -48,6 +58,7 @@ class ServicePorts:
     name: str
     grpc: int
     metrics: int
+    http: int | None = None
 
     @property
     def addr(self) -> str:
@@ -78,11 +89,24 @@ class PortTable:
         for name, ports in self.services.items():
             labelled[f"{name} grpc"] = ports.grpc
             labelled[f"{name} metrics"] = ports.metrics
+            if ports.http is not None:
+                labelled[f"{name} http"] = ports.http
         return labelled
 
     @property
     def api_url(self) -> str:
         return f"http://localhost:{self.gateway_http}/api"
+
+    @property
+    def tokens_port(self) -> int:
+        """Payments' card tokenization port (what a browser sends a card to)."""
+        port = self.services["payments"].http
+        assert port is not None, "payments serves tokenization over HTTP"
+        return port
+
+    @property
+    def tokens_url(self) -> str:
+        return f"http://localhost:{self.tokens_port}/v1/tokens"
 
 
 def port_table(offset: int = 0) -> PortTable:
@@ -93,7 +117,12 @@ def port_table(offset: int = 0) -> PortTable:
         gateway_metrics=GATEWAY_METRICS_PORT + offset,
         redis=REDIS_PORT + offset,
         services={
-            name: ServicePorts(name, spec.grpc_port + offset, spec.metrics_port + offset)
+            name: ServicePorts(
+                name,
+                spec.grpc_port + offset,
+                spec.metrics_port + offset,
+                None if spec.http_port is None else spec.http_port + offset,
+            )
             for name, spec in SERVICES.items()
         },
     )

@@ -71,6 +71,9 @@ class Platform:
         for name in self.settings.services:
             wanted[f"{name} grpc"] = ports.services[name].grpc
             wanted[f"{name} metrics"] = ports.services[name].metrics
+            http = ports.services[name].http
+            if http is not None:
+                wanted[f"{name} http"] = http
         if self.settings.gateway:
             wanted["gateway http"] = ports.gateway_http
             wanted["gateway metrics"] = ports.gateway_metrics
@@ -142,6 +145,8 @@ class Platform:
         # Per-child settings must come from us, not from the launcher's own environment.
         for name in ("SERVICE_NAME", "GRPC_PORT", "METRICS_PORT", "AUTH_PRIVATE_KEY_FILE"):
             env.pop(f"SHOP_{name}", None)
+        for spec in SERVICES.values():
+            env.pop(spec.http_port_env, None)
         env.setdefault("SHOP_LOG_FORMAT", "text")
         env.update(
             {
@@ -167,6 +172,8 @@ class Platform:
         }
         if name == "auth":
             env["SHOP_AUTH_PRIVATE_KEY_FILE"] = str(keys.private_key)
+        if ports.http is not None:
+            env[SERVICES[name].http_port_env] = str(ports.http)
         child = ChildProcess(
             name,
             [sys.executable, "-m", SERVICES[name].module],
@@ -175,7 +182,8 @@ class Platform:
             on_exit=self._on_exit,
         )
         self.services[name] = child
-        say(f"starting {name} (gRPC {ports.addr}, metrics :{ports.metrics})")
+        http = f", HTTP :{ports.http}" if ports.http is not None else ""
+        say(f"starting {name} (gRPC {ports.addr}, metrics :{ports.metrics}{http})")
         await child.start()
         try:
             await wait_grpc_serving(child, ports.addr, self.settings.startup_timeout)
@@ -211,7 +219,12 @@ class Platform:
     def _write_state(self) -> None:
         ports = self.settings.ports
         state: dict[str, dict[str, Any]] = {
-            name: {"pid": c.pid, "grpc_port": p.grpc, "metrics_port": p.metrics}
+            name: {
+                "pid": c.pid,
+                "grpc_port": p.grpc,
+                "metrics_port": p.metrics,
+                **({"http_port": p.http} if p.http is not None else {}),
+            }
             for name, c in self.services.items()
             for p in [ports.services[name]]
         }
@@ -244,8 +257,10 @@ class Platform:
         if os.environ.get("SHOP_DATABASE_URL"):
             database = "from SHOP_DATABASE_URL"
         api = f"Shop API: {s.ports.api_url}" if s.gateway else "Gateway not started (--no-gateway)"
-        lines = [
-            api,
+        lines = [api]
+        if "payments" in s.services:
+            lines.append(f"Card tokenization (test payment provider): {s.ports.tokens_url}")
+        lines += [
             f"Services: {', '.join(s.services) or 'none'}",
             f"Data folder: {self.data_dir}",
             f"Logs: {self.logs_dir}",
