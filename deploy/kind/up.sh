@@ -41,7 +41,7 @@ cat <<MSG
 The shop is running on kind (cluster $cluster, namespace $namespace):
   Shop:          http://localhost:8080/
   API:           http://localhost:8080/api   (OpenAPI: http://localhost:8080/api/openapi.json)
-  Payment page:  http://localhost:8081/provider
+  Card tokens:   http://localhost:8081/v1/tokens
   Admin:         admin@example.com, password: $password_cmd
 Remove it with:  kind delete cluster --name $cluster
 MSG

@@ -23,7 +23,7 @@ import yaml
 from deploy.local.keys import ensure_keys
 from deploy.local.ports import GATEWAY_HTTP_PORT, GATEWAY_METRICS_PORT
 from deploy.migrate import sql_services
-from services.kit.config import SERVICE_PORTS
+from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS
 from tests.deploy.chart import CHART, HELM, PROFILES, RELEASE, ROOT, Obj, Rendered, helm, refusal, render
 
 KUBERNETES_VERSION = "1.35.0"  # what the helm binary was built against (KubeClientVersion)
@@ -91,6 +91,7 @@ def test_one_deployment_and_service_per_process(rendered: dict[str, Rendered]) -
                 assert ports["metrics"] == GATEWAY_METRICS_PORT
             else:
                 assert (ports["grpc"], ports["metrics"]) == SERVICE_PORTS[name]
+                assert ports.get("http") == SERVICE_HTTP_PORTS.get(name)
             container = deployment["spec"]["template"]["spec"]["containers"][0]
             assert container["args"] == [name]
         assert {d["metadata"]["name"] for d in r.of_kind("Deployment")} == {
@@ -299,14 +300,14 @@ def test_telemetry_is_set_once_for_all(rendered: dict[str, Rendered]) -> None:
         assert container["envFrom"] == [{"configMapRef": {"name": f"{RELEASE}-shop-settings"}}]
 
 
-def test_ingress_routes_the_shop_the_api_and_the_provider_page(rendered: dict[str, Rendered]) -> None:
+def test_ingress_routes_the_shop_the_api_and_card_tokenization(rendered: dict[str, Rendered]) -> None:
     ingress = rendered["production"].get("Ingress", f"{RELEASE}-shop")
     paths = {
         p["path"]: (p["backend"]["service"]["name"], p["backend"]["service"]["port"]["name"])
         for p in ingress["spec"]["rules"][0]["http"]["paths"]
     }
     assert paths["/api"] == (f"{RELEASE}-shop-gateway", "http")
-    assert paths["/provider"] == (f"{RELEASE}-shop-payments", "provider")
+    assert paths["/v1/tokens"] == (f"{RELEASE}-shop-payments", "http")
     assert "/" in paths
     assert ingress["spec"]["tls"][0]["hosts"] == ["shop.example.com"]
 
@@ -416,3 +417,10 @@ def test_an_external_database_is_migrated_before_install_from_its_url(key_args: 
     assert "set database.url or database.existingSecret" in refusal(
         "default", [*key_args, "--set", "postgresql.enabled=false"]
     )
+
+
+def test_secrets_outlive_an_uninstall(rendered: dict[str, Rendered]) -> None:
+    """The keys, and the password the bundled PostgreSQL's volume was made with, survive a reinstall."""
+    for name in ("secrets", "connections"):
+        secret = rendered["kind"].get("Secret", f"{RELEASE}-shop-{name}")
+        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"

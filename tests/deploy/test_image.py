@@ -160,7 +160,7 @@ async def started(
 ) -> AsyncIterator[dict[str, Any]]:
     r, keys = chart_render
     ports = {name: {"grpc": free_port(), "metrics": free_port()} for name in SERVICE_PORTS}
-    ports["payments"]["provider"] = free_port()
+    ports["payments"]["http"] = free_port()
     ports["gateway"] = {"http": free_port(), "metrics": free_port()}
     urls = {"database-url": database_url, "redis-url": redis_url}
     children: dict[str, ChildProcess] = {}
