@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth run test lint lint-protos protos lock clean
+.PHONY: help setup pth run test lint lint-protos protos lock clean frontend frontend-api
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
@@ -21,6 +21,8 @@ help:
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make lint-protos  buf lint and a check that protos/gen is up to date"
 	@echo "make protos       regenerate protos/gen/python"
+	@echo "make frontend     build the shop's web pages (frontend/dist; make run and make test do it)"
+	@echo "make frontend-api regenerate frontend/src/api/schema.ts from the gateway's OpenAPI"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
 	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
 
@@ -30,6 +32,7 @@ setup: $(STAMP) pth
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
+setup: frontend/node_modules
 
 $(VENV_PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,12 +57,31 @@ protos/node_modules: protos/package-lock.json
 	npm ci --prefix protos --no-audit --no-fund
 	@touch $@
 
+frontend/node_modules: frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund
+	@touch $@
+
+# Rebuilt only when a source, the lock file or the build config changed.
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig.json -type f 2>/dev/null)
+
+frontend/dist/index.html: frontend/node_modules $(FRONTEND_SOURCES)
+	npm --prefix frontend run build --silent
+
+frontend: frontend/dist/index.html
+
+# The API types come from the gateway's routes and models, read without starting a server.
+frontend-api: setup
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(VENV_PY) -m deploy.local.api_schema "$$tmp/openapi.json"; \
+	frontend/node_modules/.bin/openapi-typescript "$$tmp/openapi.json" --default-non-nullable false \
+		-o frontend/src/api/schema.ts
+
 # --- everyday ----------------------------------------------------------------------------------
 
-run: setup
+run: setup frontend
 	$(VENV_PY) -m deploy.local $(RUN_ARGS)
 
-test: setup
+test: setup frontend
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -85,5 +107,5 @@ lock:
 	@echo "constraints.txt refreshed; run 'make setup' to install it"
 
 clean:
-	rm -rf $(VENV) protos/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) protos/node_modules frontend/node_modules frontend/dist .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -1,7 +1,8 @@
 """The one table of local ports. The launcher and the tests import it; SHOP_PORT_OFFSET shifts all.
 
-Base ports (offset 0): gateway HTTP 5000 and metrics 9100, embedded Redis 6380, and per service a
-gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of `SERVICES`.
+Base ports (offset 0): storefront HTTP 3000, gateway HTTP 5000 and metrics 9100, embedded Redis
+6380, and per service a gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of
+`SERVICES`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from services.kit.config import SERVICE_PORTS
 
 GATEWAY_HTTP_PORT = 5000
 GATEWAY_METRICS_PORT = 9100
+STOREFRONT_HTTP_PORT = 3000
+# The payment provider's HTTP tokenization server (SHOP_PAYMENTS_HTTP_PORT overrides it).
+PAYMENTS_HTTP_PORT = 5001
 REDIS_PORT = 6380
 HOST = "127.0.0.1"
 
@@ -62,6 +66,7 @@ class PortTable:
     gateway_http: int
     gateway_metrics: int
     redis: int
+    storefront_http: int
     services: dict[str, ServicePorts]
 
     def addresses_env(self) -> dict[str, str]:
@@ -74,6 +79,7 @@ class PortTable:
             "gateway http": self.gateway_http,
             "gateway metrics": self.gateway_metrics,
             "redis": self.redis,
+            "storefront http": self.storefront_http,
         }
         for name, ports in self.services.items():
             labelled[f"{name} grpc"] = ports.grpc
@@ -84,6 +90,10 @@ class PortTable:
     def api_url(self) -> str:
         return f"http://localhost:{self.gateway_http}/api"
 
+    @property
+    def shop_url(self) -> str:
+        return f"http://localhost:{self.storefront_http}"
+
 
 def port_table(offset: int = 0) -> PortTable:
     """The table shifted by `offset`; raises ValueError when a port would leave 1..65535."""
@@ -92,6 +102,7 @@ def port_table(offset: int = 0) -> PortTable:
         gateway_http=GATEWAY_HTTP_PORT + offset,
         gateway_metrics=GATEWAY_METRICS_PORT + offset,
         redis=REDIS_PORT + offset,
+        storefront_http=STOREFRONT_HTTP_PORT + offset,
         services={
             name: ServicePorts(name, spec.grpc_port + offset, spec.metrics_port + offset)
             for name, spec in SERVICES.items()

@@ -32,6 +32,8 @@ class Settings:
     startup_timeout: float
     services: tuple[str, ...]
     gateway: bool
+    # The built frontend the storefront serves (SHOP_STOREFRONT_DIST, default frontend/dist).
+    storefront_dist: Path = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
     @property
     def port_offset(self) -> int:
@@ -101,4 +103,5 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
         startup_timeout=timeout,
         services=services,
         gateway=not args.no_gateway,
+        storefront_dist=Path(env.get("SHOP_STOREFRONT_DIST") or Settings.storefront_dist).resolve(),
     )

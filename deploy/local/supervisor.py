@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from deploy.local.health import NotReady, wait_grpc_serving, wait_http_ok
 from deploy.local.keys import KeyFiles, ensure_admin_password, ensure_keys, write_private
-from deploy.local.ports import HOST, SERVICES
+from deploy.local.ports import HOST, PAYMENTS_HTTP_PORT, SERVICES
 from deploy.local.process import ChildProcess, say
 from deploy.local.redis_server import EmbeddedRedis, RedisStartError
 from deploy.local.settings import SHUTDOWN_TIMEOUT, Settings
@@ -56,6 +56,7 @@ class Platform:
         self.admin_password = settings.admin_password or ""
         self.services: dict[str, ChildProcess] = {}
         self.gateway: ChildProcess | None = None
+        self.storefront: ChildProcess | None = None
         self.ready = False
         self.shutting_down = False
         self._lock: IO[bytes] | None = None
@@ -72,6 +73,7 @@ class Platform:
             wanted[f"{name} grpc"] = ports.services[name].grpc
             wanted[f"{name} metrics"] = ports.services[name].metrics
         if self.settings.gateway:
+            wanted["storefront http"] = ports.storefront_http
             wanted["gateway http"] = ports.gateway_http
             wanted["gateway metrics"] = ports.gateway_metrics
         return busy_ports(wanted)
@@ -134,6 +136,7 @@ class Platform:
 
         if s.gateway:
             await self._start_gateway(common)
+            await self._start_storefront(common)
         self._write_state()
         self.ready = True
 
@@ -203,6 +206,35 @@ class Platform:
             raise await self._failure(self.gateway, exc) from None
         say("gateway is ready")
 
+    async def _start_storefront(self, common: dict[str, str]) -> None:
+        """The shop's web pages on one origin with /api; skipped (with a note) when not built."""
+        dist = self.settings.storefront_dist
+        if not (dist / "index.html").is_file():
+            say(f"storefront not started: {dist} is not built (make run builds it)")
+            return
+        ports = self.settings.ports
+        payments_http = int(os.environ.get("SHOP_PAYMENTS_HTTP_PORT") or PAYMENTS_HTTP_PORT) + ports.offset
+        env = {
+            **common,
+            "SHOP_SERVICE_NAME": "storefront",
+            "SHOP_STOREFRONT_PORT": str(ports.storefront_http),
+            "SHOP_STOREFRONT_DIST": str(dist),
+            "SHOP_STOREFRONT_API_URL": f"http://{HOST}:{ports.gateway_http}",
+            "SHOP_STOREFRONT_PROVIDER_URL": f"http://{HOST}:{payments_http}",
+        }
+        argv = [sys.executable, "-m", "deploy.local.storefront"]
+        log_path = self.logs_dir / "storefront.log"
+        self.storefront = ChildProcess("storefront", argv, env, log_path, on_exit=self._on_exit)
+        say(f"starting storefront (HTTP :{ports.storefront_http})")
+        await self.storefront.start()
+        try:
+            await wait_http_ok(
+                self.storefront, f"http://{HOST}:{ports.storefront_http}/", self.settings.startup_timeout
+            )
+        except NotReady as exc:
+            raise await self._failure(self.storefront, exc) from None
+        say("storefront is ready")
+
     async def _failure(self, child: ChildProcess, exc: Exception) -> StartupError:
         if not child.running:
             await child.wait(2.0)  # drain its last output
@@ -221,6 +253,13 @@ class Platform:
                 "grpc_port": None,
                 "metrics_port": ports.gateway_metrics,
                 "http_port": ports.gateway_http,
+            }
+        if self.storefront is not None:
+            state["storefront"] = {
+                "pid": self.storefront.pid,
+                "grpc_port": None,
+                "metrics_port": None,
+                "http_port": ports.storefront_http,
             }
         if self.redis is not None:
             state["redis"] = {
@@ -244,7 +283,9 @@ class Platform:
         if os.environ.get("SHOP_DATABASE_URL"):
             database = "from SHOP_DATABASE_URL"
         api = f"Shop API: {s.ports.api_url}" if s.gateway else "Gateway not started (--no-gateway)"
+        shop = f"Shop: {s.ports.shop_url}" if self.storefront is not None else "Shop: not built"
         lines = [
+            shop,
             api,
             f"Services: {', '.join(s.services) or 'none'}",
             f"Data folder: {self.data_dir}",
@@ -280,8 +321,9 @@ class Platform:
 
     def _children(self) -> list[ChildProcess]:
         children = [*self.services.values()]
-        if self.gateway is not None:
-            children.append(self.gateway)
+        for web_child in (self.gateway, self.storefront):
+            if web_child is not None:
+                children.append(web_child)
         if self.redis is not None:
             children.append(self.redis.process)
         return children
@@ -289,6 +331,9 @@ class Platform:
     async def stop(self) -> None:
         """Gateway first, then all services together, then Redis; SIGKILL whoever overstays."""
         self.shutting_down = True
+        if self.storefront is not None and self.storefront.running:
+            say("stopping storefront")
+            await self.storefront.stop(SHUTDOWN_TIMEOUT)
         if self.gateway is not None and self.gateway.running:
             say("stopping gateway")
             await self.gateway.stop(SHUTDOWN_TIMEOUT)
