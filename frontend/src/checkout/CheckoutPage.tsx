@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router";
 import { api, data, tokenizeCard } from "../api/client";
 import { toApiError } from "../api/errors";
@@ -225,6 +225,9 @@ function ReviewStep({ draft, update }: { draft: Draft; update: Update }) {
   const byId = new Map(products.map((r, i) => [lines[i].productId, r.data]));
   const totals = cartTotals(lines, byId);
   const shippingCents = toCents(draft.shippingCost ?? 0);
+  // Set synchronously on the first click: the mutation's own pending state renders a tick later,
+  // after a double click's second click. The Idempotency-Key covers retries across reloads.
+  const placing = useRef(false);
 
   const place = useMutation({
     mutationFn: async () => {
@@ -246,6 +249,7 @@ function ReviewStep({ draft, update }: { draft: Draft; update: Update }) {
       navigate(`/orders/${created.order_id}/confirmation`, { replace: true });
     },
     onError: (error) => {
+      placing.current = false;
       // A refused order will be refused again with the same key: the next try gets a new one. When no
       // answer came, the key is kept so a retry cannot make a second order.
       if (toApiError(error).kind !== "unavailable") update({ idempotencyKey: newKey() });
@@ -287,7 +291,15 @@ function ReviewStep({ draft, update }: { draft: Draft; update: Update }) {
       <FormError message={place.isError ? toApiError(place.error).userMessage : null} />
       <div className="actions">
         <Link to="/checkout/payment">Back</Link>
-        <button type="button" onClick={() => place.mutate()} disabled={place.isPending || lines.length === 0}>
+        <button
+          type="button"
+          onClick={() => {
+            if (placing.current) return;
+            placing.current = true;
+            place.mutate();
+          }}
+          disabled={place.isPending || lines.length === 0}
+        >
           {place.isPending ? "Placing order…" : "Place order"}
         </button>
       </div>

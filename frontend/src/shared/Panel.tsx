@@ -39,7 +39,7 @@ export function Panel<T>({ title, headingLevel = 2, query, isEmpty, empty, child
     body = children(query.data);
   }
   return (
-    <section aria-labelledby={id} className="panel">
+    <section aria-labelledby={id} className="panel" aria-busy={query.isFetching}>
       <Heading id={id} className={hideTitle ? "visually-hidden" : undefined}>
         {title}
       </Heading>

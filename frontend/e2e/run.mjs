@@ -1,0 +1,344 @@
+// End-to-end tests of the shop in Debian's Chromium against a running platform (started by
+// tests/frontend/test_browser.py). Elements are found by role and label; waits are on elements and
+// responses, never on time. Env: SHOP_URL, SHOP_ADMIN_EMAIL, SHOP_ADMIN_PASSWORD, SCREENSHOT_DIR.
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.SHOP_URL ?? "http://localhost:3000";
+const ADMIN = { email: process.env.SHOP_ADMIN_EMAIL, password: process.env.SHOP_ADMIN_PASSWORD };
+const SHOTS = process.env.SCREENSHOT_DIR ?? "e2e/screenshots";
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const WIDTHS = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
+const RUN = Date.now().toString(36);
+
+// --- the API, for setting up data and checking what the pages show --------------------------------
+
+async function call(method, path, { token, body, headers = {} } = {}) {
+  const response = await fetch(BASE + path, {
+    method,
+    headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error(`${method} ${path} -> ${response.status} ${text}`);
+  return json;
+}
+
+const login = async (email, password) => (await call("POST", "/api/auth/login/", { body: { email, password } })).token;
+
+// --- the browser -------------------------------------------------------------------------------
+
+const results = [];
+async function scenario(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`PASS ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}\n${error.stack ?? error}`);
+  }
+}
+
+async function newPage(browser, viewport = WIDTHS.desktop) {
+  const context = await browser.newContext({ viewport, baseURL: BASE });
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.log(`  page error: ${error.message}`));
+  return page;
+}
+
+const h1 = (page, name) => page.getByRole("heading", { level: 1, name });
+
+/** axe-core on the current page: serious or critical findings fail the scenario. */
+const scanned = new Set();
+async function axeScan(page, label) {
+  await page.addScriptTag({ content: AXE });
+  const found = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")})`);
+  });
+  scanned.add(label);
+  assert.deepEqual(found, [], `axe on ${label}`);
+}
+
+async function shoot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signInThroughPage(page, email, password) {
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function tokenOf(page) {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem("shop.session") ?? "null")?.token);
+}
+
+/** The product headings in the grid, in the order shown. */
+async function shownProducts(page) {
+  const region = page.getByRole("region", { name: "Products" });
+  await region.and(page.locator('[aria-busy="false"]')).waitFor(); // not the previous page's list
+  await region.getByRole("article").first().waitFor();
+  return region.getByRole("heading", { level: 3 }).allTextContents();
+}
+
+async function main() {
+  mkdirSync(SHOTS, { recursive: true });
+  const adminToken = await login(ADMIN.email, ADMIN.password);
+  const product = async (name, price, stock) =>
+    (await call("POST", "/api/products/", { token: adminToken, body: { name, price, stock, description: `The ${name}, made to last.` } })).id;
+  const mugs = {
+    cheap: await product(`Pebble mug ${RUN}`, 9.99, 50),
+    dear: await product(`Granite mug ${RUN}`, 24.5, 50),
+    middle: await product(`Harbor mug ${RUN}`, 14.25, 50),
+    gone: await product(`Sold-out mug ${RUN}`, 19, 0),
+  };
+  await call("POST", "/api/banners/", { token: adminToken, body: { title: `Winter sale ${RUN}: mugs 10% off`, image_url: "https://images.shop.test/mugs.png", link_url: "/products?q=mug", placement: "home", active: true } });
+  await call("POST", "/api/posts/", { token: adminToken, body: { title: `Caring for stoneware ${RUN}`, body_markdown: "Rinse **warm**, never <script>alert(1)</script> hot." } }).then((post) =>
+    call("POST", `/api/posts/${post.id}/publish`, { token: adminToken, body: {} }),
+  );
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    // Each launch gets a fresh, throw-away profile from playwright (its own --user-data-dir).
+  });
+  const shopper = { email: `shopper-${RUN}@shop.test`, password: "correct horse battery" };
+
+  try {
+    await scenario("signed out, /account leads to sign-in and back", async () => {
+      const page = await newPage(browser);
+      await page.goto("/account");
+      await h1(page, "Sign in").waitFor();
+      assert.match(page.url(), /\/signin\?next=%2Faccount$/);
+      await axeScan(page, "sign in");
+      await page.getByRole("link", { name: "Create an account" }).click();
+      await h1(page, "Create an account").waitFor();
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.getByText("Enter your email address.").waitFor(); // beside the field, nothing sent
+      await page.getByLabel("Email").fill(shopper.email);
+      await page.getByLabel("Password").fill(shopper.password);
+      await page.getByRole("button", { name: "Create account" }).click();
+      await h1(page, "Your account").waitFor();
+      await page.getByText(`Signed in as ${shopper.email}`).waitFor();
+      await axeScan(page, "account");
+      await page.context().close();
+    });
+
+    await scenario("home shows the banner; blog post renders its sanitised HTML", async () => {
+      const page = await newPage(browser);
+      await page.goto("/");
+      await page.getByRole("link", { name: `Winter sale ${RUN}: mugs 10% off` }).waitFor();
+      await axeScan(page, "home");
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Blog" }).click();
+      await page.getByRole("link", { name: `Caring for stoneware ${RUN}` }).click();
+      await h1(page, `Caring for stoneware ${RUN}`).waitFor();
+      await page.locator(".post-body strong", { hasText: "warm" }).waitFor();
+      assert.equal(await page.locator(".post-body script").count(), 0);
+      await axeScan(page, "blog post");
+      await page.context().close();
+    });
+
+    await scenario("search and sort are in the URL: they survive reload and Back", async () => {
+      const page = await newPage(browser);
+      await page.goto("/products");
+      await page.getByRole("searchbox", { name: "Search products" }).fill(RUN);
+      await page.getByRole("button", { name: "Search" }).click();
+      await h1(page, `Results for “${RUN}”`).waitFor();
+      assert.deepEqual((await shownProducts(page)).length, 4);
+      await page.getByLabel("Sort by").selectOption("price_desc");
+      await page.waitForURL(/sort=price_desc/);
+      const sorted = [`Granite mug ${RUN}`, `Sold-out mug ${RUN}`, `Harbor mug ${RUN}`, `Pebble mug ${RUN}`];
+      assert.deepEqual(await shownProducts(page), sorted);
+      await axeScan(page, "catalog");
+      await page.reload();
+      await h1(page, `Results for “${RUN}”`).waitFor();
+      assert.equal(await page.getByLabel("Sort by").inputValue(), "price_desc");
+      assert.equal(await page.getByRole("searchbox", { name: "Search products" }).inputValue(), RUN);
+      assert.deepEqual(await shownProducts(page), sorted);
+      await page.goBack();
+      await page.waitForURL((url) => !url.search.includes("sort="));
+      assert.equal(await page.getByLabel("Sort by").inputValue(), "relevance");
+      assert.equal(await page.getByRole("searchbox", { name: "Search products" }).inputValue(), RUN);
+      await page.goBack();
+      await h1(page, "Catalog").waitFor();
+      assert.equal(await page.getByRole("searchbox", { name: "Search products" }).inputValue(), "");
+      await page.context().close();
+    });
+
+    await scenario("out of stock disables add to cart; a review is checked beside its field, then updates the list and average", async () => {
+      const page = await newPage(browser);
+      await page.goto(`/signin?next=/products/${mugs.gone}`);
+      await signInThroughPage(page, shopper.email, shopper.password);
+      await h1(page, `Sold-out mug ${RUN}`).waitFor();
+      await page.getByText("Out of stock").waitFor();
+      assert.equal(await page.getByRole("button", { name: "Add to cart" }).isDisabled(), true);
+      await page.getByRole("button", { name: "Post review" }).click();
+      const rating = page.getByLabel("Rating");
+      await page.getByText("Choose a rating from 1 to 5 stars.").waitFor();
+      assert.equal(await rating.getAttribute("aria-invalid"), "true");
+      await rating.selectOption("4");
+      await page.getByLabel("Your review").fill("Lovely glaze <b>not bold</b>");
+      const posted = page.waitForResponse((r) => r.url().includes(`/api/products/${mugs.gone}/reviews/`) && r.request().method() === "POST");
+      await page.getByRole("button", { name: "Post review" }).click();
+      assert.equal((await posted).status(), 201);
+      await page.getByRole("list", { name: "Reviews" }).getByText("Lovely glaze <b>not bold</b>").waitFor();
+      await page.getByText("4.0 out of 5 (1 review)").waitFor();
+      await axeScan(page, "product");
+      await page.context().close();
+    });
+
+    let orderPage;
+    await scenario("cart totals equal GET /api/cart/ and survive a reload", async () => {
+      const page = (orderPage = await newPage(browser));
+      await page.goto(`/signin?next=/products/${mugs.cheap}`);
+      await signInThroughPage(page, shopper.email, shopper.password);
+      await h1(page, `Pebble mug ${RUN}`).waitFor();
+      await page.getByLabel("Quantity").fill("2");
+      await page.getByRole("button", { name: "Add to cart" }).click();
+      await page.getByText("Added to your cart.").waitFor();
+      await page.goto(`/products/${mugs.middle}`);
+      await page.getByRole("button", { name: "Add to cart" }).click();
+      await page.getByText("Added to your cart.").waitFor();
+      await page.getByRole("link", { name: "View cart" }).click();
+      await h1(page, "Your cart").waitFor();
+      const quantity = page.getByLabel(`Quantity of Harbor mug ${RUN}`);
+      await quantity.fill("3");
+      const changed = page.waitForResponse((r) => r.url().endsWith("/api/cart/") && r.request().method() === "GET");
+      await page.getByRole("button", { name: `Update Harbor mug ${RUN}` }).click();
+      await changed;
+      const check = async () => {
+        const cart = await call("GET", "/api/cart/", { token: await tokenOf(page) });
+        const lines = Object.values(cart);
+        const byProduct = Object.fromEntries(lines.map((l) => [l.product_id, l.quantity]));
+        assert.deepEqual(byProduct, { [mugs.cheap]: 2, [mugs.middle]: 3 });
+        await page.getByTestId("cart-count").getByText("5", { exact: true }).waitFor();
+        await page.getByTestId("cart-subtotal").getByText("$62.73", { exact: true }).waitFor(); // 2 × 9.99 + 3 × 14.25
+      };
+      await check();
+      await axeScan(page, "cart");
+      await shoot(page, "cart-desktop");
+      await page.reload();
+      await h1(page, "Your cart").waitFor();
+      await check();
+    });
+
+    await scenario("checkout in steps with Back; a double-clicked place order makes one order and empties the cart", async () => {
+      const page = orderPage;
+      const token = await tokenOf(page);
+      const before = (await call("GET", "/api/orders/", { token })).orders.length;
+      await page.getByRole("link", { name: "Go to checkout" }).click();
+      await h1(page, "Checkout: Address").waitFor();
+      await page.getByRole("button", { name: "Continue to shipping" }).click();
+      await page.getByText("Enter the street address.").waitFor();
+      await page.getByLabel("Full name").fill("Ada Shopper");
+      await page.getByLabel("Address line 1").fill("1 Main Street");
+      await page.getByLabel("City").fill("Springfield");
+      await page.getByLabel("Postal code").fill("12345");
+      await axeScan(page, "checkout address");
+      await shoot(page, "checkout-address-desktop");
+      await page.getByRole("button", { name: "Continue to shipping" }).click();
+      await h1(page, "Checkout: Shipping").waitFor();
+      const firstOption = page.getByRole("group", { name: "Delivery" }).getByRole("radio").first();
+      await firstOption.check();
+      await axeScan(page, "checkout shipping");
+      await page.getByRole("button", { name: "Continue to payment" }).click();
+      await h1(page, "Checkout: Payment").waitFor();
+      await page.getByLabel("Card number").fill("4242 4242 4242 4241");
+      await page.getByLabel("Expiry (MM/YY)").fill("12/30");
+      await page.getByLabel("Security code").fill("123");
+      await page.getByRole("button", { name: "Continue to review" }).click();
+      await page.getByText("Enter a valid card number.").waitFor();
+      await page.getByLabel("Card number").fill("4242 4242 4242 4242");
+      await axeScan(page, "checkout payment");
+      const tokenized = page.waitForResponse((r) => r.url().endsWith("/provider/v1/tokens"));
+      await page.getByRole("button", { name: "Continue to review" }).click();
+      assert.equal((await tokenized).status(), 201);
+      await h1(page, "Checkout: Review").waitFor();
+      await page.getByText("visa ending 4242").waitFor();
+      // Back goes to the previous step with what was entered, and forward again.
+      await page.goBack();
+      await h1(page, "Checkout: Payment").waitFor();
+      await page.goBack();
+      await h1(page, "Checkout: Shipping").waitFor();
+      assert.equal(await firstOption.isChecked(), true);
+      await page.goForward();
+      await page.goForward();
+      await h1(page, "Checkout: Review").waitFor();
+      await page.getByText("Ada Shopper, 1 Main Street, Springfield 12345, US").waitFor();
+      await axeScan(page, "checkout review");
+      await shoot(page, "checkout-review-desktop");
+      const placed = [];
+      page.on("request", (r) => r.url().endsWith("/api/orders/") && r.method() === "POST" && placed.push(r));
+      await page.getByRole("button", { name: "Place order" }).dblclick();
+      await h1(page, "Thank you for your order").waitFor();
+      const id = Number(await page.getByTestId("order-id").textContent());
+      const orders = (await call("GET", "/api/orders/", { token })).orders;
+      assert.equal(orders.length, before + 1, "exactly one new order");
+      assert.equal(placed.length, 1, "the button is disabled while placing");
+      const order = await call("GET", `/api/orders/${id}`, { token });
+      assert.deepEqual(
+        Object.fromEntries(order.items.map((i) => [i.product_id, i.quantity])),
+        { [mugs.cheap]: 2, [mugs.middle]: 3 },
+      );
+      await page.getByTestId("order-total").getByText(new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(order.total)).waitFor();
+      assert.deepEqual(await call("GET", "/api/cart/", { token }), {});
+      await axeScan(page, "confirmation");
+      await shoot(page, "confirmation-desktop");
+      await page.getByRole("link", { name: "Track this order" }).click();
+      await h1(page, `Order ${id}`).waitFor();
+      await page.getByRole("region", { name: "Tracking" }).getByText(/Not shipped yet|ups|fedex|usps|dhl/i).first().waitFor();
+      await axeScan(page, "order");
+      await page.getByRole("link", { name: "Back to your account" }).click();
+      await page.getByRole("region", { name: "Orders" }).getByRole("link", { name: `Order ${id}` }).waitFor();
+      await page.goto("/cart");
+      await page.getByText("Your cart is empty.").waitFor();
+      await page.context().close();
+    });
+
+    await scenario("screenshots of the main pages at desktop and phone widths", async () => {
+      for (const [width, viewport] of Object.entries(WIDTHS)) {
+        const page = await newPage(browser, viewport);
+        for (const [name, path, heading] of [
+          ["home", "/", "Welcome to the shop"],
+          ["catalog", `/products?q=${RUN}`, `Results for “${RUN}”`],
+          ["product", `/products/${mugs.dear}`, `Granite mug ${RUN}`],
+          ["blog", "/blog", "Blog"],
+          ["not-found", "/no-such-page", "Page not found"],
+        ]) {
+          await page.goto(path);
+          await h1(page, heading).waitFor();
+          await page.getByRole("status").first().waitFor({ state: "detached" }).catch(() => {});
+          if (!scanned.has(name)) await axeScan(page, name);
+          await shoot(page, `${name}-${width}`);
+        }
+        await page.goto("/signin?next=/account");
+        await signInThroughPage(page, shopper.email, shopper.password);
+        await h1(page, "Your account").waitFor();
+        await page.getByRole("region", { name: "Orders" }).getByRole("table").waitFor();
+        await shoot(page, `account-${width}`);
+        await page.context().close();
+      }
+    });
+  } finally {
+    await browser.close();
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(`browser: ${results.length - failed} passed, ${failed} failed; axe scanned: ${[...scanned].join(", ")}`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
