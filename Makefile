@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth run test lint lint-protos protos lock clean frontend frontend-api
+.PHONY: help setup pth run test lint lint-protos protos lock clean frontend frontend-api browser
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
@@ -32,7 +32,7 @@ setup: $(STAMP) pth
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
-setup: frontend/node_modules
+setup: frontend/node_modules browser
 
 $(VENV_PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,17 @@ pth: | $(VENV_PY)
 protos/node_modules: protos/package-lock.json
 	npm ci --prefix protos --no-audit --no-fund
 	@touch $@
+
+# The browser tests drive Debian's Chromium (playwright-core downloads no browser): installed here
+# when missing and we are root (as in CI); otherwise say how.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "note: /usr/bin/chromium is missing; the browser tests need it (sudo apt-get install chromium)"; \
+		fi; \
+	fi
 
 frontend/node_modules: frontend/package-lock.json
 	npm ci --prefix frontend --no-audit --no-fund
