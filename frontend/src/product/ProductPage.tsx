@@ -86,7 +86,7 @@ export default function ProductPage() {
               <p className="price large">{formatPrice(p.price)}</p>
               <p className={p.stock > 0 ? "stock in" : "stock out"}>{p.stock > 0 ? `In stock (${p.stock} available)` : "Out of stock"}</p>
               <p className="rating">
-                <Stars average={p.rating?.average ?? 0} count={p.rating?.count ?? 0} />
+                {p.rating ? <Stars average={p.rating.average} count={p.rating.count} /> : <span className="muted">Rating unavailable right now</span>}
               </p>
               <p className="description">{p.description}</p>
               <AddToCart product={p} />
