@@ -447,6 +447,70 @@ async function main() {
       await page.context().close();
     });
 
+    await scenario("back office: shoppers are kept out; an admin creates a product, empties its stock, hides a review, refunds an order", async () => {
+      const page = await newPage(browser);
+      await page.goto("/admin");
+      await h1(page, "Sign in").waitFor();
+      await signInThroughPage(page, shopper.email, shopper.password);
+      await h1(page, "Access denied").waitFor();
+      await page.context().close();
+
+      const admin = await newPage(browser);
+      await admin.goto("/signin?next=/admin");
+      await signInThroughPage(admin, ADMIN.email, ADMIN.password);
+      await h1(admin, "Back office: Products").waitFor();
+      await admin.getByRole("button", { name: "Create product" }).click();
+      await admin.getByText("Enter a price like 12.50.").waitFor();
+      await admin.getByLabel("Name", { exact: true }).fill(`Desk lamp ${RUN}`);
+      await admin.getByLabel("Price", { exact: true }).fill("31.00");
+      await admin.getByLabel("Stock", { exact: true }).fill("3");
+      await admin.getByRole("button", { name: "Create product" }).click();
+      await admin.getByText(/Product \d+ created\./).waitFor();
+      await axeScan(admin, "back office products");
+      await shoot(admin, "admin-products-desktop");
+
+      const shop = await newPage(browser);
+      await shop.goto(`/products?q=lamp+${RUN}`);
+      assert.deepEqual(await shownProducts(shop), [`Desk lamp ${RUN}`]);
+      await shop.getByRole("link", { name: `Desk lamp ${RUN}` }).click();
+      await h1(shop, `Desk lamp ${RUN}`).waitFor();
+      assert.equal(await shop.getByRole("button", { name: "Add to cart" }).isDisabled(), false);
+
+      await admin.getByLabel(`Stock of Desk lamp ${RUN}`).fill("0");
+      const saved = admin.waitForResponse((r) => /\/api\/products\/\d+$/.test(r.url()) && r.request().method() === "PUT");
+      await admin.getByRole("button", { name: `Set stock of Desk lamp ${RUN}` }).click();
+      assert.equal((await saved).status(), 200);
+      await shop.reload();
+      await shop.getByText("Out of stock").waitFor();
+      assert.equal(await shop.getByRole("button", { name: "Add to cart" }).isDisabled(), true);
+
+      await admin.getByRole("navigation", { name: "Back office" }).getByRole("link", { name: "Reviews" }).click();
+      await admin.getByLabel("Product id").fill(String(mugs.gone));
+      await admin.getByRole("button", { name: "Show reviews" }).click();
+      const hideButton = admin.getByRole("button", { name: /^Hide review \d+$/ });
+      await hideButton.waitFor();
+      await hideButton.click();
+      await admin.getByText("No visible reviews.").waitFor();
+      await shop.goto(`/products/${mugs.gone}`);
+      await shop.getByRole("region", { name: "Reviews" }).getByText("No reviews yet. Be the first to write one.").waitFor();
+
+      await admin.getByRole("navigation", { name: "Back office" }).getByRole("link", { name: "Orders" }).click();
+      await admin.getByLabel("Status").selectOption("paid");
+      await admin.waitForURL(/status=paid/);
+      const refund = admin.getByRole("button", { name: /^Cancel and refund order \d+$/ }).first();
+      await refund.waitFor();
+      const orderId = Number((await refund.textContent()).match(/(\d+)$/)[1]);
+      const cancelled = admin.waitForResponse((r) => r.url().endsWith(`/api/orders/${orderId}/cancel`));
+      await refund.click();
+      assert.equal((await cancelled).status(), 200);
+      const after = await call("GET", `/api/orders/?status=paid`, { token: adminToken });
+      assert.ok(!after.orders.some((o) => o.order_id === orderId), "the refunded order is no longer paid");
+      await axeScan(admin, "back office orders");
+      await shoot(admin, "admin-orders-desktop");
+      await admin.context().close();
+      await shop.context().close();
+    });
+
     await scenario("screenshots of the main pages at desktop and phone widths", async () => {
       for (const [width, viewport] of Object.entries(WIDTHS)) {
         const page = await newPage(browser, viewport);

@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { Link, NavLink, Outlet, useLocation, useNavigate, useNavigation } from "react-router";
 import { api } from "../api/client";
-import { setSession } from "../api/session";
+import { roleOf, setSession } from "../api/session";
 import { useCart } from "../shared/queries";
 import { useSession } from "../shared/session";
 
@@ -84,6 +84,11 @@ export function Layout() {
                 <li>
                   <NavLink to="/account">Account</NavLink>
                 </li>
+                {roleOf(session.token) === "admin" && (
+                  <li>
+                    <NavLink to="/admin">Back office</NavLink>
+                  </li>
+                )}
                 <li>
                   <SignOut />
                 </li>

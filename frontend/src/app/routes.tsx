@@ -1,6 +1,7 @@
 // Route table: each page is its own chunk (route-level code splitting).
 import { createBrowserRouter, type RouteObject } from "react-router";
 import { RequireAuth } from "../account/RequireAuth";
+import { RequireAdmin } from "../admin/RequireAdmin";
 import { Layout } from "./Layout";
 import { NotFound, RouteError } from "./NotFound";
 
@@ -28,6 +29,7 @@ export const routes: RouteObject[] = [
           { path: "account/orders/:id", lazy: page(() => import("../account/OrderPage")) },
         ],
       },
+      { element: <RequireAdmin />, children: [{ path: "admin", lazy: page(() => import("../admin/AdminPage")) }] },
       { path: "*", element: <NotFound /> },
     ],
   },

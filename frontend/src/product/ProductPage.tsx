@@ -7,6 +7,7 @@ import { Stars } from "../shared/ProductCard";
 import { useAddToCart, useProduct, type Product } from "../shared/queries";
 import { useSession } from "../shared/session";
 import { useTitle } from "../shared/useTitle";
+import { AlsoViewed, RecentlyViewed } from "./RelatedPanels";
 import { ReviewsPanel } from "./ReviewsPanel";
 
 function AddToCart({ product }: { product: Product }) {
@@ -95,6 +96,8 @@ export default function ProductPage() {
         )}
       </Panel>
       <ReviewsPanel productId={id} />
+      <AlsoViewed productId={id} />
+      <RecentlyViewed productId={id} />
     </>
   );
 }
