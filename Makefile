@@ -89,8 +89,9 @@ frontend-api: setup
 
 # --- everyday ----------------------------------------------------------------------------------
 
+# A new data folder opens with a demo catalog; SHOP_DEMO_CATALOG=off make run starts it empty.
 run: setup frontend
-	$(VENV_PY) -m deploy.local $(RUN_ARGS)
+	SHOP_DEMO_CATALOG=$${SHOP_DEMO_CATALOG:-on} $(VENV_PY) -m deploy.local $(RUN_ARGS)
 
 test: setup frontend
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)

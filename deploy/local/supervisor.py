@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+import aiohttp
+
+from deploy.local import demo
 from deploy.local.health import NotReady, wait_grpc_serving, wait_http_ok
 from deploy.local.keys import KeyFiles, ensure_admin_password, ensure_keys, write_private
 from deploy.local.ports import HOST, PAYMENTS_HTTP_PORT, SERVICES
@@ -136,6 +139,8 @@ class Platform:
 
         if s.gateway:
             await self._start_gateway(common)
+            if s.demo_catalog:
+                await self._seed_demo()
             await self._start_storefront(common)
         self._write_state()
         self.ready = True
@@ -205,6 +210,20 @@ class Platform:
         except NotReady as exc:
             raise await self._failure(self.gateway, exc) from None
         say("gateway is ready")
+
+    async def _seed_demo(self) -> None:
+        try:
+            created = await demo.seed(
+                self.settings.ports.api_url.replace("localhost", HOST),
+                self.settings.admin_email,
+                self.admin_password,
+                self.data_dir,
+            )
+        except (aiohttp.ClientError, KeyError, ValueError) as exc:
+            say(f"demo catalog not made: {exc}")  # the shop still runs, just empty
+            return
+        if created:
+            say(f"demo catalog: {created} products, reviews, a banner, a post (SHOP_DEMO_CATALOG=off: none)")
 
     async def _start_storefront(self, common: dict[str, str]) -> None:
         """The shop's web pages on one origin with /api; skipped (with a note) when not built."""
