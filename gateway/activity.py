@@ -12,8 +12,9 @@ full new events are dropped (counted and logged), never the request. Recording i
 `SHOP_REDIS_URL` is unset or `SHOP_ACTIVITY_RECORDING=false`.
 
 Public routes do not authenticate their caller (that would cost a call to auth per request), so
-for them the bearer token, if any, goes into the queue as it came and the background task checks
-its signature locally to attribute the event; an invalid token records an anonymous event.
+for them the bearer token, if any, goes into the queue as it came and the background task checks it
+(signature, expiry and auth's revocation list, `services.kit.revocation`) to attribute the event;
+a token that does not count (invalid, logged out, of a deleted account) records an anonymous event.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from services.kit import redis as kit_redis
 from services.kit.config import ConfigError
 from services.kit.errors import DomainError
 from services.kit.principal import TokenVerifier
+from services.kit.revocation import RevocationList, TokenChecker
 
 log = logging.getLogger("shop.gateway.activity")
 
@@ -56,7 +58,6 @@ FLUSH_SECONDS = 2.0
 # At most one "dropping events" / "Redis failing" warning per this many seconds.
 WARN_EVERY = 30.0
 _MAX_BACKOFF = 5.0
-_TOKEN_CACHE = 4096
 _QUERY_LIMIT = 200
 
 
@@ -75,17 +76,16 @@ class ActivityRecorder:
         *,
         maxlen: int = stream.DEFAULT_MAXLEN,
         queue_size: int = 10_000,
-        verifier: TokenVerifier | None = None,
+        tokens: TokenChecker | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = redis
         self._key = key
         self._maxlen = maxlen
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue(maxsize=queue_size)
-        self._verifier = verifier
+        self._tokens = tokens
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
-        self._users: dict[str, tuple[int, int]] = {}
         self._warned: dict[str, float] = {}
         self.written = 0
         self.dropped = 0
@@ -156,37 +156,33 @@ class ActivityRecorder:
             self._warned[topic] = now
             log.warning(message, extra={**extra, "dropped_total": self.dropped})
 
-    def _user_of(self, token: str) -> int:
-        """The user a public request's token names, if its signature holds; 0 otherwise."""
-        if self._verifier is None:
+    async def _user_of(self, token: str) -> int:
+        """The user a public request's token names, if it still counts (signature, expiry and
+        revocation: a logged-out or deleted account's token attributes nothing); 0 otherwise."""
+        if self._tokens is None:
             return 0
-        now = int(time.time())
-        cached = self._users.get(token)
-        if cached is not None and cached[1] > now:
-            return cached[0]
         try:
-            who = self._verifier.verify(token)
+            return (await self._tokens.check(token)).user_id
         except DomainError:
             return 0
-        if len(self._users) >= _TOKEN_CACHE:
-            self._users.clear()
-        self._users[token] = (who.user_id, who.expires_at)
-        return who.user_id
+        except (RedisError, OSError) as exc:
+            self._warn("revocation", "cannot check tokens; recording anonymously", error=repr(exc))
+            return 0
 
-    def _entry(self, item: _Queued) -> str:
+    @staticmethod
+    def _entry(item: _Queued, users: Mapping[str, int]) -> str:
         event = item.event
-        if item.token is not None:
-            user_id = self._user_of(item.token)
-            if user_id:
-                event = stream.StreamEvent(
-                    type=event.type,
-                    user_id=user_id,
-                    product_id=event.product_id,
-                    query=event.query,
-                    quantity=event.quantity,
-                    occurred_at=event.occurred_at,
-                    attributes=event.attributes,
-                )
+        user_id = users.get(item.token, 0) if item.token is not None else 0
+        if user_id:
+            event = stream.StreamEvent(
+                type=event.type,
+                user_id=user_id,
+                product_id=event.product_id,
+                query=event.query,
+                quantity=event.quantity,
+                occurred_at=event.occurred_at,
+                attributes=event.attributes,
+            )
         return event.encode()
 
     async def _write(self, entries: list[str]) -> None:
@@ -211,7 +207,9 @@ class ActivityRecorder:
                     await asyncio.sleep(LINGER_SECONDS)
                 while len(batch) < BATCH and not self._queue.empty():
                     batch.append(self._queue.get_nowait())
-                await self._write([self._entry(item) for item in batch])
+                tokens = {item.token for item in batch if item.token is not None}
+                users = {token: await self._user_of(token) for token in tokens}
+                await self._write([self._entry(item, users) for item in batch])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -224,12 +222,13 @@ class ActivityRecorder:
 ACTIVITY = web.AppKey("activity", ActivityRecorder)
 
 
-def _verifier(settings: GatewaySettings) -> TokenVerifier | None:
+def _token_checker(settings: GatewaySettings, client: aioredis.Redis) -> TokenChecker | None:
     try:
-        return TokenVerifier(settings.public_key_pem())
+        verifier = TokenVerifier(settings.public_key_pem())
     except ConfigError as exc:
         log.warning("activity of public requests is recorded anonymously", extra={"reason": str(exc)})
         return None
+    return TokenChecker(verifier, RevocationList(client, settings.redis_prefix))
 
 
 def recording(settings: GatewaySettings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -251,14 +250,19 @@ def recording(settings: GatewaySettings) -> Callable[[web.Application], AsyncIte
             stream.stream_key(settings.redis_prefix),
             maxlen=settings.activity_stream_maxlen,
             queue_size=settings.activity_queue_size,
-            verifier=_verifier(settings),
+            tokens=(tokens := _token_checker(settings, client)),
         )
+        listener = asyncio.create_task(tokens.listen()) if tokens is not None else None
         recorder.start()
         app[ACTIVITY] = recorder
         try:
             yield
         finally:
             await recorder.close()
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await client.aclose()
 
     return recorder_ctx

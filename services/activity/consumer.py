@@ -92,7 +92,13 @@ class StreamConsumer:
             return
         events = _events(entries)
         await self._store.add(events)
-        await self._redis.xack(self._key, stream.GROUP, *(entry_id for entry_id, _ in entries))
+        ids = [entry_id for entry_id, _ in entries]
+        # Stored entries leave the stream: it holds only what is still to be consumed, so a
+        # deleted account's events do not linger there until the stream is trimmed.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._key, stream.GROUP, *ids)
+            pipe.xdel(self._key, *ids)
+            await pipe.execute()
         self.committed += len(events)
 
     async def _own_pending(self) -> None:

@@ -236,7 +236,7 @@ async def _purge_forever(store: ActivityStore, retention: timedelta, interval: f
 async def build(runtime: Runtime) -> Sequence[Registration]:
     settings = runtime.settings_as(Settings)
     db = await runtime.database(MIGRATIONS)
-    store = ActivityStore(db)
+    store = ActivityStore(db, runtime.tokens.revocations.deleted_users)
     consumer = StreamConsumer(
         runtime.redis(),
         store,

@@ -7,7 +7,7 @@ commit and before the XACK) is stored once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,9 +101,14 @@ class CountCursor:
     product_id: int
 
 
+# Which of these users' accounts were deleted: auth's revocation list (services.kit.revocation).
+DeletedUsers = Callable[[Iterable[int]], Awaitable[set[int]]]
+
+
 class ActivityStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, deleted_users: DeletedUsers | None = None) -> None:
         self._db = db
+        self._deleted_users = deleted_users
 
     async def add(self, events: Sequence[NewEvent]) -> int:
         """Stores the events in one transaction (all or none); stream entries already stored are
@@ -118,7 +123,17 @@ class ActivityStore:
             insert = postgresql.insert(EventRow).on_conflict_do_nothing(index_elements=[EventRow.source_id])
         async with self._db.write() as session:
             await session.execute(insert, rows)
+        await self._drop_deleted({e.user_id for e in events if e.user_id})
         return len(rows)
+
+    async def _drop_deleted(self, user_ids: set[int]) -> None:
+        """Events of an account deleted meanwhile go again. Checked after the write: auth lists a
+        deletion before any service is asked to forget, so either this check sees it, or the
+        forget step runs after the write and deletes the rows itself. Nothing slips between."""
+        if self._deleted_users is None or not user_ids:
+            return
+        for user_id in await self._deleted_users(user_ids):
+            await self.delete_user(user_id)
 
     async def user_events(
         self, user_id: int, types: Sequence[int], limit: int, after: EventCursor | None

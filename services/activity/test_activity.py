@@ -130,7 +130,8 @@ async def test_record_events_needs_a_service_and_valid_events(
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await activity.RecordEvents(
-            activity_pb2.RecordEventsRequest(events=[view(1, new_id())]), metadata=bearer(tokens.customer(1))
+            activity_pb2.RecordEventsRequest(events=[view(1, new_id())]),
+            metadata=bearer(tokens.customer(9_000_001)),
         )
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     user = new_id()

@@ -84,7 +84,9 @@ class TokenIssuer:
         key_id = hashlib.sha256(der).hexdigest()[:16]
         self.public_key = PublicKeyInfo(key_id, ALGORITHM, self.public_pem.decode())
 
-    def issue(self, subject: str, role: Role, ttl_seconds: int, *, now: float | None = None) -> IssuedToken:
+    def issue(
+        self, subject: str, role: Role, ttl_seconds: int, *, now: float | None = None, generation: int = 0
+    ) -> IssuedToken:
         issued_at = int(time.time() if now is None else now)
         token_id = uuid.uuid4().hex
         claims = {
@@ -96,11 +98,13 @@ class TokenIssuer:
             "iss": ISSUER,
             "aud": AUDIENCE,
         }
+        if generation:
+            claims["gen"] = generation
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
         return IssuedToken(token, token_id, issued_at + ttl_seconds)
 
-    def for_user(self, user_id: int, role: Role, ttl_seconds: int) -> IssuedToken:
-        return self.issue(str(user_id), role, ttl_seconds)
+    def for_user(self, user_id: int, role: Role, ttl_seconds: int, generation: int = 0) -> IssuedToken:
+        return self.issue(str(user_id), role, ttl_seconds, generation=generation)
 
     def for_service(self, name: str, ttl_seconds: int) -> IssuedToken:
         return self.issue(f"{SERVICE_SUBJECT_PREFIX}{name}", Role.SERVICE, ttl_seconds)

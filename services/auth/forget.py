@@ -3,9 +3,11 @@
 DeleteUser removes the user row and records, in the same transaction, one `deletion_steps` row per
 service holding the person's data (`FORGET_TARGETS`). The `Forgetter` runs in the auth process: it
 calls each service's forget RPC with auth's own service token, marks the step done when it answers,
-and otherwise retries with exponential backoff. A service that is down, or not deployed yet,
-keeps its steps pending; the user-facing DeleteUser never waits for any of them. Every forget RPC
-is idempotent, so a step that runs twice (a crash between the call and the mark) does no harm.
+and otherwise retries with exponential backoff. Once every step of a user is done the deletion is
+complete (reported in the log) and the user's steps are deleted too. A service that is down, or not
+deployed yet, keeps its steps pending; the user-facing DeleteUser never waits for any of them. Every
+forget RPC is idempotent, so a step that runs twice (a crash between the call and the mark) does no
+harm.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from services.kit.config import CommonSettings
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
+from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from shop.profile.v1 import profile_pb2, profile_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
+from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 
 from .domain import retry_delay
 from .store import DeletionStepRow, DeletionSteps
@@ -36,7 +40,7 @@ from .store import DeletionStepRow, DeletionSteps
 log = logging.getLogger("shop.auth.forget")
 
 # Every service that keeps data about a person, in the order their steps are recorded.
-FORGET_TARGETS = ("profile", "cart", "reviews", "orders", "activity")
+FORGET_TARGETS = ("profile", "cart", "reviews", "orders", "shipping", "payments", "activity")
 BATCH = 100
 
 # One forget call: (user id, metadata, timeout) -> done when the service answered OK.
@@ -67,18 +71,26 @@ def forget_calls(channels: Mapping[str, grpc.aio.Channel]) -> dict[str, Forget]:
     reviews = reviews_pb2_grpc.ReviewsServiceStub(channels["reviews"])
     orders = orders_pb2_grpc.OrdersServiceStub(channels["orders"])
     activity = activity_pb2_grpc.ActivityServiceStub(channels["activity"])
+    shipping = shipping_pb2_grpc.ShippingServiceStub(channels["shipping"])
+    payments = payments_pb2_grpc.PaymentsServiceStub(channels["payments"])
     return {
         "profile": lambda user_id, md, timeout: profile.DeleteUserData(
             profile_pb2.DeleteUserDataRequest(user_id=user_id), metadata=md, timeout=timeout
         ),
-        "cart": lambda user_id, md, timeout: cart.ClearCart(
-            cart_pb2.ClearCartRequest(user_id=user_id), metadata=md, timeout=timeout
+        "cart": lambda user_id, md, timeout: cart.DeleteUserCart(
+            cart_pb2.DeleteUserCartRequest(user_id=user_id), metadata=md, timeout=timeout
         ),
         "reviews": lambda user_id, md, timeout: reviews.DeleteUserReviews(
             reviews_pb2.DeleteUserReviewsRequest(user_id=user_id), metadata=md, timeout=timeout
         ),
         "orders": lambda user_id, md, timeout: orders.AnonymizeUserOrders(
             orders_pb2.AnonymizeUserOrdersRequest(user_id=user_id), metadata=md, timeout=timeout
+        ),
+        "shipping": lambda user_id, md, timeout: shipping.AnonymizeUserShipments(
+            shipping_pb2.AnonymizeUserShipmentsRequest(user_id=user_id), metadata=md, timeout=timeout
+        ),
+        "payments": lambda user_id, md, timeout: payments.AnonymizeUserPayments(
+            payments_pb2.AnonymizeUserPaymentsRequest(user_id=user_id), metadata=md, timeout=timeout
         ),
         "activity": lambda user_id, md, timeout: activity.DeleteUserEvents(
             activity_pb2.DeleteUserEventsRequest(user_id=user_id), metadata=md, timeout=timeout
@@ -173,5 +185,7 @@ class Forgetter:
                 },
             )
             return
-        await self._steps.finish(step.id)
+        complete = await self._steps.finish(step.id)
         log.info("deletion step done", extra={"user_id": step.user_id, "target": step.target})
+        if complete:
+            log.info("account deletion complete", extra={"user_id": step.user_id})

@@ -2,8 +2,9 @@
 
 Only this service holds the signing key. Tokens are EdDSA JWTs (see `domain.TokenIssuer`);
 everyone else verifies them with the public key. Logout revokes a token in Redis until it
-expires, and deleting an account revokes every token of that user; this service checks revocation
-on VerifyToken (the gateway's check) and on every call it serves with a token.
+expires, deleting an account revokes every token of that user, and a role change refuses the
+user's earlier tokens; the kit's `TokenChecker` makes every service, this one included, check that
+list on every call (see `services/kit/revocation.py`). VerifyToken is the gateway's check.
 
 Deleting an account also has every other service forget the person: see `forget.py`.
 """
@@ -26,7 +27,8 @@ from pydantic import Field, SecretStr
 from services.kit import paging, principal, timestamps
 from services.kit.config import ConfigError, ServiceSettings
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
-from services.kit.principal import Principal, Role, TokenVerifier
+from services.kit.principal import Role
+from services.kit.revocation import RevocationList, TokenChecker
 from services.kit.server import Registration, Runtime
 from shop.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -40,7 +42,7 @@ from .domain import (
 )
 from .forget import FORGET_TARGETS, Forgetter, forget_calls, forget_channels
 from .passwords import Passwords
-from .store import AdminOutcome, DeletionSteps, Revocations, UserRole, UserRow, UserStore
+from .store import AdminOutcome, DeletionSteps, UserRole, UserRow, UserStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -86,7 +88,6 @@ class AuthError(ErrorCode):
     EMAIL_TAKEN = Kind.ALREADY_EXISTS, "email is already registered"
     BAD_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid email or password"
     BAD_SERVICE_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid service credentials"
-    TOKEN_REVOKED = Kind.UNAUTHENTICATED, "token has been revoked"
     USER_NOT_FOUND = Kind.NOT_FOUND, "user not found"
 
 
@@ -116,7 +117,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self,
         settings: Settings,
         store: UserStore,
-        revocations: Revocations,
+        tokens: TokenChecker,
         passwords: Passwords,
         issuer: TokenIssuer,
         service_secret: str,
@@ -125,17 +126,11 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self._settings = settings
         self._store = store
         self._forgetter = forgetter
-        self._revocations = revocations
+        self._tokens = tokens
+        self._revocations: RevocationList = tokens.revocations
         self._passwords = passwords
         self._issuer = issuer
-        self._verifier = TokenVerifier(issuer.public_pem)
         self._service_secret = service_secret.encode()
-
-    async def _live(self, who: Principal) -> Principal:
-        """The caller, unless their token was revoked (the interceptor only checks the signature)."""
-        if await self._revocations.is_revoked(who.token_id, who.subject):
-            raise DomainError(AuthError.TOKEN_REVOKED)
-        return who
 
     async def _user(self, user_id: int) -> UserRow:
         row = await self._store.get(user_id)
@@ -171,7 +166,15 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             raise DomainError(AuthError.BAD_CREDENTIALS)
         if self._passwords.needs_rehash(row.password_hash):
             await self._store.set_password_hash(row.id, await self._passwords.hash(password))
-        issued = self._issuer.for_user(row.id, Role(row.role), self._settings.token_ttl_seconds)
+        # The generation first, then the role: a role change writes the role, then the generation,
+        # so a token can never carry the old role with the new generation.
+        generation = await self._revocations.generation(row.id)
+        current = await self._store.get(row.id)
+        if current is None:
+            raise DomainError(AuthError.BAD_CREDENTIALS)
+        issued = self._issuer.for_user(
+            current.id, Role(current.role), self._settings.token_ttl_seconds, generation
+        )
         return auth_pb2.LoginResponse(token=issued.token, expire_time=_expiry(issued.expires_at))
 
     async def Logout(
@@ -184,13 +187,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def GetMe(
         self, request: auth_pb2.GetMeRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.GetMeResponse:
-        who = await self._live(principal.require_user())
+        who = principal.require_user()
         return auth_pb2.GetMeResponse(user=_to_proto(await self._user(who.user_id)))
 
     async def VerifyToken(
         self, request: auth_pb2.VerifyTokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.VerifyTokenResponse:
-        who = await self._live(self._verifier.verify(request.token))
+        who = await self._tokens.check(request.token)
         return auth_pb2.VerifyTokenResponse(
             subject=who.subject, role=_ROLE_TO_PROTO[who.role], expire_time=_expiry(who.expires_at)
         )
@@ -217,13 +220,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.GetUserResponse:
         # Services too: profile copies the account's email when it first stores a profile.
-        await self._live(principal.require_admin_or_service())
+        principal.require_admin_or_service()
         return auth_pb2.GetUserResponse(user=_to_proto(await self._user(request.id)))
 
     async def ListUsers(
         self, request: auth_pb2.ListUsersRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.ListUsersResponse:
-        await self._live(principal.require_admin())
+        principal.require_admin()
         size = paging.page_size(request.page_size)
         rows = await self._store.list(
             size + 1, paging.decode_int(request.page_token), normalize_email(request.email)
@@ -234,26 +237,33 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def SetUserRole(
         self, request: auth_pb2.SetUserRoleRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.SetUserRoleResponse:
-        await self._live(principal.require_admin())
+        principal.require_admin()
         role = _ASSIGNABLE_ROLES.get(request.role)
         if role is None:
             raise invalid("role must be ROLE_CUSTOMER or ROLE_ADMIN")
+        before = await self._user(request.id)
         row = await self._store.set_role(request.id, role)
         if row is None:
             raise DomainError(AuthError.USER_NOT_FOUND, f"user {request.id} not found")
+        if row.role != before.role:
+            # Tokens carry the role: every token the user holds now is refused everywhere, and
+            # their next sign-in carries the new one.
+            await self._revocations.next_generation(row.id, self._settings.token_ttl_seconds)
         log.info("user role set", extra={"user_id": row.id, "role": row.role})
         return auth_pb2.SetUserRoleResponse(user=_to_proto(row))
 
     async def DeleteUser(
         self, request: auth_pb2.DeleteUserRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.DeleteUserResponse:
-        await self._live(principal.require_user())
+        principal.require_user()
         user_id = principal.acting_user_id(request.id)
+        # Tokens first: once the outbox below is written, services may start forgetting, and
+        # nothing may be recorded for the person after that (activity checks this list on ingest).
+        # Ids are never reused, so this stops exactly the deleted account's remaining tokens.
+        await self._revocations.revoke_user(user_id, self._settings.token_ttl_seconds)
         # The user row and the outbox of what other services must forget, in one transaction.
         if not await self._store.delete(user_id, FORGET_TARGETS):
             raise DomainError(AuthError.USER_NOT_FOUND, f"user {user_id} not found")
-        # Ids are never reused, so this stops exactly the deleted account's remaining tokens.
-        await self._revocations.revoke_user(user_id, self._settings.token_ttl_seconds)
         self._forgetter.wake()
         log.info("user deleted", extra={"user_id": user_id})
         return auth_pb2.DeleteUserResponse()
@@ -322,7 +332,6 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     service_secret = settings.service_secret()
     db = await runtime.database(MIGRATIONS)
     store = UserStore(db)
-    revocations = Revocations(runtime.redis(), runtime.redis_keys())
     passwords = Passwords()
     await passwords.prepare()
     await bootstrap_admin(settings, store, passwords)
@@ -340,7 +349,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     runtime.background(forgetter.run(), "auth-forgetter")
     return [
         Registration(
-            AuthServicer(settings, store, revocations, passwords, issuer, service_secret, forgetter),
+            AuthServicer(settings, store, runtime.tokens, passwords, issuer, service_secret, forgetter),
             auth_pb2_grpc.add_AuthServiceServicer_to_server,
             auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
         )

@@ -4,18 +4,15 @@ deletions (`deletion_steps`) and, in Redis, revoked tokens until they would have
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
-import redis.asyncio as aioredis
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
 from services.kit.database import Database
-from services.kit.redis import Keys
 
 
 class Base(DeclarativeBase):
@@ -180,13 +177,33 @@ class DeletionSteps:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def finish(self, step_id: int) -> None:
+    async def finish(self, step_id: int) -> bool:
+        """Marks the step done. When it was the user's last one, the deletion is complete and its
+        steps go too, so nothing of the person stays here either: True then."""
         async with self._db.write() as session:
+            user_id = await session.scalar(
+                sa.select(DeletionStepRow.user_id).where(DeletionStepRow.id == step_id)
+            )
+            if user_id is None:
+                return False
+            # All of the user's steps, locked: steps finishing at once take turns, so the last one
+            # sees the others done.
+            mine = DeletionStepRow.user_id == user_id
+            await session.execute(sa.select(DeletionStepRow.id).where(mine).with_for_update())
             await session.execute(
                 sa.update(DeletionStepRow)
                 .where(DeletionStepRow.id == step_id)
                 .values(done_at=timestamps.now(), last_error="")
             )
+            left = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(DeletionStepRow)
+                .where(mine, DeletionStepRow.done_at.is_(None))
+            )
+            if left:
+                return False
+            await session.execute(sa.delete(DeletionStepRow).where(mine))
+            return True
 
     async def retry_at(self, step_id: int, at: datetime, error: str) -> None:
         async with self._db.write() as session:
@@ -205,27 +222,3 @@ class DeletionSteps:
                     .order_by(DeletionStepRow.id)
                 )
             )
-
-
-class Revocations:
-    """Revoked token ids (jti), each kept until the token would have expired."""
-
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
-        self._redis = client
-        self._keys = keys
-
-    async def revoke(self, token_id: str, expires_at: int) -> None:
-        remaining = expires_at - int(time.time())
-        if remaining > 0:
-            # One second more than needed: never forget a token a moment before it expires.
-            await self._redis.set(self._keys("revoked", token_id), "1", ex=remaining + 1)
-
-    async def revoke_user(self, user_id: int, ttl_seconds: int) -> None:
-        """Every token of a deleted user, for as long as any of them can still be valid."""
-        await self._redis.set(self._keys("revoked-user", str(user_id)), "1", ex=ttl_seconds + 1)
-
-    async def is_revoked(self, token_id: str, subject: str = "") -> bool:
-        keys = [self._keys("revoked", token_id)]
-        if subject:
-            keys.append(self._keys("revoked-user", subject))
-        return bool(await self._redis.exists(*keys))

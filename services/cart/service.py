@@ -12,6 +12,7 @@ from pydantic import Field
 from services.catalog.client import require_product
 from services.kit import principal
 from services.kit.config import ServiceSettings
+from services.kit.errors import invalid
 from services.kit.server import Registration, Runtime
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
@@ -42,8 +43,10 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
         self, request: cart_pb2.GetCartRequest, context: grpc.aio.ServicerContext
     ) -> cart_pb2.GetCartResponse:
         user_id = principal.acting_user_id(request.user_id)
-        items = await self._store.items(user_id)
-        return cart_pb2.GetCartResponse(cart=cart_pb2.Cart(user_id=user_id, items=[_item(i) for i in items]))
+        items, version = await self._store.items(user_id)
+        return cart_pb2.GetCartResponse(
+            cart=cart_pb2.Cart(user_id=user_id, items=[_item(i) for i in items], version=version)
+        )
 
     async def AddItem(
         self, request: cart_pb2.AddItemRequest, context: grpc.aio.ServicerContext
@@ -77,6 +80,15 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
         user_id = principal.acting_user_id(request.user_id)
         await self._store.clear(user_id)
         return cart_pb2.ClearCartResponse()
+
+    async def DeleteUserCart(
+        self, request: cart_pb2.DeleteUserCartRequest, context: grpc.aio.ServicerContext
+    ) -> cart_pb2.DeleteUserCartResponse:
+        principal.require_service()
+        if request.user_id <= 0:
+            raise invalid("user_id is required")
+        await self._store.forget(request.user_id)
+        return cart_pb2.DeleteUserCartResponse()
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:

@@ -1,17 +1,21 @@
 """Carts in Redis, one per user, all under the service's key prefix:
 
-    keys("cart", user_id)              hash  item_id -> {"product_id": P, "quantity": Q}
+    keys("cart", user_id)              hash  item_id -> {"product_id": P, "quantity": Q},
+                                             and "version" -> a random id given by every change
     keys("cart", user_id, "products")  hash  product_id -> item_id (one line per product)
     keys("cart", user_id, "seq")       the last item id given out
 
 Every change runs as one Lua script, so concurrent writes to a cart never lose an update, and
-refreshes the expiry of all three keys. The JSON is written by the scripts with the ids spliced in
-as the decimal strings Python validated (Lua numbers would round ids above 2^53).
+refreshes the expiry of all three keys. The version never repeats, so orders can check a cart out
+once: two checkouts that read the same version are two checkouts of the same cart. The JSON is
+written by the scripts with the ids spliced in as the decimal strings Python validated (Lua
+numbers would round ids above 2^53).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -21,12 +25,14 @@ from services.kit.redis import Keys
 
 from .domain import MAX_LINES, MAX_QUANTITY, CartError
 
-# KEYS: items, products, seq. ARGV: product_id, quantity, max quantity, max lines, ttl.
+VERSION = "version"
+
+# KEYS: items, products, seq. ARGV: product_id, quantity, max quantity, max lines, ttl, version.
 # Returns {"ok", item_id, quantity} | {"too_many", item_id, current quantity} | {"full"}.
 _ADD = """
 local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
 local product, quantity = ARGV[1], tonumber(ARGV[2])
-local max_quantity, max_lines, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local max_quantity, max_lines, ttl, version = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local item = redis.call('HGET', products, product)
 local current = 0
 if item then
@@ -42,22 +48,23 @@ if total > max_quantity then
   return {'too_many', item or '', tostring(current)}
 end
 if not item then
-  if redis.call('HLEN', items) >= max_lines then
+  if redis.call('HLEN', items) - redis.call('HEXISTS', items, 'version') >= max_lines then
     return {'full'}
   end
   item = tostring(redis.call('INCR', seq))
   redis.call('HSET', products, product, item)
 end
-redis.call('HSET', items, item, '{"product_id":' .. product .. ',"quantity":' .. total .. '}')
+local line = '{"product_id":' .. product .. ',"quantity":' .. total .. '}'
+redis.call('HSET', items, item, line, 'version', version)
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 return {'ok', item, tostring(total)}
 """
 
-# KEYS: items, products, seq. ARGV: item_id, quantity (0 removes the line), ttl.
+# KEYS: items, products, seq. ARGV: item_id, quantity (0 removes the line), ttl, version.
 # Returns the line's product_id, or nil when the item is not in the cart.
 _SET = """
 local items, products = KEYS[1], KEYS[2]
-local item, quantity, ttl = ARGV[1], ARGV[2], ARGV[3]
+local item, quantity, ttl, version = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local raw = redis.call('HGET', items, item)
 if not raw then
   return false
@@ -71,9 +78,14 @@ if quantity == '0' then
 else
   redis.call('HSET', items, item, '{"product_id":' .. product .. ',"quantity":' .. quantity .. '}')
 end
+redis.call('HSET', items, 'version', version)
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 return product
 """
+
+
+def _new_version() -> str:
+    return secrets.token_hex(12)
 
 
 @dataclass(frozen=True)
@@ -98,20 +110,21 @@ class CartStore:
             self._keys("cart", user_id, "seq"),
         ]
 
-    async def items(self, user_id: int) -> list[Item]:
-        """The cart's lines, in the order they were first added."""
+    async def items(self, user_id: int) -> tuple[list[Item], str]:
+        """The cart's lines, in the order they were first added, and its version ("" when empty)."""
         raw = await self._redis.hgetall(self._keys("cart", user_id))
+        version = str(raw.pop(VERSION, ""))
         items = []
         for item_id, value in raw.items():
             line = json.loads(value)
             items.append(Item(int(item_id), int(line["product_id"]), int(line["quantity"])))
-        return sorted(items, key=lambda item: item.item_id)
+        return sorted(items, key=lambda item: item.item_id), version if items else ""
 
     async def add(self, user_id: int, product_id: int, quantity: int) -> Item:
         """Adds a line, or raises the quantity of the product's line (keeping its item id)."""
         reply = await self._add(
             keys=self._cart_keys(user_id),
-            args=[str(product_id), str(quantity), MAX_QUANTITY, MAX_LINES, self._ttl],
+            args=[str(product_id), str(quantity), MAX_QUANTITY, MAX_LINES, self._ttl, _new_version()],
         )
         status = reply[0]
         if status == "full":
@@ -125,7 +138,7 @@ class CartStore:
     async def set_quantity(self, user_id: int, item_id: int, quantity: int) -> Item:
         """Sets a line's quantity; 0 removes the line."""
         product = await self._set(
-            keys=self._cart_keys(user_id), args=[str(item_id), str(quantity), self._ttl]
+            keys=self._cart_keys(user_id), args=[str(item_id), str(quantity), self._ttl, _new_version()]
         )
         if product is None:
             raise DomainError(CartError.ITEM_NOT_FOUND, f"item {item_id} not in cart")
@@ -138,3 +151,7 @@ class CartStore:
             pipe.delete(items, products)
             pipe.expire(seq, self._ttl)
             await pipe.execute()
+
+    async def forget(self, user_id: int) -> None:
+        """Everything of the user's cart, item counter included (account deletion)."""
+        await self._redis.delete(*self._cart_keys(user_id))

@@ -48,7 +48,7 @@ def admin(tokens: TokenFactory) -> Metadata:
 
 @pytest.fixture
 def customer(tokens: TokenFactory) -> Metadata:
-    return bearer(tokens.customer(42))
+    return bearer(tokens.customer(9_000_042))
 
 
 def _stamp(at: datetime) -> Timestamp:
@@ -506,7 +506,7 @@ async def test_switching_a_banner_off_hides_it(content: Stub, admin: Metadata, t
     # Customers cannot see inactive banners by asking.
     asked = await content.ListBanners(
         content_pb2.ListBannersRequest(placement=placement, include_inactive=True),
-        metadata=bearer(tokens.customer(5)),
+        metadata=bearer(tokens.customer(9_000_005)),
     )
     assert list(asked.banners) == []
     await content.DeleteBanner(content_pb2.DeleteBannerRequest(id=banner.id), metadata=admin)

@@ -14,7 +14,7 @@ Metadata = tuple[tuple[str, str]]
 
 @pytest.fixture
 def admin(tokens: TokenFactory) -> Metadata:
-    return bearer(tokens.admin(3))
+    return bearer(tokens.admin(9_000_003))
 
 
 @pytest.fixture

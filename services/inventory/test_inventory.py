@@ -178,7 +178,8 @@ async def test_anonymous_and_bad_tokens_are_unauthenticated(
 async def test_customers_are_denied_everything(inventory: Stub, tokens: TokenFactory, method: str) -> None:
     call, request = _calls(inventory)[method]
     assert (
-        await _code(call(request, metadata=bearer(tokens.customer(7)))) == grpc.StatusCode.PERMISSION_DENIED
+        await _code(call(request, metadata=bearer(tokens.customer(9_000_007))))
+        == grpc.StatusCode.PERMISSION_DENIED
     )
 
 
@@ -239,7 +240,7 @@ def _bad_requests() -> list[tuple[str, Any]]:
 async def test_bad_input_is_invalid_argument(
     inventory: Stub, tokens: TokenFactory, method: str, request_: Any
 ) -> None:
-    token = tokens.service("orders") if method in _SERVICE_ONLY else tokens.admin(3)
+    token = tokens.service("orders") if method in _SERVICE_ONLY else tokens.admin(9_000_003)
     call = getattr(inventory, method)
     assert await _code(call(request_, metadata=bearer(token))) == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -249,7 +250,7 @@ async def test_bad_input_is_invalid_argument(
 
 async def test_set_stock_records_the_delta_and_the_admin(inventory: Stub, tokens: TokenFactory) -> None:
     pid = new_product_id()
-    admin = bearer(tokens.admin(42))
+    admin = bearer(tokens.admin(9_000_042))
     first = await inventory.SetStock(
         inventory_pb2.SetStockRequest(product_id=pid, on_hand=10, reason="stocktake"), metadata=admin
     )
@@ -260,7 +261,10 @@ async def test_set_stock_records_the_delta_and_the_admin(inventory: Stub, tokens
         inventory_pb2.SetStockRequest(product_id=pid, on_hand=4, low_stock_threshold=2), metadata=admin
     )
     moves = await _movements(inventory, admin, pid)
-    assert [(m.delta, m.resulting_on_hand, m.actor) for m in moves] == [(-6, 4, "42"), (10, 10, "42")]
+    assert [(m.delta, m.resulting_on_hand, m.actor) for m in moves] == [
+        (-6, 4, "9000042"),
+        (10, 10, "9000042"),
+    ]
     assert moves[1].reason == "stocktake"
     assert moves[0].create_time.seconds > 0
     reply = await inventory.GetStock(inventory_pb2.GetStockRequest(product_id=pid), metadata=admin)

@@ -104,6 +104,9 @@ class ServiceSettings(CommonSettings):
     # readiness probe period in a cluster; 0 locally).
     shutdown_delay_seconds: float = Field(default=0.0, ge=0)
     health_check_interval_seconds: float = Field(default=5.0, gt=0)
+    # How long a token found not revoked is taken as such without asking Redis again. Revocations
+    # are pushed to every process at once; this bounds the delay only while that push is down.
+    revocation_cache_seconds: float = Field(default=1.0, ge=0)
 
     _per_service_env: ClassVar[tuple[str, ...]] = ("DATABASE_URL",)
 

@@ -46,6 +46,7 @@ class CommonError(ErrorCode):
     INVALID_ARGUMENT = Kind.INVALID_ARGUMENT, "invalid argument"
     UNAUTHENTICATED = Kind.UNAUTHENTICATED, "authentication required"
     INVALID_TOKEN = Kind.UNAUTHENTICATED, "invalid or expired token"
+    TOKEN_REVOKED = Kind.UNAUTHENTICATED, "token has been revoked"
     PERMISSION_DENIED = Kind.PERMISSION_DENIED, "permission denied"
     INVALID_PAGE_TOKEN = Kind.INVALID_ARGUMENT, "invalid page token"
     DEPENDENCY_UNAVAILABLE = Kind.UNAVAILABLE, "a service this one depends on is unavailable"

@@ -1,6 +1,6 @@
-"""The server interceptor every service gets: caller identity, deadline, error mapping,
-one structured log line and RED metrics per RPC. OpenTelemetry's own interceptor runs outside
-this one, so the log line carries the span's trace id."""
+"""The server interceptor every service gets: caller identity (signature and revocation),
+deadline, error mapping, one structured log line and RED metrics per RPC. OpenTelemetry's own
+interceptor runs outside this one, so the log line carries the span's trace id."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.kit import deadlines, principal
 from services.kit.errors import DomainError
+from services.kit.revocation import TokenChecker
 from services.kit.telemetry import RPC_DURATION, RPC_REQUESTS
 
 log = logging.getLogger("shop.rpc")
@@ -37,9 +38,9 @@ def _bearer(context: grpc.aio.ServicerContext) -> str | None:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, service_name: str, verifier: principal.TokenVerifier, default_timeout: float) -> None:
+    def __init__(self, service_name: str, tokens: TokenChecker, default_timeout: float) -> None:
         self._service = service_name
-        self._verifier = verifier
+        self._tokens = tokens
         self._default_timeout = default_timeout
 
     async def intercept_service(
@@ -72,7 +73,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             deadline_token = deadlines.set_deadline(time.monotonic() + budget)
             try:
                 bearer = _bearer(context)
-                who = self._verifier.verify(bearer) if bearer else None
+                who = await self._tokens.check(bearer) if bearer else None
                 caller = who.subject if who else "anonymous"
                 principal_token = principal.set_current(who)
                 async with asyncio.timeout(budget):

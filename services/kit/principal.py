@@ -34,6 +34,8 @@ class Principal:
     token: str
     token_id: str = ""
     expires_at: int = 0
+    # Tokens issued before the user's last role change carry a lower generation (see revocation.py).
+    generation: int = 0
 
     @property
     def user_id(self) -> int:
@@ -66,6 +68,9 @@ class TokenVerifier:
             )
             role = Role(claims["role"])
             subject = str(claims["sub"])
+            generation = claims.get("gen", 0)
+            if type(generation) is not int or generation < 0:
+                raise ValueError("gen must be a non-negative integer")
             if role is not Role.SERVICE and not subject.isdigit():
                 raise ValueError("user subject must be numeric")
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
@@ -76,6 +81,7 @@ class TokenVerifier:
             token=token,
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
+            generation=generation,
         )
 
 

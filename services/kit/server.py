@@ -32,6 +32,7 @@ from services.kit.config import ServiceSettings, load
 from services.kit.database import Database
 from services.kit.interceptors import ServiceInterceptor
 from services.kit.principal import TokenVerifier
+from services.kit.revocation import RevocationList, TokenChecker
 
 log = logging.getLogger("shop.server")
 
@@ -67,6 +68,7 @@ class Runtime:
     _db: Database | None = None
     _redis: aioredis.Redis | None = None
     _channels: Channels | None = None
+    _tokens: TokenChecker | None = None
 
     async def database(self, migrations: Path) -> Database:
         """The service's database, migrated to the newest revision in `migrations`."""
@@ -106,6 +108,29 @@ class Runtime:
             self.checks["redis"] = ping
             self._redis = client
         return self._redis
+
+    @property
+    def tokens(self) -> TokenChecker:
+        """How this process checks a bearer token: signature, expiry and auth's revocation list."""
+        if self._tokens is None:
+            if not self.settings.redis_url:
+                from services.kit.config import ConfigError
+
+                raise ConfigError(
+                    f"SHOP_REDIS_URL is required by the {self.settings.service_name} service "
+                    "(revoked tokens are checked there)"
+                )
+            # A client of its own, outside the health checks: without Redis, calls with a token
+            # fail (UNAVAILABLE) but public reads go on.
+            client = kit_redis.connect(self.settings.redis_url)
+            self.stack.push_async_callback(client.aclose)
+            self._tokens = TokenChecker(
+                TokenVerifier(self.settings.public_key_pem()),
+                RevocationList(client, self.settings.redis_prefix),
+                self.settings.revocation_cache_seconds,
+            )
+            self.background(self._tokens.listen(), "revocation-listener")
+        return self._tokens
 
     def redis_keys(self) -> kit_redis.Keys:
         return kit_redis.Keys(self.settings.redis_prefix, self.settings.service_name)
@@ -196,11 +221,10 @@ async def start(settings: ServiceSettings, build: Build) -> RunningService:
     runtime = Runtime(settings=settings, stack=stack)
     try:
         registrations = await build(runtime)
-        verifier = TokenVerifier(settings.public_key_pem())
         server = grpc.aio.server(
             interceptors=[
                 aio_server_interceptor(),  # type: ignore[no-untyped-call]
-                ServiceInterceptor(settings.service_name, verifier, settings.rpc_timeout_seconds),
+                ServiceInterceptor(settings.service_name, runtime.tokens, settings.rpc_timeout_seconds),
             ],
             options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )

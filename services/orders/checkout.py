@@ -1,11 +1,13 @@
 """Checkout: turns the caller's cart into a paid order, or leaves everything as it was.
 
-    1. read the cart (caller's token)             empty                 -> FAILED_PRECONDITION
+    1. read the cart and its version (caller's token)   empty          -> FAILED_PRECONDITION
     2. price every line from the catalog          product gone          -> FAILED_PRECONDITION
     3. shipping: the address given, else the profile's default; quote it and take the requested
        method or the cheapest. No address, or none given and shipping not reachable: no shipping
        is charged (logged). An address given that cannot be quoted             -> UNAVAILABLE
-    4. insert the order PENDING with its lines (an idempotency key already used returns that order)
+    4. insert the order PENDING with its lines (an idempotency key already used returns that order),
+       claiming the cart's version: a second checkout of the same cart, whatever its key, while
+       this one runs or after it succeeded                                   -> ABORTED (409)
     5. reserve the stock, reference order:<id>    insufficient          -> order FAILED
     6. extend the reservation, then charge (key order:<id>:charge)
                                                   declined / down       -> release, order FAILED
@@ -119,7 +121,7 @@ class Checkout:
             if earlier is not None:
                 return await self._settled(user_id, key, earlier)
 
-        quantities = await self._cart()
+        quantities, cart_version = await self._cart()
         lines, currency = domain.price_lines(quantities, await self._prices(list(quantities)))
         given = request.shipping_address if request.HasField("shipping_address") else None
         address, option = await self._shipping(given, request.shipping_method.strip(), lines, currency)
@@ -130,6 +132,7 @@ class Checkout:
             lines,
             totals,
             actor,
+            cart_version=cart_version,
             shipping_address=address_json(address),
             shipping_method=option.method if option else "",
         )
@@ -150,7 +153,8 @@ class Checkout:
 
     # --- reading the cart, prices and shipping -----------------------------------------------
 
-    async def _cart(self) -> dict[int, int]:
+    async def _cart(self) -> tuple[dict[int, int], str]:
+        """The cart's quantities per product and the version they were read at."""
         try:
             reply = await self._down.cart.GetCart(cart_pb2.GetCartRequest())
         except grpc.aio.AioRpcError as exc:
@@ -158,7 +162,7 @@ class Checkout:
         quantities = domain.merge_quantities((i.product_id, i.quantity) for i in reply.cart.items)
         if not quantities:
             raise DomainError(OrderError.CART_EMPTY)
-        return quantities
+        return quantities, domain.cart_claim(reply.cart.version, quantities)
 
     async def _prices(self, product_ids: list[int]) -> dict[int, CatalogPrice]:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ class OrderError(ErrorCode):
         "the checkout with this idempotency key failed; send a new key to try again",
     )
     KEY_IN_PROGRESS = Kind.ABORTED, "a checkout with this idempotency key is still in progress; retry"
+    CART_CHECKOUT_IN_PROGRESS = Kind.ABORTED, "this cart is already being checked out"
+    CART_ALREADY_ORDERED = Kind.ABORTED, "this cart has already been ordered"
+    USER_CHECKING_OUT = Kind.UNAVAILABLE, "an order of this user is still checking out; try again shortly"
     CONCURRENT_CHANGE = Kind.ABORTED, "the order changed concurrently; try again"
     SHIPPING_UNAVAILABLE = Kind.UNAVAILABLE, "shipping service unavailable"
     NO_SHIPPING_METHOD = Kind.FAILED_PRECONDITION, "no shipping method delivers to this address"
@@ -202,3 +206,19 @@ def repeated_checkout(status: Status) -> None:
         raise DomainError(OrderError.KEY_FAILED)
     if status is Status.PENDING:
         raise DomainError(OrderError.KEY_IN_PROGRESS)
+
+
+def cart_claim(version: str, quantities: Mapping[int, int]) -> str:
+    """What an order claims of its cart: the cart's version, which never repeats. A cart written
+    before carts had versions is claimed by its content instead."""
+    if version:
+        return version
+    content = ",".join(f"{p}x{q}" for p, q in sorted(quantities.items()))
+    return "content:" + hashlib.sha256(content.encode()).hexdigest()[:40]
+
+
+def cart_taken(status: Status) -> OrderError:
+    """Why a checkout may not claim a cart another order holds in `status`."""
+    return (
+        OrderError.CART_CHECKOUT_IN_PROGRESS if status is Status.PENDING else OrderError.CART_ALREADY_ORDERED
+    )

@@ -197,10 +197,8 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         principal.require_service()
         if request.user_id <= 0:
             raise invalid("user_id is required")
-        # Orders hold no personal data yet (no addresses, names or emails): nothing to detach.
-        # The user id stays so the books still add up; the count says what would be touched.
         return orders_pb2.AnonymizeUserOrdersResponse(
-            orders_updated=await self._store.count_for_user(request.user_id)
+            orders_updated=await self._store.anonymize_user(request.user_id)
         )
 
     async def CheckPurchase(

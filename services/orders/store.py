@@ -17,8 +17,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
 from services.kit.database import Database
+from services.kit.errors import DomainError
 
-from .domain import PricedLine, Status, Totals
+from .domain import OrderError, PricedLine, Status, Totals, cart_taken
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -27,9 +28,25 @@ class Base(DeclarativeBase):
     pass
 
 
+# Orders that let go of their cart: a failed or cancelled checkout leaves the cart to try again.
+RELEASED = (Status.FAILED.value, Status.CANCELLED.value)
+_HOLDS_CART = sa.and_(sa.text("cart_version IS NOT NULL"), sa.text("status NOT IN ('failed', 'cancelled')"))
+
+
 class OrderRow(Base):
     __tablename__ = "orders"
-    __table_args__ = (sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_key"),
+        # One cart version makes at most one live order, however many checkouts race for it.
+        sa.Index(
+            "uq_orders_user_cart",
+            "user_id",
+            "cart_version",
+            unique=True,
+            sqlite_where=_HOLDS_CART,
+            postgresql_where=_HOLDS_CART,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(sa.BigInteger())
@@ -57,6 +74,9 @@ class OrderRow(Base):
     # The restock reference of goods that should be back on the shelf but inventory could not
     # take at the time ("" when none): the recovery pass retries it.
     restock_due: Mapped[str] = mapped_column(sa.String(120), default="")
+    # The version of the cart this order was made from (cart service); NULL for orders made before
+    # carts had versions, and once the person's data is forgotten.
+    cart_version: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
 
 
 class LineRow(Base):
@@ -121,17 +141,23 @@ class OrdersStore:
         totals: Totals,
         actor: str,
         *,
+        cart_version: str | None = None,
         shipping_address: str = "",
         shipping_method: str = "",
     ) -> tuple[OrderView, bool]:
         """Inserts a PENDING order with its lines; (order, True). With a key already used by this
-        user, nothing is written: (that earlier order, False)."""
+        user, nothing is written: (that earlier order, False). A cart version that a live order
+        already claimed raises CART_CHECKOUT_IN_PROGRESS / CART_ALREADY_ORDERED."""
         try:
             async with self._db.write() as session:
                 if key is not None:
                     existing = await self._id_by_key(session, user_id, key)
                     if existing is not None:
                         return await self._view(session, existing), False
+                if cart_version is not None:
+                    holder = await self._cart_holder(session, user_id, cart_version)
+                    if holder is not None:
+                        raise DomainError(cart_taken(holder))
                 at = timestamps.now()
                 order = OrderRow(
                     user_id=user_id,
@@ -151,6 +177,7 @@ class OrdersStore:
                     needs_shipment=False,
                     payment_unsettled=False,
                     restock_due="",
+                    cart_version=cart_version,
                 )
                 session.add(order)
                 await session.flush()
@@ -167,13 +194,18 @@ class OrdersStore:
                 session.add(_event(order.id, None, Status.PENDING, "checkout started", actor))
                 order_id = order.id
         except IntegrityError:
-            # A concurrent request with the same key committed first (PostgreSQL).
-            if key is None:
+            # A concurrent request committed first (PostgreSQL): with the same key, answer as it
+            # does; otherwise it claimed the same cart.
+            earlier = await self.by_key(user_id, key) if key is not None else None
+            if earlier is not None:
+                return earlier, False
+            if cart_version is None:
                 raise
-            earlier = await self.by_key(user_id, key)
-            if earlier is None:
-                raise
-            return earlier, False
+            async with self._db.read() as session:
+                holder = await self._cart_holder(session, user_id, cart_version)
+            raise DomainError(
+                cart_taken(holder) if holder is not None else OrderError.CART_CHECKOUT_IN_PROGRESS
+            ) from None
         view = await self.get(order_id)
         assert view is not None
         return view, True
@@ -312,12 +344,35 @@ class OrdersStore:
             orders = list(await session.scalars(stmt.order_by(OrderRow.id.desc()).limit(limit)))
             return await self._views(session, orders)
 
-    async def count_for_user(self, user_id: int) -> int:
-        async with self._db.read() as session:
-            count = await session.scalar(
-                sa.select(sa.func.count()).select_from(OrderRow).where(OrderRow.user_id == user_id)
+    async def anonymize_user(self, user_id: int) -> int:
+        """Detaches the user's orders from them (user 0, no address, no keys; events name no one).
+        None while one of them is still checking out: that flow still acts for the user."""
+        async with self._db.write() as session:
+            orders = list(
+                await session.execute(
+                    sa.select(OrderRow.id, OrderRow.status)
+                    .where(OrderRow.user_id == user_id)
+                    .with_for_update()
+                )
             )
-            return int(count or 0)
+            if any(status == Status.PENDING.value for _, status in orders):
+                raise DomainError(OrderError.USER_CHECKING_OUT)
+            ids = [order_id for order_id, _ in orders]
+            if not ids:
+                return 0
+            await session.execute(
+                sa.update(OrderRow)
+                .where(OrderRow.id.in_(ids))
+                .values(user_id=0, shipping_address="", idempotency_key=None, cart_version=None)
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                sa.update(EventRow)
+                .where(EventRow.order_id.in_(ids), EventRow.actor == f"user:{user_id}")
+                .values(actor="user:deleted")
+                .execution_options(synchronize_session=False)
+            )
+            return len(ids)
 
     async def has_purchased(self, user_id: int, product_id: int, statuses: Collection[Status]) -> bool:
         """Whether the user has an order in one of `statuses` with a line of the product."""
@@ -333,6 +388,18 @@ class OrdersStore:
         )
         async with self._db.read() as session:
             return await session.scalar(stmt) is not None
+
+    @staticmethod
+    async def _cart_holder(session: AsyncSession, user_id: int, cart_version: str) -> Status | None:
+        """The status of the live order that claimed this cart version, if any."""
+        status = await session.scalar(
+            sa.select(OrderRow.status).where(
+                OrderRow.user_id == user_id,
+                OrderRow.cart_version == cart_version,
+                OrderRow.status.not_in(RELEASED),
+            )
+        )
+        return Status(status) if status is not None else None
 
     @staticmethod
     async def _id_by_key(session: AsyncSession, user_id: int, key: str) -> int | None:

@@ -455,6 +455,16 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             payments=[_to_proto(v) for v in views], next_page_token=token
         )
 
+    async def AnonymizeUserPayments(
+        self, request: payments_pb2.AnonymizeUserPaymentsRequest, context: grpc.aio.ServicerContext
+    ) -> payments_pb2.AnonymizeUserPaymentsResponse:
+        principal.require_service()
+        if request.user_id <= 0:
+            raise invalid("user_id is required")
+        return payments_pb2.AnonymizeUserPaymentsResponse(
+            payments_updated=await self._store.anonymize_user(request.user_id)
+        )
+
 
 def _today() -> date:
     return timestamps.now().date()

@@ -123,6 +123,17 @@ class PaymentsStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def anonymize_user(self, user_id: int) -> int:
+        """Detaches the user's payments from them (user 0); amounts and events stay for the books."""
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(PaymentRow)
+                .where(PaymentRow.user_id == user_id)
+                .values(user_id=0)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     # --- claiming keys ---------------------------------------------------------------------
 
     async def _claim(

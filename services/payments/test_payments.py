@@ -186,14 +186,14 @@ async def test_bad_requests_are_invalid_argument(payments: Stub, svc: tuple[tupl
 
 
 async def test_only_services_charge(payments: Stub, tokens: TokenFactory) -> None:
-    code, _ = await _code(payments.Charge(_charge(), metadata=bearer(tokens.customer(7))))
+    code, _ = await _code(payments.Charge(_charge(), metadata=bearer(tokens.customer(9_000_007))))
     assert code == grpc.StatusCode.PERMISSION_DENIED
     code, _ = await _code(payments.Charge(_charge(), metadata=bearer(tokens.admin())))
     assert code == grpc.StatusCode.PERMISSION_DENIED
     code, _ = await _code(payments.Charge(_charge()))
     assert code == grpc.StatusCode.UNAUTHENTICATED
     code, _ = await _code(
-        payments.ListPayments(payments_pb2.ListPaymentsRequest(), metadata=bearer(tokens.customer(7)))
+        payments.ListPayments(payments_pb2.ListPaymentsRequest(), metadata=bearer(tokens.customer(9_000_007)))
     )
     assert code == grpc.StatusCode.PERMISSION_DENIED
 

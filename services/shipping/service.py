@@ -474,6 +474,16 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
         shipment = await self._record(Target(tracking_number=tracking, carrier=carrier), event, tracking)
         return shipping_pb2.HandleCarrierWebhookResponse(shipment=shipment)
 
+    async def AnonymizeUserShipments(
+        self, request: shipping_pb2.AnonymizeUserShipmentsRequest, context: grpc.aio.ServicerContext
+    ) -> shipping_pb2.AnonymizeUserShipmentsResponse:
+        principal.require_service()
+        if request.user_id <= 0:
+            raise invalid("user_id is required")
+        return shipping_pb2.AnonymizeUserShipmentsResponse(
+            shipments_updated=await self._store.anonymize_user(request.user_id)
+        )
+
     async def ListZones(
         self, request: shipping_pb2.ListZonesRequest, context: grpc.aio.ServicerContext
     ) -> shipping_pb2.ListZonesResponse:

@@ -172,6 +172,17 @@ class ShippingStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def anonymize_user(self, user_id: int) -> int:
+        """Detaches the user's shipments from them: user 0 and no address."""
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(ShipmentRow)
+                .where(ShipmentRow.user_id == user_id)
+                .values(user_id=0, address={})
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     # --- zones -------------------------------------------------------------------------------
 
     async def all_zones(self) -> list[domain.Zone]:

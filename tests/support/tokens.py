@@ -1,4 +1,8 @@
-"""Tokens for tests, signed like the auth service signs them (or deliberately not)."""
+"""Tokens for tests, signed like the auth service signs them (or deliberately not).
+
+Minted tokens name users who were never registered: use ids far above the few hundred that the
+suite registers (admin() is the bootstrap admin, id 1), since every service refuses the tokens of
+registered users whom a test deleted or whose role it changed."""
 
 from __future__ import annotations
 

@@ -61,6 +61,11 @@ class CartServiceStub:
                 request_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.ClearCartRequest.SerializeToString,
                 response_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.ClearCartResponse.FromString,
                 _registered_method=True)
+        self.DeleteUserCart = channel.unary_unary(
+                '/shop.cart.v1.CartService/DeleteUserCart',
+                request_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartRequest.SerializeToString,
+                response_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartResponse.FromString,
+                _registered_method=True)
 
 
 class CartServiceServicer:
@@ -94,7 +99,15 @@ class CartServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ClearCart(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Empties the cart; item ids are still never reused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUserCart(self, request, context):
+        """Account deletion (service token): removes everything the cart service keeps of the user.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -126,6 +139,11 @@ def add_CartServiceServicer_to_server(servicer, server):
                     servicer.ClearCart,
                     request_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.ClearCartRequest.FromString,
                     response_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.ClearCartResponse.SerializeToString,
+            ),
+            'DeleteUserCart': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUserCart,
+                    request_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartRequest.FromString,
+                    response_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class CartService:
             '/shop.cart.v1.CartService/ClearCart',
             shop_dot_cart_dot_v1_dot_cart__pb2.ClearCartRequest.SerializeToString,
             shop_dot_cart_dot_v1_dot_cart__pb2.ClearCartResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUserCart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.cart.v1.CartService/DeleteUserCart',
+            shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartRequest.SerializeToString,
+            shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartResponse.FromString,
             options,
             channel_credentials,
             insecure,

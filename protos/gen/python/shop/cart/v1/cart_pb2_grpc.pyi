@@ -41,6 +41,9 @@ class CartServiceStub:
     UpdateItem: _grpc.UnaryUnaryMultiCallable[_cart_pb2.UpdateItemRequest, _cart_pb2.UpdateItemResponse]
     RemoveItem: _grpc.UnaryUnaryMultiCallable[_cart_pb2.RemoveItemRequest, _cart_pb2.RemoveItemResponse]
     ClearCart: _grpc.UnaryUnaryMultiCallable[_cart_pb2.ClearCartRequest, _cart_pb2.ClearCartResponse]
+    """Empties the cart; item ids are still never reused."""
+    DeleteUserCart: _grpc.UnaryUnaryMultiCallable[_cart_pb2.DeleteUserCartRequest, _cart_pb2.DeleteUserCartResponse]
+    """Account deletion (service token): removes everything the cart service keeps of the user."""
 
 @_typing.type_check_only
 class CartServiceAsyncStub(CartServiceStub):
@@ -55,6 +58,9 @@ class CartServiceAsyncStub(CartServiceStub):
     UpdateItem: _aio.UnaryUnaryMultiCallable[_cart_pb2.UpdateItemRequest, _cart_pb2.UpdateItemResponse]  # type: ignore[assignment]
     RemoveItem: _aio.UnaryUnaryMultiCallable[_cart_pb2.RemoveItemRequest, _cart_pb2.RemoveItemResponse]  # type: ignore[assignment]
     ClearCart: _aio.UnaryUnaryMultiCallable[_cart_pb2.ClearCartRequest, _cart_pb2.ClearCartResponse]  # type: ignore[assignment]
+    """Empties the cart; item ids are still never reused."""
+    DeleteUserCart: _aio.UnaryUnaryMultiCallable[_cart_pb2.DeleteUserCartRequest, _cart_pb2.DeleteUserCartResponse]  # type: ignore[assignment]
+    """Account deletion (service token): removes everything the cart service keeps of the user."""
 
 class CartServiceServicer(metaclass=_abc_1.ABCMeta):
     """One cart per user, kept in Redis. A user reaches only their own cart; internal services
@@ -95,6 +101,15 @@ class CartServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _cart_pb2.ClearCartRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_cart_pb2.ClearCartResponse, _abc.Awaitable[_cart_pb2.ClearCartResponse]]: ...
+    ) -> _typing.Union[_cart_pb2.ClearCartResponse, _abc.Awaitable[_cart_pb2.ClearCartResponse]]:
+        """Empties the cart; item ids are still never reused."""
+
+    @_abc_1.abstractmethod
+    def DeleteUserCart(
+        self,
+        request: _cart_pb2.DeleteUserCartRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cart_pb2.DeleteUserCartResponse, _abc.Awaitable[_cart_pb2.DeleteUserCartResponse]]:
+        """Account deletion (service token): removes everything the cart service keeps of the user."""
 
 def add_CartServiceServicer_to_server(servicer: CartServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -110,7 +110,8 @@ class OrdersServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AnonymizeUserOrders(self, request, context):
-        """Internal: detaches personal data from a deleted user's orders.
+        """Internal (account deletion): detaches a deleted user's orders from them and drops their
+        addresses; the orders stay for the books. UNAVAILABLE while one is still checking out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -42,7 +42,9 @@ class OrdersServiceStub:
     UpdateOrderStatus: _grpc.UnaryUnaryMultiCallable[_orders_pb2.UpdateOrderStatusRequest, _orders_pb2.UpdateOrderStatusResponse]
     """Admin or shipping service: moves an order along its state machine."""
     AnonymizeUserOrders: _grpc.UnaryUnaryMultiCallable[_orders_pb2.AnonymizeUserOrdersRequest, _orders_pb2.AnonymizeUserOrdersResponse]
-    """Internal: detaches personal data from a deleted user's orders."""
+    """Internal (account deletion): detaches a deleted user's orders from them and drops their
+    addresses; the orders stay for the books. UNAVAILABLE while one is still checking out.
+    """
     CheckPurchase: _grpc.UnaryUnaryMultiCallable[_orders_pb2.CheckPurchaseRequest, _orders_pb2.CheckPurchaseResponse]
     """Internal (service token only): whether the user has an order containing the product that was
     paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
@@ -62,7 +64,9 @@ class OrdersServiceAsyncStub(OrdersServiceStub):
     UpdateOrderStatus: _aio.UnaryUnaryMultiCallable[_orders_pb2.UpdateOrderStatusRequest, _orders_pb2.UpdateOrderStatusResponse]  # type: ignore[assignment]
     """Admin or shipping service: moves an order along its state machine."""
     AnonymizeUserOrders: _aio.UnaryUnaryMultiCallable[_orders_pb2.AnonymizeUserOrdersRequest, _orders_pb2.AnonymizeUserOrdersResponse]  # type: ignore[assignment]
-    """Internal: detaches personal data from a deleted user's orders."""
+    """Internal (account deletion): detaches a deleted user's orders from them and drops their
+    addresses; the orders stay for the books. UNAVAILABLE while one is still checking out.
+    """
     CheckPurchase: _aio.UnaryUnaryMultiCallable[_orders_pb2.CheckPurchaseRequest, _orders_pb2.CheckPurchaseResponse]  # type: ignore[assignment]
     """Internal (service token only): whether the user has an order containing the product that was
     paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
@@ -115,7 +119,9 @@ class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _orders_pb2.AnonymizeUserOrdersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_orders_pb2.AnonymizeUserOrdersResponse, _abc.Awaitable[_orders_pb2.AnonymizeUserOrdersResponse]]:
-        """Internal: detaches personal data from a deleted user's orders."""
+        """Internal (account deletion): detaches a deleted user's orders from them and drops their
+        addresses; the orders stay for the books. UNAVAILABLE while one is still checking out.
+        """
 
     @_abc_1.abstractmethod
     def CheckPurchase(

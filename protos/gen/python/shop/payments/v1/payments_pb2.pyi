@@ -518,3 +518,41 @@ class ListPaymentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPaymentsResponse: _TypeAlias = ListPaymentsResponse  # noqa: Y015
+
+@_typing.final
+class AnonymizeUserPaymentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnonymizeUserPaymentsRequest: _TypeAlias = AnonymizeUserPaymentsRequest  # noqa: Y015
+
+@_typing.final
+class AnonymizeUserPaymentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYMENTS_UPDATED_FIELD_NUMBER: _builtins.int
+    payments_updated: _builtins.int
+    def __init__(
+        self,
+        *,
+        payments_updated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payments_updated", b"payments_updated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnonymizeUserPaymentsResponse: _TypeAlias = AnonymizeUserPaymentsResponse  # noqa: Y015

@@ -71,6 +71,11 @@ class PaymentsServiceStub:
                 request_serializer=shop_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsRequest.SerializeToString,
                 response_deserializer=shop_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsResponse.FromString,
                 _registered_method=True)
+        self.AnonymizeUserPayments = channel.unary_unary(
+                '/shop.payments.v1.PaymentsService/AnonymizeUserPayments',
+                request_serializer=shop_dot_payments_dot_v1_dot_payments__pb2.AnonymizeUserPaymentsRequest.SerializeToString,
+                response_deserializer=shop_dot_payments_dot_v1_dot_payments__pb2.AnonymizeUserPaymentsResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentsServiceServicer:
@@ -122,6 +127,14 @@ class PaymentsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnonymizeUserPayments(self, request, context):
+        """Internal (account deletion): detaches a deleted user's payments from them; the payments
+        stay for the books.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +172,11 @@ def add_PaymentsServiceServicer_to_server(servicer, server):
                     servicer.ListPayments,
                     request_deserializer=shop_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsRequest.FromString,
                     response_serializer=shop_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsResponse.SerializeToString,
+            ),
+            'AnonymizeUserPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnonymizeUserPayments,
+                    request_deserializer=shop_dot_payments_dot_v1_dot_payments__pb2.AnonymizeUserPaymentsRequest.FromString,
+                    response_serializer=shop_dot_payments_dot_v1_dot_payments__pb2.AnonymizeUserPaymentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +370,33 @@ class PaymentsService:
             '/shop.payments.v1.PaymentsService/ListPayments',
             shop_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsRequest.SerializeToString,
             shop_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnonymizeUserPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.payments.v1.PaymentsService/AnonymizeUserPayments',
+            shop_dot_payments_dot_v1_dot_payments__pb2.AnonymizeUserPaymentsRequest.SerializeToString,
+            shop_dot_payments_dot_v1_dot_payments__pb2.AnonymizeUserPaymentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

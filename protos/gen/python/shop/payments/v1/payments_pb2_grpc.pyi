@@ -44,6 +44,10 @@ class PaymentsServiceStub:
     """Full when amount is unset, partial otherwise."""
     GetPayment: _grpc.UnaryUnaryMultiCallable[_payments_pb2.GetPaymentRequest, _payments_pb2.GetPaymentResponse]
     ListPayments: _grpc.UnaryUnaryMultiCallable[_payments_pb2.ListPaymentsRequest, _payments_pb2.ListPaymentsResponse]
+    AnonymizeUserPayments: _grpc.UnaryUnaryMultiCallable[_payments_pb2.AnonymizeUserPaymentsRequest, _payments_pb2.AnonymizeUserPaymentsResponse]
+    """Internal (account deletion): detaches a deleted user's payments from them; the payments
+    stay for the books.
+    """
 
 @_typing.type_check_only
 class PaymentsServiceAsyncStub(PaymentsServiceStub):
@@ -61,6 +65,10 @@ class PaymentsServiceAsyncStub(PaymentsServiceStub):
     """Full when amount is unset, partial otherwise."""
     GetPayment: _aio.UnaryUnaryMultiCallable[_payments_pb2.GetPaymentRequest, _payments_pb2.GetPaymentResponse]  # type: ignore[assignment]
     ListPayments: _aio.UnaryUnaryMultiCallable[_payments_pb2.ListPaymentsRequest, _payments_pb2.ListPaymentsResponse]  # type: ignore[assignment]
+    AnonymizeUserPayments: _aio.UnaryUnaryMultiCallable[_payments_pb2.AnonymizeUserPaymentsRequest, _payments_pb2.AnonymizeUserPaymentsResponse]  # type: ignore[assignment]
+    """Internal (account deletion): detaches a deleted user's payments from them; the payments
+    stay for the books.
+    """
 
 class PaymentsServiceServicer(metaclass=_abc_1.ABCMeta):
     """Payments through a provider (the built-in test provider by default). Internal callers only,
@@ -117,5 +125,15 @@ class PaymentsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payments_pb2.ListPaymentsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payments_pb2.ListPaymentsResponse, _abc.Awaitable[_payments_pb2.ListPaymentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AnonymizeUserPayments(
+        self,
+        request: _payments_pb2.AnonymizeUserPaymentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payments_pb2.AnonymizeUserPaymentsResponse, _abc.Awaitable[_payments_pb2.AnonymizeUserPaymentsResponse]]:
+        """Internal (account deletion): detaches a deleted user's payments from them; the payments
+        stay for the books.
+        """
 
 def add_PaymentsServiceServicer_to_server(servicer: PaymentsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -785,3 +785,41 @@ class HandleCarrierWebhookResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HandleCarrierWebhookResponse: _TypeAlias = HandleCarrierWebhookResponse  # noqa: Y015
+
+@_typing.final
+class AnonymizeUserShipmentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnonymizeUserShipmentsRequest: _TypeAlias = AnonymizeUserShipmentsRequest  # noqa: Y015
+
+@_typing.final
+class AnonymizeUserShipmentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHIPMENTS_UPDATED_FIELD_NUMBER: _builtins.int
+    shipments_updated: _builtins.int
+    def __init__(
+        self,
+        *,
+        shipments_updated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["shipments_updated", b"shipments_updated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnonymizeUserShipmentsResponse: _TypeAlias = AnonymizeUserShipmentsResponse  # noqa: Y015

@@ -86,6 +86,11 @@ class ShippingServiceStub:
                 request_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookRequest.SerializeToString,
                 response_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookResponse.FromString,
                 _registered_method=True)
+        self.AnonymizeUserShipments = channel.unary_unary(
+                '/shop.shipping.v1.ShippingService/AnonymizeUserShipments',
+                request_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.AnonymizeUserShipmentsRequest.SerializeToString,
+                response_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.AnonymizeUserShipmentsResponse.FromString,
+                _registered_method=True)
 
 
 class ShippingServiceServicer:
@@ -164,6 +169,14 @@ class ShippingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnonymizeUserShipments(self, request, context):
+        """Internal (account deletion): detaches a deleted user's shipments from them and drops their
+        addresses; shipments and their tracking stay for the books.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShippingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +229,11 @@ def add_ShippingServiceServicer_to_server(servicer, server):
                     servicer.HandleCarrierWebhook,
                     request_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookRequest.FromString,
                     response_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookResponse.SerializeToString,
+            ),
+            'AnonymizeUserShipments': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnonymizeUserShipments,
+                    request_deserializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.AnonymizeUserShipmentsRequest.FromString,
+                    response_serializer=shop_dot_shipping_dot_v1_dot_shipping__pb2.AnonymizeUserShipmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -490,6 +508,33 @@ class ShippingService:
             '/shop.shipping.v1.ShippingService/HandleCarrierWebhook',
             shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookRequest.SerializeToString,
             shop_dot_shipping_dot_v1_dot_shipping__pb2.HandleCarrierWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnonymizeUserShipments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.shipping.v1.ShippingService/AnonymizeUserShipments',
+            shop_dot_shipping_dot_v1_dot_shipping__pb2.AnonymizeUserShipmentsRequest.SerializeToString,
+            shop_dot_shipping_dot_v1_dot_shipping__pb2.AnonymizeUserShipmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

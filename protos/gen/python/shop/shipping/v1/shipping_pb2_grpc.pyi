@@ -58,6 +58,10 @@ class ShippingServiceStub:
     webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
     bad signature; UNAVAILABLE when no webhook secret is configured.
     """
+    AnonymizeUserShipments: _grpc.UnaryUnaryMultiCallable[_shipping_pb2.AnonymizeUserShipmentsRequest, _shipping_pb2.AnonymizeUserShipmentsResponse]
+    """Internal (account deletion): detaches a deleted user's shipments from them and drops their
+    addresses; shipments and their tracking stay for the books.
+    """
 
 @_typing.type_check_only
 class ShippingServiceAsyncStub(ShippingServiceStub):
@@ -88,6 +92,10 @@ class ShippingServiceAsyncStub(ShippingServiceStub):
     signature header. Shipping verifies the signature (HMAC-SHA256 of the body with the carrier
     webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
     bad signature; UNAVAILABLE when no webhook secret is configured.
+    """
+    AnonymizeUserShipments: _aio.UnaryUnaryMultiCallable[_shipping_pb2.AnonymizeUserShipmentsRequest, _shipping_pb2.AnonymizeUserShipmentsResponse]  # type: ignore[assignment]
+    """Internal (account deletion): detaches a deleted user's shipments from them and drops their
+    addresses; shipments and their tracking stay for the books.
     """
 
 class ShippingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -176,6 +184,16 @@ class ShippingServiceServicer(metaclass=_abc_1.ABCMeta):
         signature header. Shipping verifies the signature (HMAC-SHA256 of the body with the carrier
         webhook secret, hex), then records the event like AddTrackingEvent. UNAUTHENTICATED for a
         bad signature; UNAVAILABLE when no webhook secret is configured.
+        """
+
+    @_abc_1.abstractmethod
+    def AnonymizeUserShipments(
+        self,
+        request: _shipping_pb2.AnonymizeUserShipmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_shipping_pb2.AnonymizeUserShipmentsResponse, _abc.Awaitable[_shipping_pb2.AnonymizeUserShipmentsResponse]]:
+        """Internal (account deletion): detaches a deleted user's shipments from them and drops their
+        addresses; shipments and their tracking stay for the books.
         """
 
 def add_ShippingServiceServicer_to_server(servicer: ShippingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
