@@ -10,17 +10,20 @@ ROOT := $(CURDIR)
 
 PYTEST_ARGS ?=
 RUN_ARGS ?=
+# The branch whose contracts `make lint-protos` checks for breaking changes (buf breaking).
+BREAKING_AGAINST ?= main
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth run test lint lint-protos protos lock clean frontend frontend-api browser
+.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean frontend frontend-api browser
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
 	@echo "make run          start the platform locally (RUN_ARGS='--services auth,catalog')"
 	@echo "make test         run pytest (PYTEST_ARGS='-k cart -x')"
 	@echo "make lint         ruff check, ruff format --check, mypy"
-	@echo "make lint-protos  buf lint and a check that protos/gen is up to date"
+	@echo "make lint-protos  buf lint, buf breaking against main, and a check that protos/gen is up to date"
 	@echo "make protos       regenerate protos/gen/python"
+	@echo "make dashboards   regenerate charts/shop/dashboards from deploy/observe/dashboards.py"
 	@echo "make frontend     build the shop's web pages (frontend/dist; make run and make test do it)"
 	@echo "make frontend-api regenerate frontend/src/api/schema.ts from the gateway's OpenAPI"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
@@ -28,7 +31,7 @@ help:
 
 # --- setup -------------------------------------------------------------------------------------
 
-setup: $(STAMP) pth
+setup: $(STAMP) pth promtool
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
@@ -51,6 +54,16 @@ pth: | $(VENV_PY)
 	old = p.read_text() if p.exists() else None; \
 	(old == want) or (p.write_text(want), print(f"wrote {p}"))' \
 	"$(ROOT)" "$(ROOT)/protos/gen/python"
+
+# promtool (Debian's `prometheus` package; no server is started) runs the alert rule tests. Installed
+# with apt-get when missing and running as root (CI); elsewhere those tests skip and say why.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing promtool (Debian package prometheus)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus >/dev/null; } || echo "promtool could not be installed: the alert rule tests will skip"; \
+	else echo "promtool not found (apt-get install prometheus): the alert rule tests will skip"; fi; }
 
 # npm ci replaces node_modules whole; the touch marks when it last matched the lock file.
 protos/node_modules: protos/package-lock.json
@@ -101,12 +114,23 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# buf breaking compares with the contracts as they are on $(BREAKING_AGAINST) (or origin/...), exported
+# with git archive so it works in worktrees and shallow clones alike.
 lint-protos: setup
 	cd protos && node_modules/.bin/buf lint
+	@set -e; ref=$$(git rev-parse -q --verify "$(BREAKING_AGAINST)^{commit}" || \
+		git rev-parse -q --verify "origin/$(BREAKING_AGAINST)^{commit}" || true); \
+	if [ -z "$$ref" ]; then echo "buf breaking: no $(BREAKING_AGAINST) branch here to compare with; skipped"; \
+	else tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; git archive "$$ref" protos | tar -x -C "$$tmp"; \
+		echo "buf breaking against $(BREAKING_AGAINST) ($$ref)"; \
+		cd protos && node_modules/.bin/buf breaking --against "$$tmp/protos"; fi
 	$(VENV_PY) protos/generate.py --check
 
 protos: setup
 	$(VENV_PY) protos/generate.py
+
+dashboards: setup
+	$(VENV_PY) -m deploy.observe.dashboards
 
 # Resolve requirements-dev.txt afresh in a scratch venv (so nothing installed by hand leaks in)
 # and record every resulting version.

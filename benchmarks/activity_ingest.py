@@ -39,7 +39,7 @@ from deploy.local.ports import port_table
 from gateway.activity import ActivityRecorder
 from gateway.app import create_app
 from gateway.settings import GatewaySettings, load_settings
-from services.activity import stream
+from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc

@@ -139,10 +139,11 @@ async def rpc_times(session: aiohttp.ClientSession, offset: int) -> list[tuple[f
                 continue
             for sample in family.samples:
                 method = sample.labels.get("method", "")
+                # One series per outcome code: add them up per method.
                 if sample.name.endswith("_sum"):
-                    sums[method] = sample.value
+                    sums[method] = sums.get(method, 0.0) + sample.value
                 elif sample.name.endswith("_count"):
-                    counts[method] = sample.value
+                    counts[method] = counts.get(method, 0.0) + sample.value
         for method, count in counts.items():
             if count:
                 found.append((1000 * sums.get(method, 0.0) / count, f"{name}.{method}", int(count)))

@@ -5,7 +5,7 @@ import react from "@vitejs/plugin-react";
 // Dev mode: `npm run dev` serves on :3000 with hot reload and proxies to a platform from `make run`
 // (SHOP_PORT_OFFSET shifts the ports as it does for the launcher).
 const offset = Number(process.env.SHOP_PORT_OFFSET ?? 0);
-const payments = Number(process.env.SHOP_PAYMENTS_HTTP_PORT ?? 5001) + offset;
+const payments = process.env.SHOP_PAYMENTS_HTTP_PORT ? Number(process.env.SHOP_PAYMENTS_HTTP_PORT) : 5001 + offset;
 
 export default defineConfig({
   plugins: [react()],

@@ -2,8 +2,9 @@
 
 Handlers call `ctx.record("product_viewed", product_id=...)` after they succeeded. That only puts
 the event on a bounded in-memory queue (no I/O, never raises); a background task appends queued
-events in batches to the activity service's Redis stream (`services.activity.stream`: the key, the
-entry encoding, and `append`: one round trip of `XADD ... MAXLEN ~ bound` per batch). The activity
+events in batches to the activity service's Redis stream (`services.kit.activity_stream`: the key,
+the entry contract, and `append`: one round trip of `XADD ... MAXLEN ~ bound` per batch). Each event
+keeps the span context of the request it came from, so its consumer's span joins that trace. The activity
 service consumes the stream with a consumer group, so events recorded while it is down or
 restarting wait there for it.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,12 +31,14 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from gateway.auth import Caller
 from gateway.settings import GatewaySettings
-from services.activity import stream
+from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from services.kit.config import ConfigError
 from services.kit.errors import DomainError
@@ -59,6 +63,10 @@ FLUSH_SECONDS = 2.0
 WARN_EVERY = 30.0
 _MAX_BACKOFF = 5.0
 _QUERY_LIMIT = 200
+# Span links per batch written (the SDK keeps 128 by default).
+_LINKS = 128
+
+_tracer = trace.get_tracer("shop.gateway.activity")
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,7 @@ class ActivityRecorder:
                 query=query[:_QUERY_LIMIT],
                 quantity=quantity,
                 attributes=dict(attributes or {}),
+                trace_context=trace.get_current_span().get_span_context(),
             )
             self._queue.put_nowait(_Queued(event, token))
         except asyncio.QueueFull:
@@ -174,22 +183,21 @@ class ActivityRecorder:
         event = item.event
         user_id = users.get(item.token, 0) if item.token is not None else 0
         if user_id:
-            event = stream.StreamEvent(
-                type=event.type,
-                user_id=user_id,
-                product_id=event.product_id,
-                query=event.query,
-                quantity=event.quantity,
-                occurred_at=event.occurred_at,
-                attributes=event.attributes,
-            )
+            event = dataclasses.replace(event, user_id=user_id)
         return event.encode()
 
-    async def _write(self, entries: list[str]) -> None:
+    async def _write(self, batch: list[_Queued], users: Mapping[str, int]) -> None:
+        entries = [self._entry(item, users) for item in batch]
+        # One producer span per batch, linked to the requests its events came from.
+        traced = (item.event.trace_context for item in batch if item.event.trace_context.is_valid)
+        links = [Link(ctx) for ctx, _ in zip(traced, range(_LINKS), strict=False)]
         backoff = 0.1
         while True:
             try:
-                await stream.append(self._redis, self._key, entries, self._maxlen)
+                with _tracer.start_as_current_span(
+                    f"{stream.STREAM} publish", kind=SpanKind.PRODUCER, links=links
+                ):
+                    await stream.append(self._redis, self._key, entries, self._maxlen)
                 self.written += len(entries)
                 ACTIVITY_EVENTS.labels("written").inc(len(entries))
                 return
@@ -209,7 +217,7 @@ class ActivityRecorder:
                     batch.append(self._queue.get_nowait())
                 tokens = {item.token for item in batch if item.token is not None}
                 users = {token: await self._user_of(token) for token in tokens}
-                await self._write([self._entry(item, users) for item in batch])
+                await self._write(batch, users)
             except asyncio.CancelledError:
                 raise
             except Exception:

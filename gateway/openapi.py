@@ -10,7 +10,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.models import INT64_MAX, ErrorBody
-from gateway.routing import NEXT_PAGE_HEADER, REF_PARAM, SLUG_PARAM, SLUG_PATTERN, Route
+from gateway.routing import (
+    FILE_PARAM,
+    FILE_PATTERN,
+    NEXT_PAGE_HEADER,
+    REF_PARAM,
+    SLUG_PARAM,
+    SLUG_PATTERN,
+    FileBody,
+    Route,
+)
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearerAuth"
@@ -20,6 +29,7 @@ _SLUG_SCHEMA = {"type": "string", "pattern": f"^{SLUG_PATTERN}$"}
 _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     SLUG_PARAM: _SLUG_SCHEMA,
     REF_PARAM: {**_SLUG_SCHEMA, "description": "The id (all digits) or the slug"},
+    FILE_PARAM: {"type": "string", "pattern": f"^{FILE_PATTERN}$"},
 }
 
 # Every route that reaches a service can meet these.
@@ -41,7 +51,7 @@ _ERROR_DESCRIPTIONS = {
 
 def _error_statuses(route: Route) -> list[int]:
     statuses = set(route.errors)
-    if route.request is not None:
+    if route.request is not None or route.upload:
         statuses |= {400, 413}
     if route.query is not None:
         statuses.add(400)
@@ -95,7 +105,9 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
         parameters += _query_parameters(route.query)
 
     success: dict[str, Any] = {"description": HTTPStatus(route.status).phrase}
-    if route.response is not None:
+    if route.response is FileBody:
+        success["content"] = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
+    elif route.response is not None:
         success["content"] = {"application/json": {"schema": schemas[(route.response, "serialization")]}}
     if route.paged:
         success["headers"] = {
@@ -123,6 +135,11 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
         operation["description"] = "Admin role required."
     if parameters:
         operation["parameters"] = parameters
+    if route.upload:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in route.upload},
+        }
     if route.request is not None:
         operation["requestBody"] = {
             "required": not route.request_optional,
@@ -138,7 +155,7 @@ def document(routes: Sequence[Route], *, version: str = "1.0.0") -> dict[str, An
     for route in routes:
         if route.request is not None:
             wanted.append((route.request, "validation"))
-        if route.response is not None:
+        if route.response is not None and route.response is not FileBody:
             wanted.append((route.response, "serialization"))
     unique = list(dict.fromkeys(wanted))
     schemas, definitions = models_json_schema(unique, ref_template=REF_TEMPLATE)

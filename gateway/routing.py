@@ -46,7 +46,19 @@ SLUG_PATTERN = "[a-z0-9]+(?:-[a-z0-9]+)*"
 # A resource addressed by its id or by its slug on one path ("/posts/{ref}"), read with `ctx.ref()`:
 # all digits is an id, so such slugs must contain a letter.
 REF_PARAM = "ref"
-_TEXT_PARAMS = (SLUG_PARAM, REF_PARAM)
+# A stored file's name ("<sha256>.png"), read with `ctx.file_name()`; the service owning the
+# files checks the exact form (no dots first, no slashes: nothing outside its folder).
+FILE_PARAM = "file"
+FILE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_TEXT_PATTERNS = {SLUG_PARAM: SLUG_PATTERN, REF_PARAM: SLUG_PATTERN, FILE_PARAM: FILE_PATTERN}
+_TEXT_PARAMS = tuple(_TEXT_PATTERNS)
+
+
+class FileBody(BaseModel):
+    """A handler's answer that is a file, not JSON (served with its own content type)."""
+
+    content: bytes
+    content_type: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class Route:
     errors: tuple[int, ...] = ()
     # The next page's token is sent in the X-Next-Page-Token response header.
     paged: bool = False
+    # The body is a raw file of one of these media types (the handler reads it itself).
+    upload: tuple[str, ...] = ()
 
     @property
     def full_path(self) -> str:
@@ -114,6 +128,11 @@ class Ctx:
     def slug(self) -> str:
         """The `{slug}` path parameter (the route pattern admits SLUG_PATTERN only)."""
         value: str = self.request.match_info[SLUG_PARAM]
+        return value
+
+    def file_name(self) -> str:
+        """The `{file}` path parameter (the route pattern admits FILE_PATTERN only)."""
+        value: str = self.request.match_info[FILE_PARAM]
         return value
 
     def ref(self) -> int | str:
@@ -258,6 +277,8 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
             _body=await _read_body(request, route, app[SETTINGS].max_body_bytes) if route.request else None,
         )
         result = await route.handler(ctx)
+        if isinstance(result, FileBody):
+            return web.Response(body=result.content, content_type=result.content_type, headers=ctx.headers)
         if route.response is not None and not isinstance(result, route.response):
             raise TypeError(
                 f"{route.operation_id} returned {type(result).__name__}, not {route.response.__name__}"
@@ -270,7 +291,7 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
 
 def _aiohttp_path(path: str) -> str:
     # Ids are digits; "/products/abc" matches no route and is a plain 404.
-    return _PATH_PARAM.sub(lambda m: f"{{{m[1]}:{SLUG_PATTERN if m[1] in _TEXT_PARAMS else '[0-9]+'}}}", path)
+    return _PATH_PARAM.sub(lambda m: f"{{{m[1]}:{_TEXT_PATTERNS.get(m[1], '[0-9]+')}}}", path)
 
 
 def register(app: web.Application, routes: Sequence[Route]) -> None:

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.app import create_app
 from gateway.conftest import Api, Reply, User, assert_error, gateway_settings, new_product
-from services.activity import stream
+from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from tests.support.harness import Platform
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from gateway.conftest import Api, User, assert_error, new_product
+from gateway.routes.orders import CARD_REFUSED
+from tests.support.cards import tokenize
 from tests.support.harness import Platform
 
 
@@ -124,13 +127,13 @@ async def test_checkout_without_a_body(api: Api, admin: User, user: User, other_
     assert set(twice.body) == {"error"}
 
 
-async def test_checkout_with_payment_and_idempotency_key(api: Api, admin: User, user: User) -> None:
+async def test_checkout_with_payment_and_idempotency_key(
+    api: Api, admin: User, user: User, platform: Platform
+) -> None:
     product_id = await new_product(api, admin, price=19.99, stock=5)
     await api.post("/api/cart/", {"product_id": product_id, "quantity": 3}, token=user.token)
     key = uuid4().hex
-    body = {
-        "payment": {"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
-    }
+    body = {"payment": {"token": await tokenize(platform, "4242424242424242")}}
     first = await api.post("/api/orders", body, token=user.token, headers={"Idempotency-Key": key})
     assert first.status == 201, first
     second = await api.post("/api/orders/", body, token=user.token, headers={"Idempotency-Key": key})
@@ -157,26 +160,44 @@ async def test_an_empty_cart_cannot_be_ordered(api: Api, user: User) -> None:
     [
         {"payment": "card"},
         {"payment": {}},
-        {
-            "payment": {
-                "token": "tok",
-                "card": {"number": "4242", "exp_month": 1, "exp_year": 2099, "cvc": "1"},
-            }
-        },
+        {"payment": {"token": ""}},
+        {"payment": {"token": "t" * 201}},
         {"payment": {"token": 5}},
-        {"payment": {"card": {"number": 4242424242424242, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}},
-        {
-            "payment": {
-                "card": {"number": "4242424242424242", "exp_month": "12", "exp_year": 2099, "cvc": "1"}
-            }
-        },
-        {"payment": {"card": {"number": "4242424242424242", "exp_month": 13, "exp_year": 2099, "cvc": "1"}}},
-        {"payment": {"card": {"number": "4242424242424242", "exp_year": 2099, "cvc": "1"}}},
+        {"payment": {"token": None}},
     ],
 )
 async def test_bad_checkout_bodies_are_400(api: Api, customer: User, body: dict[str, Any]) -> None:
     reply = await api.post("/api/orders/", body, token=customer.token)
     assert_error(reply, 400)
+
+
+CARD = {"number": "4000056655665556", "exp_month": 12, "exp_year": 2099, "cvc": "8317"}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"payment": {"card": CARD}}, f"payment: {CARD_REFUSED}"),
+        ({"payment": {"token": "tok_test_visa", "card": CARD}}, f"payment: {CARD_REFUSED}"),
+        ({"payment": {"card": {**CARD, "number": 4000056655665556}}}, f"payment: {CARD_REFUSED}"),
+        ({"payment": {"card": None}}, f"payment: {CARD_REFUSED}"),
+        ({"card": CARD}, CARD_REFUSED),
+    ],
+)
+async def test_card_data_is_refused_and_goes_nowhere(
+    api: Api, admin: User, user: User, body: dict[str, Any], error: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    product_id = await new_product(api, admin, price=5, stock=2)
+    await api.post("/api/cart/", {"product_id": product_id, "quantity": 1}, token=user.token)
+    with caplog.at_level(logging.DEBUG):
+        reply = await api.post("/api/orders/", body, token=user.token)
+    assert (reply.status, reply.body) == (400, {"error": error})
+    assert "tokenize" in reply.body["error"]
+    # Nothing was ordered or charged, and the number was not logged on the way.
+    assert (await api.get("/api/orders/", token=user.token)).body["orders"] == []
+    assert (await api.get(f"/api/products/{product_id}")).body["stock"] == 2
+    assert "4000056655665556" not in caplog.text
+    assert "4000056655665556" not in str([r.__dict__ for r in caplog.records])
 
 
 async def test_an_oversized_idempotency_key_is_400(api: Api, customer: User) -> None:

@@ -2,20 +2,18 @@
 
 Base ports (offset 0): storefront HTTP 3000, gateway HTTP 5000 and metrics 9100, embedded Redis
 6380, and per service a gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of
-`SERVICES`.
+`SERVICES`; payments also serves card tokenization over HTTP on 5001.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.kit.config import SERVICE_PORTS
+from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS
 
 GATEWAY_HTTP_PORT = 5000
 GATEWAY_METRICS_PORT = 9100
 STOREFRONT_HTTP_PORT = 3000
-# The payment provider's HTTP tokenization server (SHOP_PAYMENTS_HTTP_PORT overrides it).
-PAYMENTS_HTTP_PORT = 5001
 REDIS_PORT = 6380
 HOST = "127.0.0.1"
 
@@ -27,6 +25,8 @@ class ServiceSpec:
     name: str
     grpc_port: int
     metrics_port: int
+    # An HTTP API beside gRPC (payments' card tokenization), if the service has one.
+    http_port: int | None = None
 
     @property
     def module(self) -> str:
@@ -36,9 +36,16 @@ class ServiceSpec:
     def addr_env(self) -> str:
         return f"SHOP_{self.name.upper()}_ADDR"
 
+    @property
+    def http_port_env(self) -> str:
+        return f"SHOP_{self.name.upper()}_HTTP_PORT"
+
 
 def _table() -> dict[str, ServiceSpec]:
-    return {name: ServiceSpec(name, grpc, metrics) for name, (grpc, metrics) in SERVICE_PORTS.items()}
+    return {
+        name: ServiceSpec(name, grpc, metrics, SERVICE_HTTP_PORTS.get(name))
+        for name, (grpc, metrics) in SERVICE_PORTS.items()
+    }
 
 
 SERVICES: dict[str, ServiceSpec] = _table()
@@ -52,6 +59,7 @@ class ServicePorts:
     name: str
     grpc: int
     metrics: int
+    http: int | None = None
 
     @property
     def addr(self) -> str:
@@ -84,6 +92,8 @@ class PortTable:
         for name, ports in self.services.items():
             labelled[f"{name} grpc"] = ports.grpc
             labelled[f"{name} metrics"] = ports.metrics
+            if ports.http is not None:
+                labelled[f"{name} http"] = ports.http
         return labelled
 
     @property
@@ -93,6 +103,17 @@ class PortTable:
     @property
     def shop_url(self) -> str:
         return f"http://localhost:{self.storefront_http}"
+
+    @property
+    def tokens_port(self) -> int:
+        """Payments' card tokenization port (what a browser sends a card to)."""
+        port = self.services["payments"].http
+        assert port is not None, "payments serves tokenization over HTTP"
+        return port
+
+    @property
+    def tokens_url(self) -> str:
+        return f"http://localhost:{self.tokens_port}/v1/tokens"
 
 
 def port_table(offset: int = 0) -> PortTable:
@@ -104,7 +125,12 @@ def port_table(offset: int = 0) -> PortTable:
         redis=REDIS_PORT + offset,
         storefront_http=STOREFRONT_HTTP_PORT + offset,
         services={
-            name: ServicePorts(name, spec.grpc_port + offset, spec.metrics_port + offset)
+            name: ServicePorts(
+                name,
+                spec.grpc_port + offset,
+                spec.metrics_port + offset,
+                None if spec.http_port is None else spec.http_port + offset,
+            )
             for name, spec in SERVICES.items()
         },
     )

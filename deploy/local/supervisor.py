@@ -17,7 +17,7 @@ import aiohttp
 from deploy.local import demo
 from deploy.local.health import NotReady, wait_grpc_serving, wait_http_ok
 from deploy.local.keys import KeyFiles, ensure_admin_password, ensure_keys, write_private
-from deploy.local.ports import HOST, PAYMENTS_HTTP_PORT, SERVICES
+from deploy.local.ports import HOST, SERVICES
 from deploy.local.process import ChildProcess, say
 from deploy.local.redis_server import EmbeddedRedis, RedisStartError
 from deploy.local.settings import SHUTDOWN_TIMEOUT, Settings
@@ -75,6 +75,9 @@ class Platform:
         for name in self.settings.services:
             wanted[f"{name} grpc"] = ports.services[name].grpc
             wanted[f"{name} metrics"] = ports.services[name].metrics
+            http = ports.services[name].http
+            if http is not None:
+                wanted[f"{name} http"] = http
         if self.settings.gateway:
             wanted["storefront http"] = ports.storefront_http
             wanted["gateway http"] = ports.gateway_http
@@ -150,6 +153,8 @@ class Platform:
         # Per-child settings must come from us, not from the launcher's own environment.
         for name in ("SERVICE_NAME", "GRPC_PORT", "METRICS_PORT", "AUTH_PRIVATE_KEY_FILE"):
             env.pop(f"SHOP_{name}", None)
+        for spec in SERVICES.values():
+            env.pop(spec.http_port_env, None)
         env.setdefault("SHOP_LOG_FORMAT", "text")
         env.update(
             {
@@ -175,6 +180,8 @@ class Platform:
         }
         if name == "auth":
             env["SHOP_AUTH_PRIVATE_KEY_FILE"] = str(keys.private_key)
+        if ports.http is not None:
+            env[SERVICES[name].http_port_env] = str(ports.http)
         child = ChildProcess(
             name,
             [sys.executable, "-m", SERVICES[name].module],
@@ -183,7 +190,8 @@ class Platform:
             on_exit=self._on_exit,
         )
         self.services[name] = child
-        say(f"starting {name} (gRPC {ports.addr}, metrics :{ports.metrics})")
+        http = f", HTTP :{ports.http}" if ports.http is not None else ""
+        say(f"starting {name} (gRPC {ports.addr}, metrics :{ports.metrics}{http})")
         await child.start()
         try:
             await wait_grpc_serving(child, ports.addr, self.settings.startup_timeout)
@@ -232,14 +240,13 @@ class Platform:
             say(f"storefront not started: {dist} is not built (make run builds it)")
             return
         ports = self.settings.ports
-        payments_http = int(os.environ.get("SHOP_PAYMENTS_HTTP_PORT") or PAYMENTS_HTTP_PORT) + ports.offset
         env = {
             **common,
             "SHOP_SERVICE_NAME": "storefront",
             "SHOP_STOREFRONT_PORT": str(ports.storefront_http),
             "SHOP_STOREFRONT_DIST": str(dist),
             "SHOP_STOREFRONT_API_URL": f"http://{HOST}:{ports.gateway_http}",
-            "SHOP_STOREFRONT_PROVIDER_URL": f"http://{HOST}:{payments_http}",
+            "SHOP_STOREFRONT_PROVIDER_URL": f"http://{HOST}:{ports.tokens_port}",
         }
         argv = [sys.executable, "-m", "deploy.local.storefront"]
         log_path = self.logs_dir / "storefront.log"
@@ -262,7 +269,12 @@ class Platform:
     def _write_state(self) -> None:
         ports = self.settings.ports
         state: dict[str, dict[str, Any]] = {
-            name: {"pid": c.pid, "grpc_port": p.grpc, "metrics_port": p.metrics}
+            name: {
+                "pid": c.pid,
+                "grpc_port": p.grpc,
+                "metrics_port": p.metrics,
+                **({"http_port": p.http} if p.http is not None else {}),
+            }
             for name, c in self.services.items()
             for p in [ports.services[name]]
         }
@@ -303,9 +315,10 @@ class Platform:
             database = "from SHOP_DATABASE_URL"
         api = f"Shop API: {s.ports.api_url}" if s.gateway else "Gateway not started (--no-gateway)"
         shop = f"Shop: {s.ports.shop_url}" if self.storefront is not None else "Shop: not built"
-        lines = [
-            shop,
-            api,
+        lines = [shop, api]
+        if "payments" in s.services:
+            lines.append(f"Card tokenization (test payment provider): {s.ports.tokens_url}")
+        lines += [
             f"Services: {', '.join(s.services) or 'none'}",
             f"Data folder: {self.data_dir}",
             f"Logs: {self.logs_dir}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, StrictStr, model_validator
 
 from gateway import money
@@ -10,31 +12,41 @@ from gateway.models import Amount, Message, QueryParams, RequestBody
 from gateway.routing import Ctx, HeaderParam, Route
 from shop.common.v1 import common_pb2
 from shop.orders.v1 import orders_pb2
-from shop.payments.v1 import payments_pb2
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
 _STATUS_PREFIX = "ORDER_STATUS_"
 
 
-class CardIn(RequestBody):
-    number: StrictStr = Field(min_length=1, max_length=32)
-    exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(ge=0, le=9999)
-    cvc: StrictStr = Field(max_length=8)
+# Cards go to the payment provider's tokenization endpoint from the browser; only tokens come here.
+CARD_REFUSED = (
+    "card data is not accepted here; tokenize the card at the payments tokenization endpoint "
+    '(POST /v1/tokens) and send {"payment": {"token": "tok_..."}}'
+)
+
+
+def _refuse_card_data(data: Any) -> Any:
+    if isinstance(data, dict) and "card" in data:
+        raise ValueError(CARD_REFUSED)
+    return data
 
 
 class PaymentIn(RequestBody):
-    """Exactly one of a card or a provider token ("tok_test_visa")."""
+    """A payment token: the one the payments tokenization endpoint (`POST /v1/tokens`, standing in
+    for a payment provider's browser SDK) gave for the card, or a reusable test token
+    ("tok_test_visa", "tok_test_declined"). Card data is refused (400)."""
 
-    card: CardIn | None = None
-    token: StrictStr | None = Field(default=None, min_length=1, max_length=200)
+    token: StrictStr = Field(
+        min_length=1,
+        max_length=200,
+        description="A single-use card token from the tokenization endpoint, or a test token",
+        examples=["tok_test_visa"],
+    )
 
-    @model_validator(mode="after")
-    def _one_method(self) -> PaymentIn:
-        if (self.card is None) == (self.token is None):
-            raise ValueError("exactly one of card or token is required")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _no_card_data(cls, data: Any) -> Any:
+        return _refuse_card_data(data)
 
 
 class AddressIn(RequestBody):
@@ -49,8 +61,13 @@ class AddressIn(RequestBody):
 
 
 class Checkout(RequestBody):
+    """How to check out the cart. Payment is by token only: a body with card data (`payment.card`
+    or `card`) is refused with 400; the browser sends the card to the payments tokenization
+    endpoint (`POST /v1/tokens`) and puts the token it gets in `payment.token`."""
+
     payment: PaymentIn | None = Field(
-        default=None, description="Defaults to the test provider's approving token"
+        default=None,
+        description="A payment token (never card data); defaults to the test provider's approving token",
     )
     shipping_address: AddressIn | None = Field(
         default=None, description="Defaults to the customer's default address"
@@ -58,6 +75,11 @@ class Checkout(RequestBody):
     shipping_method: StrictStr | None = Field(
         default=None, max_length=64, description="A shipping method code; defaults to the cheapest"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_card_data(cls, data: Any) -> Any:
+        return _refuse_card_data(data)
 
 
 class OrderCreated(BaseModel):
@@ -106,19 +128,6 @@ class OrderQuery(QueryParams):
         return self
 
 
-def _payment_method(payment: PaymentIn | None) -> payments_pb2.PaymentMethod | None:
-    if payment is None:
-        return None
-    if payment.card is not None:
-        card = payment.card
-        return payments_pb2.PaymentMethod(
-            card=payments_pb2.Card(
-                number=card.number, exp_month=card.exp_month, exp_year=card.exp_year, cvc=card.cvc
-            )
-        )
-    return payments_pb2.PaymentMethod(token=payment.token or "")
-
-
 def _items(order: orders_pb2.Order) -> list[OrderItem]:
     return [OrderItem(product_id=line.product_id, quantity=line.quantity) for line in order.lines]
 
@@ -133,9 +142,8 @@ async def create_order(ctx: Ctx) -> OrderCreated:
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} characters")
     request = orders_pb2.CreateOrderRequest(idempotency_key=key)
-    method = _payment_method(body.payment)
-    if method is not None:
-        request.payment_method.CopyFrom(method)
+    if body.payment is not None:
+        request.payment_method.token = body.payment.token
     if body.shipping_address is not None:
         request.shipping_address.CopyFrom(common_pb2.Address(**body.shipping_address.model_dump()))
     request.shipping_method = (body.shipping_method or "").strip()

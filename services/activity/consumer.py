@@ -9,6 +9,10 @@ pending: its own unacknowledged entries (a restart under the same name), then, w
 entries another consumer read and never acknowledged for longer than `claim_idle` seconds
 (a replica that crashed). Redis or database failures are logged and retried with a backoff; the
 entries stay pending meanwhile, so nothing is lost.
+
+Each stored batch is one CONSUMER span linked to the requests its events came from, and each event
+whose producer's trace was sampled also gets a short span of its own inside that trace. The idle
+blocking read is not traced (it would be a trace a second of nothing).
 """
 
 from __future__ import annotations
@@ -20,18 +24,33 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from redis.exceptions import ResponseError
 
-from . import stream
+from services.kit import activity_stream as stream
+
+from . import metrics
 from .store import ActivityStore, NewEvent
 
 log = logging.getLogger("shop.activity.consumer")
 
 Entry = tuple[str, dict[str, str]]
 
+_tracer = trace.get_tracer("shop.activity.consumer")
+# Span links per batch (the SDK keeps 128 by default).
+_LINKS = 128
+# How often the consumer group's lag is read for the metrics.
+LAG_EVERY_SECONDS = 10.0
+ATTR_SYSTEM = "messaging.system"
+ATTR_DESTINATION = "messaging.destination.name"
+ATTR_MESSAGE_ID = "messaging.message.id"
+ATTR_BATCH_COUNT = "messaging.batch.message_count"
 
-def _events(entries: Sequence[Entry]) -> list[NewEvent]:
-    events = []
+
+def _decoded(entries: Sequence[Entry]) -> list[tuple[str, stream.StreamEvent]]:
+    found = []
     for entry_id, fields in entries:
         try:
             event = stream.decode(fields)
@@ -39,19 +58,21 @@ def _events(entries: Sequence[Entry]) -> list[NewEvent]:
             # Acknowledged with the rest: a bad entry would otherwise come back forever.
             log.warning("skipping a malformed activity entry", extra={"entry": entry_id, "error": str(exc)})
             continue
-        events.append(
-            NewEvent(
-                type=event.type,
-                user_id=event.user_id,
-                product_id=event.product_id,
-                query=event.query[:200],
-                quantity=event.quantity,
-                occurred_at=event.occurred_at,
-                attributes=dict(event.attributes),
-                source_id=entry_id,
-            )
-        )
-    return events
+        found.append((entry_id, event))
+    return found
+
+
+def _new_event(entry_id: str, event: stream.StreamEvent) -> NewEvent:
+    return NewEvent(
+        type=event.type,
+        user_id=event.user_id,
+        product_id=event.product_id,
+        query=event.query[:200],
+        quantity=event.quantity,
+        occurred_at=event.occurred_at,
+        attributes=dict(event.attributes),
+        source_id=entry_id,
+    )
 
 
 class StreamConsumer:
@@ -78,6 +99,7 @@ class StreamConsumer:
         self._claim_interval = claim_interval
         self._linger = linger
         self.committed = 0
+        self._lag_read_at = 0.0
 
     async def _ensure_group(self) -> None:
         try:
@@ -90,16 +112,54 @@ class StreamConsumer:
     async def _commit(self, entries: Sequence[Entry]) -> None:
         if not entries:
             return
-        events = _events(entries)
-        await self._store.add(events)
-        ids = [entry_id for entry_id, _ in entries]
-        # Stored entries leave the stream: it holds only what is still to be consumed, so a
-        # deleted account's events do not linger there until the stream is trimmed.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(self._key, stream.GROUP, *ids)
-            pipe.xdel(self._key, *ids)
-            await pipe.execute()
-        self.committed += len(events)
+        decoded = _decoded(entries)
+        traced = [(entry_id, e) for entry_id, e in decoded if e.trace_context.is_valid]
+        links = [Link(e.trace_context) for _, e in traced[:_LINKS]]
+        attributes = {ATTR_SYSTEM: "redis", ATTR_DESTINATION: self._key}
+        spans: list[Span] = [
+            _tracer.start_span(
+                f"{stream.STREAM} process",
+                context=e.parent(),
+                kind=SpanKind.CONSUMER,
+                attributes={**attributes, ATTR_MESSAGE_ID: entry_id},
+            )
+            for entry_id, e in traced
+            if e.trace_context.trace_flags.sampled
+        ]
+        try:
+            with _tracer.start_as_current_span(
+                f"{stream.STREAM} process",
+                kind=SpanKind.CONSUMER,
+                links=links,
+                attributes={**attributes, ATTR_BATCH_COUNT: len(entries)},
+            ):
+                await self._store.add([_new_event(entry_id, e) for entry_id, e in decoded])
+                ids = [entry_id for entry_id, _ in entries]
+                # Stored entries leave the stream: it holds only what is still to be consumed, so a
+                # deleted account's events do not linger there until the stream is trimmed.
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(self._key, stream.GROUP, *ids)
+                    pipe.xdel(self._key, *ids)
+                    await pipe.execute()
+        except BaseException:
+            for span in spans:
+                span.set_status(Status(StatusCode.ERROR, "not stored"))
+            raise
+        finally:
+            for span in spans:
+                span.end()
+        self.committed += len(decoded)
+        metrics.consumed(len(decoded), len(entries) - len(decoded))
+
+    async def _observe_lag(self) -> None:
+        if time.monotonic() - self._lag_read_at < LAG_EVERY_SECONDS:
+            return
+        self._lag_read_at = time.monotonic()
+        with suppress_instrumentation():
+            length = await self._redis.xlen(self._key)
+            groups: Any = await self._redis.xinfo_groups(self._key)
+        pending = sum(int(g.get("pending", 0)) for g in groups if g.get("name") == stream.GROUP)
+        metrics.observe_stream(length, pending)
 
     async def _own_pending(self) -> None:
         """Entries delivered to this consumer name before and never acknowledged."""
@@ -152,9 +212,15 @@ class StreamConsumer:
                 if recovered_at is None or time.monotonic() - recovered_at > self._claim_interval:
                     await self._recover()
                     recovered_at = time.monotonic()
-                reply: Any = await self._redis.xreadgroup(
-                    stream.GROUP, self._consumer, {self._key: ">"}, count=self._batch, block=self._block_ms
-                )
+                await self._observe_lag()
+                with suppress_instrumentation():
+                    reply: Any = await self._redis.xreadgroup(
+                        stream.GROUP,
+                        self._consumer,
+                        {self._key: ">"},
+                        count=self._batch,
+                        block=self._block_ms,
+                    )
                 entries = reply[0][1] if reply else []
                 await self._commit(entries)
                 backoff = 0.1

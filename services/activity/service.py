@@ -13,13 +13,13 @@ from pathlib import Path
 import grpc
 from pydantic import Field
 
+from services.kit import activity_stream as stream
 from services.kit import paging, principal, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 
-from . import stream
 from .consumer import StreamConsumer
 from .store import ORDERED, VIEWED, ActivityStore, CountCursor, EventCursor, EventRow, NewEvent, ViewedCursor
 

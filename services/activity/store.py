@@ -1,8 +1,8 @@
 """Activity persistence: one append-only table of events, and the queries read from it.
 
-Events arrive through RecordEvents or the Redis stream (see `stream.py`). A stream entry keeps its
-entry id in `source_id` (unique), so an entry delivered twice (a consumer that crashed after the
-commit and before the XACK) is stored once.
+Events arrive through RecordEvents or the Redis stream (`services/kit/activity_stream.py`). A stream
+entry keeps its entry id in `source_id` (unique), so an entry delivered twice (a consumer that
+crashed after the commit and before the XACK) is stored once.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.kit.activity_stream import EventType
 from services.kit.database import Database
 from shop.activity.v1 import activity_pb2
-
-from .stream import EventType
 
 VIEWED = activity_pb2.EVENT_TYPE_PRODUCT_VIEWED
 ORDERED = activity_pb2.EVENT_TYPE_ORDER_PLACED

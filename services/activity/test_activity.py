@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.activity import stream
+from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from tests.support.harness import Platform

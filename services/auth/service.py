@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import Field, SecretStr
 
-from services.kit import paging, principal, timestamps
+from services.kit import paging, principal, telemetry, timestamps
 from services.kit.config import ConfigError, ServiceSettings
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.principal import Role
@@ -32,6 +32,7 @@ from services.kit.revocation import RevocationList, TokenChecker
 from services.kit.server import Registration, Runtime
 from shop.auth.v1 import auth_pb2, auth_pb2_grpc
 
+from . import metrics
 from .domain import (
     MAX_PASSWORD,
     TokenIssuer,
@@ -331,6 +332,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     _check_public_key(settings, issuer)
     service_secret = settings.service_secret()
     db = await runtime.database(MIGRATIONS)
+    runtime.background(telemetry.refreshing(metrics.refresher(db)), "auth-metrics")
     store = UserStore(db)
     passwords = Passwords()
     await passwords.prepare()

@@ -17,7 +17,7 @@ from services.kit.server import Registration, Runtime
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
 
-from . import domain
+from . import domain, metrics
 from .domain import CartError
 from .store import CartStore, Item
 
@@ -56,6 +56,7 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
         quantity = domain.quantity(request.quantity)
         await self._require_product(product_id)
         item = await self._store.add(user_id, product_id, quantity)
+        metrics.added(quantity)
         return cart_pb2.AddItemResponse(item=_item(item))
 
     async def UpdateItem(

@@ -1,34 +1,48 @@
-"""Catalog persistence: the products table. Deleted products are kept (orders refer to them)
-but are no longer listed or sold."""
+"""Catalog persistence of products: rows, slugs and their history, categories of a product, images,
+and the search index kept in step inside the same transactions. Deleted products are kept (orders
+refer to them) but are no longer listed or sold."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import uuid4
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import timestamps
-from services.kit.database import Database, contains_text
+from services.kit.database import Database
+from services.kit.errors import DomainError
+
+from .domain import ImageSpec, Status, primary_index
+from .errors import CatalogError
+from .search import Document, Query, Result, SearchBackend
+from .tables import CategoryRow, ImageRow, ProductCategoryRow, ProductRow, ProductSlugRow
 
 
-class Base(DeclarativeBase):
-    pass
+@dataclass(frozen=True)
+class Product:
+    """A product row with what hangs off it."""
+
+    row: ProductRow
+    category_ids: list[int] = field(default_factory=list)
+    images: list[ImageRow] = field(default_factory=list)
 
 
-class ProductRow(Base):
-    __tablename__ = "products"
-
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(200))
-    description: Mapped[str] = mapped_column(sa.Text(), default="")
-    price_minor: Mapped[int] = mapped_column(sa.BigInteger())
-    currency: Mapped[str] = mapped_column(sa.String(3))
-    weight_grams: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    deleted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+@dataclass(frozen=True)
+class NewProduct:
+    name: str
+    description: str
+    price_minor: int
+    currency: str
+    weight_grams: int
+    slug: str
+    sku: str | None
+    status: Status
+    category_ids: list[int]
+    # The slug was made from the name: when taken, it gets the id as a suffix instead of failing.
+    slug_generated: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,73 +52,249 @@ class ProductChanges:
     price_minor: int | None = None
     currency: str | None = None
     weight_grams: int | None = None
+    slug: str | None = None
+    # "" clears the SKU.
+    sku: str | None = None
+    status: Status | None = None
+    category_ids: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class Signals:
+    in_stock: bool | None = None
+    rating_average: float | None = None
+    rating_count: int | None = None
+    popularity: int | None = None
+
+
+def _document(row: ProductRow) -> Document:
+    return Document(row.name, row.description, row.sku or "", row.status == Status.ACTIVE)
+
+
+def _live(product_id: int, statuses: Sequence[str]) -> sa.Select[ProductRow]:
+    return sa.select(ProductRow).where(
+        ProductRow.id == product_id, ProductRow.deleted_at.is_(None), ProductRow.status.in_(statuses)
+    )
 
 
 class CatalogStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, search: SearchBackend) -> None:
         self._db = db
+        self._search = search
 
-    async def create(
-        self, name: str, description: str, price_minor: int, currency: str, weight_grams: int
-    ) -> ProductRow:
+    # --- writes ------------------------------------------------------------------------------
+    async def create(self, new: NewProduct) -> Product:
         at = timestamps.now()
-        row = ProductRow(
-            name=name,
-            description=description,
-            price_minor=price_minor,
-            currency=currency,
-            weight_grams=weight_grams,
-            created_at=at,
-            updated_at=at,
-        )
         async with self._db.write() as session:
-            session.add(row)
-        return row
-
-    async def get(self, product_id: int) -> ProductRow | None:
-        async with self._db.read() as session:
-            return await session.scalar(
-                sa.select(ProductRow).where(ProductRow.id == product_id, ProductRow.deleted_at.is_(None))
+            slug = new.slug
+            if new.slug_generated and await self._slug_owner(session, slug) is not None:
+                slug = f"{slug}-{uuid4().hex}"  # replaced by "<slug>-<id>" once the id is known
+            else:
+                await self._slug_free(session, slug, None)
+            await self._sku_free(session, new.sku, None)
+            await self._categories_exist(session, new.category_ids)
+            row = ProductRow(
+                name=new.name,
+                description=new.description,
+                price_minor=new.price_minor,
+                currency=new.currency,
+                weight_grams=new.weight_grams,
+                slug=slug,
+                sku=new.sku,
+                status=new.status.value,
+                in_stock=False,
+                rating_average=0.0,
+                rating_count=0,
+                popularity=0,
+                created_at=at,
+                updated_at=at,
             )
+            session.add(row)
+            await session.flush()
+            if slug != new.slug:
+                row.slug = f"{new.slug}-{row.id}"
+                if await self._slug_owner(session, row.slug) is not None:
+                    row.slug = f"{new.slug}-{row.id}-{uuid4().hex[:8]}"
+            session.add(ProductSlugRow(slug=row.slug, product_id=row.id))
+            await self._set_categories(session, row.id, new.category_ids)
+            await self._search.index(session, row.id, None, _document(row))
+            return await self._load(session, row)
 
-    async def get_many(self, ids: list[int]) -> list[ProductRow]:
+    async def update(self, product_id: int, changes: ProductChanges) -> Product:
+        async with self._db.write() as session:
+            row = await session.scalar(_live(product_id, list(Status)))
+            if row is None:
+                raise DomainError(CatalogError.PRODUCT_NOT_FOUND, f"product {product_id} not found")
+            before = _document(row)
+            if changes.slug is not None and changes.slug != row.slug:
+                await self._slug_free(session, changes.slug, product_id)
+                if await session.get(ProductSlugRow, changes.slug) is None:
+                    session.add(ProductSlugRow(slug=changes.slug, product_id=product_id))
+                row.slug = changes.slug
+            if changes.sku is not None:
+                sku = changes.sku or None
+                await self._sku_free(session, sku, product_id)
+                row.sku = sku
+            for name in ("name", "description", "price_minor", "currency", "weight_grams"):
+                value = getattr(changes, name)
+                if value is not None:
+                    setattr(row, name, value)
+            if changes.status is not None:
+                row.status = changes.status.value
+            if changes.category_ids is not None:
+                await self._categories_exist(session, changes.category_ids)
+                await session.execute(
+                    sa.delete(ProductCategoryRow).where(ProductCategoryRow.product_id == product_id)
+                )
+                await self._set_categories(session, product_id, changes.category_ids)
+            row.updated_at = timestamps.now()
+            await session.flush()
+            await self._search.index(session, product_id, before, _document(row))
+            return await self._load(session, row)
+
+    async def delete(self, product_id: int) -> bool:
+        async with self._db.write() as session:
+            row = await session.scalar(_live(product_id, list(Status)))
+            if row is None:
+                return False
+            row.deleted_at = timestamps.now()
+            await self._search.index(session, product_id, _document(row), None)
+            return True
+
+    async def set_images(self, product_id: int, images: Sequence[ImageSpec]) -> Product:
+        try:
+            primary = primary_index(images)
+        except ValueError as exc:
+            raise DomainError(CatalogError.INVALID_IMAGES, str(exc)) from None
+        async with self._db.write() as session:
+            row = await session.scalar(_live(product_id, list(Status)))
+            if row is None:
+                raise DomainError(CatalogError.PRODUCT_NOT_FOUND, f"product {product_id} not found")
+            await session.execute(sa.delete(ImageRow).where(ImageRow.product_id == product_id))
+            for position, image in enumerate(images):
+                session.add(
+                    ImageRow(
+                        product_id=product_id,
+                        url=image.url,
+                        alt_text=image.alt_text,
+                        position=position,
+                        is_primary=position == primary,
+                    )
+                )
+            row.updated_at = timestamps.now()
+            await session.flush()
+            return await self._load(session, row)
+
+    async def set_signals(self, product_id: int, signals: Signals) -> bool:
+        values = {k: v for k, v in signals.__dict__.items() if v is not None}
+        if not values:
+            return await self.get(product_id, list(Status)) is not None
+        async with self._db.write() as session:
+            result = await session.execute(
+                sa.update(ProductRow)
+                .where(ProductRow.id == product_id, ProductRow.deleted_at.is_(None))
+                .values(**values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- reads -------------------------------------------------------------------------------
+    async def get(self, product_id: int, statuses: Sequence[str]) -> Product | None:
+        async with self._db.read() as session:
+            row = await session.scalar(_live(product_id, statuses))
+            return None if row is None else await self._load(session, row)
+
+    async def get_by_slug(self, slug: str, statuses: Sequence[str]) -> Product | None:
+        async with self._db.read() as session:
+            product_id = await session.scalar(
+                sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug)
+            )
+            if product_id is None:
+                return None
+            row = await session.scalar(_live(product_id, statuses))
+            return None if row is None else await self._load(session, row)
+
+    async def get_many(self, ids: Sequence[int], statuses: Sequence[str]) -> list[Product]:
         if not ids:
             return []
         async with self._db.read() as session:
             rows = await session.scalars(
                 sa.select(ProductRow)
-                .where(ProductRow.id.in_(set(ids)), ProductRow.deleted_at.is_(None))
+                .where(
+                    ProductRow.id.in_(set(ids)),
+                    ProductRow.deleted_at.is_(None),
+                    ProductRow.status.in_(statuses),
+                )
                 .order_by(ProductRow.id)
             )
-            return list(rows)
+            return await self._load_many(session, list(rows))
 
-    async def list(self, limit: int, after: int | None, query: str) -> list[ProductRow]:
-        stmt = sa.select(ProductRow).where(ProductRow.deleted_at.is_(None))
-        if after is not None:
-            stmt = stmt.where(ProductRow.id > after)
-        if query:
-            stmt = stmt.where(contains_text(query, ProductRow.name, ProductRow.description))
+    async def in_order(self, ids: Sequence[int], statuses: Sequence[str]) -> list[Product]:
+        """The products of `ids` in that order (ids of products gone meanwhile are left out)."""
+        by_id = {p.row.id: p for p in await self.get_many(ids, statuses)}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def list_page(
+        self, limit: int, after: int | None, query: str, statuses: tuple[str, ...]
+    ) -> list[Product]:
         async with self._db.read() as session:
-            return list(await session.scalars(stmt.order_by(ProductRow.id).limit(limit)))
+            ids = await self._search.list_ids(session, query, statuses, after, limit)
+        return await self.in_order(ids, statuses)
 
-    async def update(self, product_id: int, changes: ProductChanges) -> ProductRow | None:
-        values = {k: v for k, v in changes.__dict__.items() if v is not None}
-        async with self._db.write() as session:
-            row = await session.scalar(
-                sa.select(ProductRow).where(ProductRow.id == product_id, ProductRow.deleted_at.is_(None))
-            )
-            if row is None:
-                return None
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = timestamps.now()
-        return row
+    async def search(self, query: Query) -> Result:
+        async with self._db.read() as session:
+            return await self._search.search(session, query)
 
-    async def delete(self, product_id: int) -> bool:
-        async with self._db.write() as session:
-            result = await session.execute(
-                sa.update(ProductRow)
-                .where(ProductRow.id == product_id, ProductRow.deleted_at.is_(None))
-                .values(deleted_at=timestamps.now())
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+    # --- helpers -----------------------------------------------------------------------------
+    async def _load(self, session: AsyncSession, row: ProductRow) -> Product:
+        return (await self._load_many(session, [row]))[0]
+
+    async def _load_many(self, session: AsyncSession, rows: list[ProductRow]) -> list[Product]:
+        ids = [r.id for r in rows]
+        categories: dict[int, list[int]] = {i: [] for i in ids}
+        images: dict[int, list[ImageRow]] = {i: [] for i in ids}
+        if ids:
+            for pid, cid in await session.execute(
+                sa.select(ProductCategoryRow.product_id, ProductCategoryRow.category_id)
+                .where(ProductCategoryRow.product_id.in_(ids))
+                .order_by(ProductCategoryRow.category_id)
+            ):
+                categories[pid].append(cid)
+            for image in await session.scalars(
+                sa.select(ImageRow).where(ImageRow.product_id.in_(ids)).order_by(ImageRow.position)
+            ):
+                images[image.product_id].append(image)
+        return [Product(r, categories[r.id], images[r.id]) for r in rows]
+
+    async def _slug_free(self, session: AsyncSession, slug: str, product_id: int | None) -> None:
+        """A slug belongs to one product forever (old links keep working), so it is free only if
+        no other product ever had it."""
+        owner = await self._slug_owner(session, slug)
+        if owner is not None and owner != product_id:
+            raise DomainError(CatalogError.SLUG_TAKEN, f"slug {slug!r} is taken")
+
+    async def _slug_owner(self, session: AsyncSession, slug: str) -> int | None:
+        owner: int | None = await session.scalar(
+            sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug)
+        )
+        return owner
+
+    async def _sku_free(self, session: AsyncSession, sku: str | None, product_id: int | None) -> None:
+        if sku is None:
+            return
+        owner = await session.scalar(sa.select(ProductRow.id).where(ProductRow.sku == sku))
+        if owner is not None and owner != product_id:
+            raise DomainError(CatalogError.SKU_TAKEN, f"SKU {sku!r} is taken")
+
+    async def _categories_exist(self, session: AsyncSession, category_ids: Sequence[int]) -> None:
+        wanted = set(category_ids)
+        if not wanted:
+            return
+        found = set(await session.scalars(sa.select(CategoryRow.id).where(CategoryRow.id.in_(wanted))))
+        if missing := sorted(wanted - found):
+            raise DomainError(CatalogError.CATEGORY_NOT_FOUND, f"category {missing[0]} not found")
+
+    async def _set_categories(
+        self, session: AsyncSession, product_id: int, category_ids: Sequence[int]
+    ) -> None:
+        for category_id in sorted(set(category_ids)):
+            session.add(ProductCategoryRow(product_id=product_id, category_id=category_id))

@@ -14,17 +14,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from prometheus_client import Counter, Gauge
 from pydantic import Field
 
-from services.kit import paging, principal, timestamps
+from services.kit import paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime, cancel_and_wait
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
-from . import domain
+from . import domain, metrics
 from .domain import State
+from .metrics import LOW_STOCK_PRODUCTS, RESERVATIONS_EXPIRED
 from .store import InventoryStore, Level, MovementRow, Reservation
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -40,16 +40,6 @@ class Settings(ServiceSettings):
     sweep_interval_seconds: float = Field(default=30.0, ge=0)
     # Reservations expired per sweep at most (the next sweep takes the rest).
     sweep_batch: int = Field(default=500, gt=0)
-
-
-# A count, not a per-product gauge: its cardinality stays one series whatever the catalog's size.
-LOW_STOCK_PRODUCTS = Gauge(
-    "shop_inventory_low_stock_products",
-    "Products whose available stock is at or below their low-stock threshold",
-)
-RESERVATIONS_EXPIRED = Counter(
-    "shop_inventory_reservations_expired_total", "Held reservations expired by the sweeper"
-)
 
 
 _STATES = {
@@ -315,6 +305,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
     db = await runtime.database(MIGRATIONS)
+    runtime.background(telemetry.refreshing(metrics.refresher(db)), "inventory-metrics")
     settings = runtime.settings_as(Settings)
     store = InventoryStore(db)
     gauge = LowStockGauge(store)

@@ -3,7 +3,8 @@
 `Channels` keeps one channel per target for the life of the process. Every call made through
 it gets a deadline (the caller's remaining deadline, capped by the default), W3C trace context,
 and the current caller's bearer token unless the call passes its own `authorization` metadata
-(for example a service token from `ServiceToken`).
+(for example a service token from `ServiceToken`), and is counted and timed by outcome in the
+client-side RPC metrics (`shop_rpc_client_*`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from services.kit import deadlines, principal
 from services.kit.config import CommonSettings
+from services.kit.telemetry import RPC_CLIENT_DURATION, RPC_CLIENT_REQUESTS
 
 StubT = TypeVar("StubT")
 
@@ -33,8 +35,10 @@ CHANNEL_OPTIONS = [
 
 
 class _CallDefaults(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(self, default_timeout: float, caller: str, target: str) -> None:
         self._default_timeout = default_timeout
+        self._caller = caller
+        self._target = target
 
     async def intercept_unary_unary(
         self,
@@ -57,7 +61,24 @@ class _CallDefaults(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
             client_call_details.credentials,
             client_call_details.wait_for_ready,
         )
-        return await continuation(details, request)
+        started = time.perf_counter()
+        call = await continuation(details, request)
+        code = grpc.StatusCode.OK
+        try:
+            # Waiting here for the outcome the caller is about to await anyway; the call keeps it.
+            await call
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            method = client_call_details.method
+            short = (method.decode() if isinstance(method, bytes) else method).rsplit("/", 1)[-1]
+            labels = (self._caller, self._target, short, code.name)
+            RPC_CLIENT_REQUESTS.labels(*labels).inc()
+            RPC_CLIENT_DURATION.labels(*labels).observe(time.perf_counter() - started)
+        return call
 
 
 class Channels:
@@ -65,6 +86,8 @@ class Channels:
 
     def __init__(self, settings: CommonSettings) -> None:
         self._settings = settings
+        # The gateway's settings name no service.
+        self._caller: str = getattr(settings, "service_name", "gateway")
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, service: str) -> grpc.aio.Channel:
@@ -73,7 +96,7 @@ class Channels:
                 self._settings.address_of(service),
                 interceptors=[
                     *aio_client_interceptors(),  # type: ignore[no-untyped-call]
-                    _CallDefaults(self._settings.rpc_timeout_seconds),
+                    _CallDefaults(self._settings.rpc_timeout_seconds, self._caller, service),
                 ],
                 options=CHANNEL_OPTIONS,
             )

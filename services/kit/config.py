@@ -28,6 +28,9 @@ SERVICE_PORTS: dict[str, tuple[int, int]] = {
     "activity": (50060, 9110),
     "content": (50061, 9111),
 }
+# HTTP APIs a service serves beside gRPC, before SHOP_PORT_OFFSET, read from SHOP_<SERVICE>_HTTP_PORT:
+# payments' card tokenization endpoint (the test provider's stand-in for a browser SDK).
+SERVICE_HTTP_PORTS: dict[str, int] = {"payments": 5001}
 
 
 def default_address(service: str) -> str:

@@ -22,6 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from services.kit import telemetry
+
 log = logging.getLogger(__name__)
 
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
@@ -30,6 +32,12 @@ SQLITE_BUSY_SECONDS = 30
 
 
 def _create_engine(url: str) -> AsyncEngine:
+    engine = _connect(url)
+    telemetry.trace_engine(engine.sync_engine)
+    return engine
+
+
+def _connect(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -113,7 +113,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     principal.reset_current(principal_token)
                 deadlines.reset_deadline(deadline_token)
                 RPC_REQUESTS.labels(self._service, short, code.name).inc()
-                RPC_DURATION.labels(self._service, short).observe(elapsed)
+                RPC_DURATION.labels(self._service, short, code.name).observe(elapsed)
                 log.info(
                     "rpc",
                     extra={

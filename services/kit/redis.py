@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 
+from services.kit import telemetry
+
 
 def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
+    """A client whose every command is traced (a client span per command, pipeline or script)."""
+    client = redis.Redis.from_url(
         url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
     )
+    telemetry.trace_redis(client)
+    return client
 
 
 class Keys:

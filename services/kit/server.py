@@ -65,6 +65,8 @@ class Runtime:
     settings: ServiceSettings
     stack: AsyncExitStack
     checks: dict[str, HealthCheck] = field(default_factory=dict)
+    # Bound ports of HTTP APIs the service serves beside gRPC (services.kit.http.serve).
+    http_ports: dict[str, int] = field(default_factory=dict)
     _db: Database | None = None
     _redis: aioredis.Redis | None = None
     _channels: Channels | None = None

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import json_format
 
-from services.kit import money
+from services.kit import money, telemetry
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
 from shop.cart.v1 import cart_pb2
@@ -45,7 +45,7 @@ from shop.payments.v1 import payments_pb2
 from shop.profile.v1 import profile_pb2
 from shop.shipping.v1 import shipping_pb2
 
-from . import domain
+from . import domain, metrics
 from .domain import CatalogPrice, OrderError, PricedLine, ShippingOption, Status
 from .downstream import Downstream, absent, answered, to_completion
 from .settlement import Settlement
@@ -87,6 +87,17 @@ def _unavailable(service: str, exc: grpc.aio.AioRpcError) -> DomainError | grpc.
     return exc
 
 
+def payment_method(given: payments_pb2.PaymentMethod) -> payments_pb2.PaymentMethod:
+    """The token to charge (the test provider's approving one when none is given). Card data is
+    refused before anything is created: cards go to payments' tokenization endpoint, never here."""
+    which = given.WhichOneof("method")
+    if which == "card":
+        raise invalid("card data is not accepted; tokenize it first")
+    if which is None or not given.token:
+        return payments_pb2.PaymentMethod(token=DEFAULT_PAYMENT_TOKEN)
+    return given
+
+
 def address_json(address: common_pb2.Address | None) -> str:
     return json_format.MessageToJson(address, indent=None) if address is not None else ""
 
@@ -104,15 +115,12 @@ class Checkout:
         self._holds = holds or Holds()
         self.settlement = Settlement(store, downstream)
 
+    @metrics.counts_checkout
     async def create(self, caller: Principal, request: orders_pb2.CreateOrderRequest) -> OrderView:
         key = request.idempotency_key.strip() or None
         if key is not None and len(key) > domain.MAX_KEY:
             raise invalid(f"idempotency_key must be at most {domain.MAX_KEY} characters")
-        method = request.payment_method
-        if method.WhichOneof("method") is None or (
-            method.WhichOneof("method") == "token" and not method.token
-        ):
-            method = payments_pb2.PaymentMethod(token=DEFAULT_PAYMENT_TOKEN)
+        method = payment_method(request.payment_method)
         user_id, actor = caller.user_id, actor_of(caller)
 
         # A repeat of a request already taken changes nothing (the cart may be empty by now).
@@ -153,6 +161,7 @@ class Checkout:
 
     # --- reading the cart, prices and shipping -----------------------------------------------
 
+    @telemetry.step("checkout.read_cart")
     async def _cart(self) -> tuple[dict[int, int], str]:
         """The cart's quantities per product and the version they were read at."""
         try:
@@ -164,6 +173,7 @@ class Checkout:
             raise DomainError(OrderError.CART_EMPTY)
         return quantities, domain.cart_claim(reply.cart.version, quantities)
 
+    @telemetry.step("checkout.price")
     async def _prices(self, product_ids: list[int]) -> dict[int, CatalogPrice]:
         try:
             reply = await self._down.catalog.BatchGetProducts(
@@ -190,6 +200,7 @@ class Checkout:
         address: common_pb2.Address = reply.address.address
         return address
 
+    @telemetry.step("checkout.shipping")
     async def _shipping(
         self, given: common_pb2.Address | None, requested: str, lines: list[PricedLine], currency: str
     ) -> tuple[common_pb2.Address | None, ShippingOption | None]:
@@ -251,6 +262,7 @@ class Checkout:
         assert done is not None
         return done
 
+    @telemetry.step("checkout.reserve")
     async def _reserve(self, view: OrderView) -> str:
         order = view.order
         try:
@@ -294,6 +306,7 @@ class Checkout:
             OrderError.CANCELLED_DURING_CHECKOUT, f"order {order_id} was cancelled during checkout"
         )
 
+    @telemetry.step("checkout.pay")
     async def _pay(
         self, view: OrderView, reservation_id: str, method: payments_pb2.PaymentMethod
     ) -> payments_pb2.Payment:
@@ -341,6 +354,7 @@ class Checkout:
             )
         )
 
+    @telemetry.step("checkout.take_stock")
     async def _take_stock(self, view: OrderView, reservation_id: str, payment: payments_pb2.Payment) -> None:
         """Commits the hold. If it is gone (expired and swept), takes the stock directly if it is
         still there; if not, refunds and fails the order. Inventory down: the order stays PENDING
@@ -378,6 +392,7 @@ class Checkout:
             raise
         return True
 
+    @telemetry.step("checkout.mark_paid")
     async def mark_paid(
         self, view: OrderView, payment: payments_pb2.Payment, reservation_id: str | None = None
     ) -> OrderView:
@@ -402,12 +417,14 @@ class Checkout:
             raise DomainError(
                 OrderError.CANCELLED_DURING_CHECKOUT, f"order {order.id} was cancelled during checkout"
             )
+        metrics.paid(order)
         if not order.shipping_address:
             return view  # nothing to ship: the caller reads the order afresh anyway
         paid = await self._store.get(order.id)
         assert paid is not None
         return paid
 
+    @telemetry.step("checkout.ship")
     async def ship(self, view: OrderView) -> None:
         """Creates the paid order's shipment (idempotent per order). Shipping down: left for the
         recovery pass (needs_shipment stays set); refused: recorded and not retried."""

@@ -35,6 +35,7 @@ from shop.cart.v1 import cart_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.payments.v1 import payments_pb2
 
+from . import metrics
 from .checkout import Checkout
 from .domain import Status
 from .downstream import Downstream, answered
@@ -109,8 +110,9 @@ class Recovery:
     async def run(self, interval_seconds: float) -> None:
         while True:
             try:
-                await self.run_once()
+                metrics.recovery_pass((await self.run_once()).__dict__)
             except Exception as exc:  # the database or a service hiccup must not end the loop
+                metrics.recovery_pass(None)
                 log.warning("recovery pass failed", extra={"error": repr(exc)})
             await asyncio.sleep(interval_seconds)
 

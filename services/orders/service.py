@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 from pydantic import Field
 
-from services.kit import money, paging, principal, timestamps
+from services.kit import money, paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
@@ -23,7 +23,7 @@ from shop.payments.v1 import payments_pb2_grpc
 from shop.profile.v1 import profile_pb2_grpc
 from shop.shipping.v1 import shipping_pb2_grpc
 
-from . import domain
+from . import domain, metrics
 from .cancellation import Cancellation
 from .checkout import Checkout, Holds, actor_of, address_of
 from .domain import OrderError, Status
@@ -238,6 +238,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
             extra={"recovery_after_seconds": settings.recovery_after_seconds},
         )
     db = await runtime.database(MIGRATIONS)
+    runtime.background(telemetry.refreshing(metrics.refresher(db)), "orders-metrics")
     store = OrdersStore(db)
     channels = runtime.channels
     downstream = Downstream(

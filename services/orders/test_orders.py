@@ -16,6 +16,7 @@ from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
+from tests.support.cards import tokenize
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory, bearer
 
@@ -27,10 +28,10 @@ CANCELLED = orders_pb2.ORDER_STATUS_CANCELLED
 Meta = tuple[tuple[str, str]]
 
 
-def _card(number: str) -> payments_pb2.PaymentMethod:
-    return payments_pb2.PaymentMethod(
-        card=payments_pb2.Card(number=number, exp_month=12, exp_year=2099, cvc="123")
-    )
+async def _tokenized(platform: Platform, number: str) -> payments_pb2.PaymentMethod:
+    """A card number goes to payments' tokenization endpoint; "tok_..." is sent as it is."""
+    token = number if number.startswith("tok_") else await tokenize(platform, number)
+    return payments_pb2.PaymentMethod(token=token)
 
 
 @dataclass
@@ -128,7 +129,7 @@ async def test_checkout_prices_from_catalog_takes_stock_charges_and_clears_cart(
     who = shop.customer()
     await shop.fill(who, (mug, 2), (lamp, 3))
 
-    order = await shop.checkout(who, method=_card("4242424242424242"))
+    order = await shop.checkout(who, method=await _tokenized(shop.platform, "4242424242424242"))
 
     assert order.status == PAID
     assert [
@@ -231,26 +232,23 @@ async def test_insufficient_stock_changes_nothing(shop: Shop) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "code", "detail"),
+    ("card", "code", "detail"),
     [
-        (_card("4000000000000002"), grpc.StatusCode.FAILED_PRECONDITION, "card declined"),
-        (_card("4000000000009995"), grpc.StatusCode.FAILED_PRECONDITION, "insufficient funds"),
-        (
-            payments_pb2.PaymentMethod(token="tok_test_declined"),
-            grpc.StatusCode.FAILED_PRECONDITION,
-            "card declined",
-        ),
-        (_card("4000000000000119"), grpc.StatusCode.UNAVAILABLE, "payment provider timed out"),
-        (_card("4242424242424241"), grpc.StatusCode.INVALID_ARGUMENT, "card number is invalid"),
+        ("4000000000000002", grpc.StatusCode.FAILED_PRECONDITION, "card declined"),
+        ("4000000000009995", grpc.StatusCode.FAILED_PRECONDITION, "insufficient funds"),
+        ("tok_test_declined", grpc.StatusCode.FAILED_PRECONDITION, "card declined"),
+        ("4000000000000119", grpc.StatusCode.UNAVAILABLE, "payment provider timed out"),
+        ("tok_never_issued", grpc.StatusCode.INVALID_ARGUMENT, "unknown payment token"),
     ],
 )
 async def test_failed_payment_gives_stock_back_and_keeps_the_cart(
-    shop: Shop, method: payments_pb2.PaymentMethod, code: grpc.StatusCode, detail: str
+    shop: Shop, card: str, code: grpc.StatusCode, detail: str
 ) -> None:
     item = await shop.product(999, 4)
     who = shop.customer()
     await shop.fill(who, (item, 3))
 
+    method = await _tokenized(shop.platform, card)
     assert await _error(shop.checkout(who, method=method)) == (code, detail)
 
     assert await shop.on_hand(item) == [4]
@@ -262,6 +260,40 @@ async def test_failed_payment_gives_stock_back_and_keeps_the_cart(
     order = await shop.checkout(who)
     assert order.status == PAID
     assert await shop.on_hand(item) == [1]
+
+
+async def test_card_data_is_refused_before_anything_happens(shop: Shop) -> None:
+    item = await shop.product(999, 4)
+    who = shop.customer()
+    await shop.fill(who, (item, 1))
+    card = payments_pb2.PaymentMethod(
+        card=payments_pb2.Card(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
+    )
+    assert await _error(shop.checkout(who, method=card)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "card data is not accepted; tokenize it first",
+    )
+    assert await shop.on_hand(item) == [4]
+    assert await shop.cart_lines(who) == {item: 1}
+    listed = await shop.orders.ListOrders(orders_pb2.ListOrdersRequest(), metadata=who)
+    assert list(listed.orders) == []
+
+
+async def test_a_card_token_pays_for_one_order_only(shop: Shop) -> None:
+    item = await shop.product(400, 4)
+    who = shop.customer()
+    method = await _tokenized(shop.platform, "5555555555554444")
+    await shop.fill(who, (item, 1))
+    paid = await shop.checkout(who, method=method)
+    assert paid.status == PAID
+    assert [p.card_last4 for p in await shop.payments_of(paid.id)] == ["4444"]
+    await shop.fill(who, (item, 1))
+    assert await _error(shop.checkout(who, method=method)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "payment token was already used; tokenize the card again",
+    )
+    assert await shop.cart_lines(who) == {item: 1}
+    assert await shop.on_hand(item) == [3]
 
 
 async def test_same_idempotency_key_returns_the_same_order_and_charges_once(shop: Shop) -> None:
@@ -528,9 +560,7 @@ async def test_repeating_the_key_of_a_failed_checkout_fails_again(shop: Shop) ->
     who = shop.customer()
     await shop.fill(who, (item, 1))
     key = uuid4().hex
-    declined = payments_pb2.PaymentMethod(
-        card=payments_pb2.Card(number="4000000000000002", exp_month=12, exp_year=2099, cvc="123")
-    )
+    declined = await _tokenized(shop.platform, "4000000000000002")
     for _ in range(2):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await shop.orders.CreateOrder(

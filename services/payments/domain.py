@@ -1,4 +1,5 @@
-"""Pure payment rules: card checks, payment methods, statuses and refund arithmetic (no I/O)."""
+"""Pure payment rules: card checks, card tokens, payment methods, statuses and refund arithmetic
+(no I/O)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ MAX_KEY = 200
 MAX_REFERENCE = 200
 MAX_TOKEN = 200
 MAX_REASON = 500
+# Prefix of the single-use tokens the tokenization endpoint hands out.
+TOKEN_PREFIX = "tok_"
 
 
 class PaymentsError(ErrorCode):
@@ -22,6 +25,10 @@ class PaymentsError(ErrorCode):
     REFUND_EXCEEDS = Kind.FAILED_PRECONDITION, "refund exceeds the refundable amount"
     KEY_REUSED = Kind.INVALID_ARGUMENT, "idempotency key was already used for a different request"
     IN_PROGRESS = Kind.ABORTED, "a request with this idempotency key is still in progress"
+    CARD_REFUSED = Kind.INVALID_ARGUMENT, "card data is not accepted; tokenize it first"
+    UNKNOWN_TOKEN = Kind.INVALID_ARGUMENT, "unknown payment token"
+    TOKEN_USED = Kind.FAILED_PRECONDITION, "payment token was already used; tokenize the card again"
+    TOKEN_EXPIRED = Kind.FAILED_PRECONDITION, "payment token has expired; tokenize the card again"
 
 
 class Status(enum.StrEnum):
@@ -53,8 +60,20 @@ class Operation(enum.StrEnum):
     REFUND = "refund"
 
 
+class Behaviour(enum.StrEnum):
+    """What the test provider does when a tokenized card is charged (chosen by the card number)."""
+
+    APPROVE = "approve"
+    DECLINE = "decline"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    TIMEOUT = "timeout"
+    SLOW = "slow"
+
+
 @dataclass(frozen=True)
 class CardDetails:
+    """A card as the tokenization endpoint receives it; lives only for that one request."""
+
     number: str
     exp_month: int
     exp_year: int
@@ -64,26 +83,67 @@ class CardDetails:
     def last4(self) -> str:
         return self.number[-4:]
 
+    def __repr__(self) -> str:
+        # Never the number or the CVC, even in a traceback's or a debugger's repr.
+        return f"CardDetails(last4={self.last4!r}, exp={self.exp_month}/{self.exp_year})"
+
+
+@dataclass(frozen=True)
+class TokenizedCard:
+    """What a token stands for: all that is kept of a card (never its number or CVC)."""
+
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    behaviour: Behaviour
+    # The magic test tokens ("tok_test_visa") are reusable; tokens made from a card are single-use.
+    reusable: bool = False
+
 
 @dataclass(frozen=True)
 class Method:
-    """A validated payment method: exactly one of card or token is set. Never stored whole."""
+    """A validated payment method: a known token and the card it stands for."""
 
-    card: CardDetails | None = None
-    token: str = ""
+    token: str
+    card: TokenizedCard
 
     @property
     def last4(self) -> str:
-        if self.card is not None:
-            return self.card.last4
-        return ""
+        return self.card.last4
+
+    @property
+    def single_use(self) -> bool:
+        return not self.card.reusable
 
     def fingerprint(self) -> str:
-        return f"card:{self.card.last4}" if self.card is not None else f"token:{self.token}"
+        return f"token:{self.token}"
+
+
+# Issuer identification ranges of the common brands: (brand, prefixes as (low, high) of equal length).
+_BRANDS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("amex", (("34", "34"), ("37", "37"))),
+    ("mastercard", (("51", "55"), ("2221", "2720"))),
+    ("discover", (("6011", "6011"), ("644", "649"), ("65", "65"))),
+    ("diners", (("300", "305"), ("36", "36"), ("38", "39"))),
+    ("jcb", (("3528", "3589"),)),
+    ("unionpay", (("62", "62"),)),
+    ("visa", (("4", "4"),)),
+)
+
+
+def brand_of(number: str) -> str:
+    """The card brand its number's prefix names ("unknown" when none matches)."""
+    for brand, ranges in _BRANDS:
+        for low, high in ranges:
+            if low <= number[: len(low)] <= high:
+                return brand
+    return "unknown"
 
 
 def luhn_valid(number: str) -> bool:
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):
         return False
     total = 0
     for i, ch in enumerate(reversed(number)):
@@ -99,7 +159,7 @@ def luhn_valid(number: str) -> bool:
 def validate_card(number: str, exp_month: int, exp_year: int, cvc: str, today: date) -> CardDetails:
     """Checks a card's shape: raises INVALID_ARGUMENT with the first problem found."""
     digits = number.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= 19:
         raise invalid("card number must be 12 to 19 digits")
     if not luhn_valid(digits):
         raise invalid("card number is invalid")
@@ -111,7 +171,7 @@ def validate_card(number: str, exp_month: int, exp_year: int, cvc: str, today: d
     # A card is valid through the last day of its expiry month.
     if (year, exp_month) < (today.year, today.month):
         raise invalid("card has expired")
-    if not (cvc.isdigit() and 3 <= len(cvc) <= 4):
+    if not (cvc.isascii() and cvc.isdigit() and 3 <= len(cvc) <= 4):
         raise invalid("card CVC must be 3 or 4 digits")
     return CardDetails(digits, exp_month, year, cvc)
 

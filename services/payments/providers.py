@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from .domain import Method
+from .domain import Behaviour, Method, TokenizedCard
 
 
 class ProviderError(Exception):
@@ -74,7 +74,8 @@ class PaymentProvider(Protocol):
         ...
 
 
-# Card numbers (and tokens) that select an outcome, like the big providers' test modes.
+# Card numbers that select an outcome, like the big providers' test modes. Tokenizing one gives a
+# token whose charge has that outcome; any other valid card approves.
 APPROVE_CARD = "4242424242424242"
 DECLINE_CARD = "4000000000000002"
 INSUFFICIENT_FUNDS_CARD = "4000000000009995"
@@ -82,24 +83,37 @@ TIMEOUT_CARD = "4000000000000119"
 SLOW_CARD = "4000000000000077"
 # How long the test provider takes to approve SLOW_CARD: time to stop a process mid-payment.
 SLOW_SECONDS = 3.0
+
+_CARD_BEHAVIOURS = {
+    DECLINE_CARD: Behaviour.DECLINE,
+    INSUFFICIENT_FUNDS_CARD: Behaviour.INSUFFICIENT_FUNDS,
+    TIMEOUT_CARD: Behaviour.TIMEOUT,
+    SLOW_CARD: Behaviour.SLOW,
+}
+_REFUSALS: dict[Behaviour, tuple[type[ProviderError], str]] = {
+    Behaviour.DECLINE: (ProviderDeclined, "card declined"),
+    Behaviour.INSUFFICIENT_FUNDS: (ProviderDeclined, "insufficient funds"),
+    Behaviour.TIMEOUT: (ProviderUnavailable, "payment provider timed out"),
+}
+
+# Reusable test tokens (like Stripe's "tok_visa"): no tokenization needed, never used up.
 APPROVE_TOKEN = "tok_test_visa"
 DECLINE_TOKEN = "tok_test_declined"
+MAGIC_TOKENS = {
+    APPROVE_TOKEN: TokenizedCard(APPROVE_TOKEN, "visa", "4242", 12, 2099, Behaviour.APPROVE, reusable=True),
+    DECLINE_TOKEN: TokenizedCard(DECLINE_TOKEN, "visa", "0002", 12, 2099, Behaviour.DECLINE, reusable=True),
+}
 
-_CARD_OUTCOMES: dict[str, type[ProviderError]] = {
-    DECLINE_CARD: ProviderDeclined,
-    INSUFFICIENT_FUNDS_CARD: ProviderDeclined,
-    TIMEOUT_CARD: ProviderUnavailable,
-}
-_CARD_MESSAGES = {
-    DECLINE_CARD: "card declined",
-    INSUFFICIENT_FUNDS_CARD: "insufficient funds",
-    TIMEOUT_CARD: "payment provider timed out",
-}
+
+def behaviour_of(number: str) -> Behaviour:
+    """What the test provider does when a token made from this (valid) card number is charged."""
+    return _CARD_BEHAVIOURS.get(number, Behaviour.APPROVE)
 
 
 class TestProvider:
-    """Deterministic and in-process: any other valid card and "tok_test_visa" approve. What it
-    authorized it remembers for `find` only while this process lives, like a sandbox reset."""
+    """Deterministic and in-process: a token's behaviour (from the card it was made of, see
+    `behaviour_of`) decides the outcome. What it authorized it remembers for `find` only while
+    this process lives, like a sandbox reset."""
 
     __test__ = False  # not a pytest test class
     name = "test"
@@ -114,18 +128,14 @@ class TestProvider:
     async def authorize(
         self, payment_id: str, amount_minor: int, currency: str, method: Method
     ) -> ProviderResult:
-        if method.card is not None:
-            if method.card.number == SLOW_CARD:
-                await asyncio.sleep(SLOW_SECONDS)
-            outcome = _CARD_OUTCOMES.get(method.card.number)
-            if outcome is not None:
-                raise outcome(_CARD_MESSAGES[method.card.number])
-            return self._authorized(payment_id, method.card.last4)
-        if method.token == DECLINE_TOKEN:
-            raise ProviderDeclined("card declined")
-        if method.token != APPROVE_TOKEN:
-            raise ProviderDeclined("unknown payment token")
-        return self._authorized(payment_id, "4242")
+        card = method.card
+        if card.behaviour is Behaviour.SLOW:
+            await asyncio.sleep(SLOW_SECONDS)
+        refusal = _REFUSALS.get(card.behaviour)
+        if refusal is not None:
+            error, message = refusal
+            raise error(message)
+        return self._authorized(payment_id, card.last4)
 
     def _authorized(self, payment_id: str, last4: str) -> ProviderResult:
         result = ProviderResult(self._reference("auth"), "approved", last4)

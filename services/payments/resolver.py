@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from services.kit import timestamps
 
+from . import metrics
 from .domain import Operation, Status
 from .providers import PaymentProvider, ProviderError, ProviderRecord
 from .store import Event, KeyRecord, PaymentRow, PaymentsStore
@@ -49,8 +50,9 @@ class Resolver:
         """One pass now, then one every interval (0: only the one)."""
         while True:
             try:
-                await self.run_once()
+                metrics.resolver_pass(await self.run_once())
             except Exception as exc:  # a database or provider hiccup must not end the loop
+                metrics.resolver_pass(None)
                 log.warning("resolver pass failed", extra={"error": repr(exc)})
             if interval_seconds <= 0:
                 return

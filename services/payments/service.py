@@ -5,28 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import grpc
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
-from services.kit import completion, money, paging, principal, timestamps
-from services.kit.config import ServiceSettings
+from services.kit import completion, http, money, paging, principal, timestamps
+from services.kit.config import SERVICE_HTTP_PORTS, ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 
-from . import domain
+from . import domain, metrics
 from .domain import Method, Operation, PaymentsError, Status
-from .providers import PaymentProvider, ProviderDeclined, ProviderError, TestProvider
+from .providers import MAGIC_TOKENS, PaymentProvider, ProviderDeclined, ProviderError, TestProvider
 from .resolver import Resolver
 from .store import Event, KeyRecord, NewPayment, PaymentsStore, PaymentView
+from .tokenization import create_app
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,22 @@ class Settings(ServiceSettings):
     provider_lookup_after_seconds: float = Field(default=120.0, gt=0)
     # How often the resolver looks for such calls (0: once, at start-up).
     provider_lookup_interval_seconds: float = Field(default=30.0, ge=0)
+    # The card tokenization endpoint (POST /v1/tokens); 0 picks a free port.
+    payments_http_port: int = Field(default=SERVICE_HTTP_PORTS["payments"], ge=0, le=65535)
+    # How long a card token may be used (once).
+    payment_token_ttl_seconds: float = Field(default=900.0, gt=0)
+    # Browser origins allowed to call the tokenization endpoint ("*": any); comma-separated.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+        return value
 
 
 # How long a replay waits for the first request with its key to finish.
@@ -113,25 +132,30 @@ def _declined_message(view: PaymentView) -> str:
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
-    def __init__(self, store: PaymentsStore, provider: PaymentProvider, today: Callable[[], date]) -> None:
+    def __init__(
+        self, store: PaymentsStore, provider: PaymentProvider, clock: Callable[[], datetime]
+    ) -> None:
         self._store = store
         self._provider = provider
-        self._today = today
+        self._clock = clock
         # Payments with a provider call running in this process (the resolver leaves them alone).
         self.in_flight: set[str] = set()
 
     # --- shared machinery ------------------------------------------------------------------
 
-    def _method(self, method: payments_pb2.PaymentMethod) -> Method:
+    async def _method(self, method: payments_pb2.PaymentMethod) -> Method:
+        """The token and the card it stands for. Card data itself is refused unread: it goes to
+        the tokenization endpoint, never through the shop's services."""
         which = method.WhichOneof("method")
         if which == "card":
-            card = method.card
-            return Method(
-                card=domain.validate_card(card.number, card.exp_month, card.exp_year, card.cvc, self._today())
-            )
-        if which == "token":
-            return Method(token=domain.validate_token(method.token))
-        raise invalid("method is required: a card or a token")
+            raise DomainError(PaymentsError.CARD_REFUSED)
+        if which != "token":
+            raise invalid("method is required: a payment token")
+        token = domain.validate_token(method.token)
+        card = MAGIC_TOKENS.get(token) or await self._store.token(token)
+        if card is None:
+            raise DomainError(PaymentsError.UNKNOWN_TOKEN)
+        return Method(token=token, card=card)
 
     async def _view(self, payment_id: str) -> PaymentView:
         view = await self._store.get(payment_id)
@@ -180,7 +204,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     ) -> PaymentView:
         self.in_flight.add(record.payment_id)
         try:
-            return await perform(record)
+            with metrics.operation(record.operation):
+                return await perform(record)
         finally:
             self.in_flight.discard(record.payment_id)
 
@@ -212,7 +237,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             raise invalid(f"order_reference is required (at most {domain.MAX_REFERENCE} characters)")
         if user_id <= 0:
             raise invalid("user_id is required")
-        method = self._method(method_message)
+        method = await self._method(method_message)
         fingerprint = "|".join(
             [
                 operation.value,
@@ -279,7 +304,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             key,
             operation,
             fingerprint,
-            lambda: self._store.claim_new_payment(key, operation, fingerprint, new),
+            lambda: self._store.claim_new_payment(
+                key, operation, fingerprint, new, method.token if method.single_use else None, self._clock()
+            ),
             perform,
         )
 
@@ -414,6 +441,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 raise
             event = Event("refunded", record.amount_minor, result.reference, reason or result.message)
             await self._store.settle(key, payment_id, [event])
+            metrics.refunded(record.amount_minor, row.currency)
             return await self._view(payment_id)
 
         view = await self._idempotent(
@@ -466,18 +494,21 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         )
 
 
-def _today() -> date:
-    return timestamps.now().date()
-
-
 async def build(runtime: Runtime) -> Sequence[Registration]:
     return await build_with(runtime, TestProvider())
 
 
-async def build_with(runtime: Runtime, provider: PaymentProvider) -> Sequence[Registration]:
+async def build_with(
+    runtime: Runtime, provider: PaymentProvider, clock: Callable[[], datetime] = timestamps.now
+) -> Sequence[Registration]:
+    """The service with this provider, reading the time (token expiry) from `clock`."""
     settings = runtime.settings_as(Settings)
     store = PaymentsStore(await runtime.database(MIGRATIONS))
-    servicer = PaymentsServicer(store, provider, _today)
+    servicer = PaymentsServicer(store, provider, clock)
+    tokens = create_app(
+        store, clock, timedelta(seconds=settings.payment_token_ttl_seconds), settings.cors_origins
+    )
+    await http.serve(runtime, "tokens", tokens, settings.payments_http_port)
     resolver = Resolver(
         store, provider, servicer.in_flight, timedelta(seconds=settings.provider_lookup_after_seconds)
     )

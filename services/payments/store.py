@@ -1,4 +1,4 @@
-"""Payments persistence: payments, their events, and idempotency keys.
+"""Payments persistence: payments, their events, idempotency keys, and card tokens.
 
 Every money-moving request first *claims* its idempotency key: one transaction inserts the key
 (unique) and makes the request's state change (a new PENDING payment, a refund reservation, a
@@ -6,6 +6,10 @@ status hand-over). A concurrent request with the same key blocks on, or fails on
 and then reads the first request's record instead, so the provider is called once per key.
 After the provider answers, the claim is either *settled* (kept, marked completed: replays get
 the same answer) or *released* (state change undone, key deleted: a retry may try again).
+
+A single-use card token is claimed in the same transaction as a new payment's key (a conditional
+UPDATE: unused and unexpired), so concurrent charges with one token make at most one payment.
+A released charge (the provider never answered) gives its token back for the retry.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from services.kit.database import Database
 from services.kit.errors import DomainError, invalid
 
 from . import domain
-from .domain import Operation, PaymentsError, Status
+from .domain import Behaviour, Operation, PaymentsError, Status, TokenizedCard
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -75,6 +79,31 @@ class IdempotencyRow(Base):
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
     completed: Mapped[bool] = mapped_column(sa.Boolean(), default=False)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class CardTokenRow(Base):
+    """What the tokenization endpoint keeps of a card: never its number or CVC."""
+
+    __tablename__ = "card_tokens"
+
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    brand: Mapped[str] = mapped_column(sa.String(20))
+    last4: Mapped[str] = mapped_column(sa.String(4))
+    exp_month: Mapped[int] = mapped_column(sa.Integer())
+    exp_year: Mapped[int] = mapped_column(sa.Integer())
+    # What the test provider does when the token is charged (chosen by the card number).
+    behaviour: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    # The payment that used it (no foreign key: the claim comes with the payment's own insert).
+    payment_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
+
+
+def _card(row: CardTokenRow) -> TokenizedCard:
+    return TokenizedCard(
+        row.token, row.brand, row.last4, row.exp_month, row.exp_year, Behaviour(row.behaviour)
+    )
 
 
 @dataclass(frozen=True)
@@ -167,9 +196,19 @@ class PaymentsStore:
             return earlier, False
 
     async def claim_new_payment(
-        self, key: str, operation: Operation, fingerprint: str, new: NewPayment
+        self,
+        key: str,
+        operation: Operation,
+        fingerprint: str,
+        new: NewPayment,
+        single_use_token: str | None,
+        now: datetime,
     ) -> tuple[KeyRecord, bool]:
+        """Claims the key with a new PENDING payment and, when given, uses up the card token."""
+
         async def prepare(session: AsyncSession) -> int:
+            if single_use_token is not None:
+                await self._use_token(session, single_use_token, new.id, now)
             at = timestamps.now()
             session.add(
                 PaymentRow(
@@ -260,6 +299,28 @@ class PaymentsStore:
         return await self._claim(key, operation, fingerprint, payment_id, prepare)
 
     @staticmethod
+    async def _use_token(session: AsyncSession, token: str, payment_id: str, now: datetime) -> None:
+        """The one place a card token is used up: unused and unexpired, or an error saying which."""
+        result = await session.execute(
+            sa.update(CardTokenRow)
+            .where(
+                CardTokenRow.token == token,
+                CardTokenRow.used_at.is_(None),
+                CardTokenRow.expires_at > now,
+            )
+            .values(used_at=now, payment_id=payment_id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return
+        row = await session.get(CardTokenRow, token)
+        if row is None:
+            raise DomainError(PaymentsError.UNKNOWN_TOKEN)
+        if row.used_at is not None:
+            raise DomainError(PaymentsError.TOKEN_USED)
+        raise DomainError(PaymentsError.TOKEN_EXPIRED)
+
+    @staticmethod
     async def _locked(session: AsyncSession, payment_id: str) -> PaymentRow:
         row = await session.scalar(sa.select(PaymentRow).where(PaymentRow.id == payment_id).with_for_update())
         if row is None:
@@ -319,6 +380,14 @@ class PaymentsStore:
             )
             self._add_events(session, payment_id, events)
             await session.execute(sa.delete(IdempotencyRow).where(IdempotencyRow.key == key))
+            if status is Status.FAILED:
+                # The provider never took the money: the retry the freed key allows may use the
+                # token again (while it has not expired).
+                await session.execute(
+                    sa.update(CardTokenRow)
+                    .where(CardTokenRow.payment_id == payment_id)
+                    .values(used_at=None, payment_id=None)
+                )
             return True
 
     @staticmethod
@@ -371,6 +440,32 @@ class PaymentsStore:
                     created_at=at,
                 )
             )
+
+    # --- card tokens -------------------------------------------------------------------------
+
+    async def add_token(self, card: TokenizedCard, now: datetime, expires_at: datetime) -> None:
+        async with self._db.write() as session:
+            session.add(
+                CardTokenRow(
+                    token=card.token,
+                    brand=card.brand,
+                    last4=card.last4,
+                    exp_month=card.exp_month,
+                    exp_year=card.exp_year,
+                    behaviour=card.behaviour.value,
+                    created_at=now,
+                    expires_at=expires_at,
+                    used_at=None,
+                    payment_id=None,
+                )
+            )
+
+    async def token(self, token: str) -> TokenizedCard | None:
+        """The card a token stands for, used or not (whether it may still pay is decided when
+        a payment claims it)."""
+        async with self._db.read() as session:
+            row = await session.get(CardTokenRow, token)
+            return _card(row) if row is not None else None
 
     # --- reading -----------------------------------------------------------------------------
 

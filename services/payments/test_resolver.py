@@ -109,9 +109,7 @@ def _charge(reference: str, key: str) -> payments_pb2.ChargeRequest:
         order_reference=reference,
         user_id=7,
         amount=common_pb2.Money(amount_minor=1999, currency="USD"),
-        method=payments_pb2.PaymentMethod(
-            card=payments_pb2.Card(number="4242424242424242", exp_month=12, exp_year=2099, cvc="123")
-        ),
+        method=payments_pb2.PaymentMethod(token="tok_test_visa"),
     )
 
 

@@ -18,6 +18,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.checkout.conftest import SWEEP_SECONDS, Tokens, restart
+from tests.support.cards import tokenize
 from tests.support.harness import Platform
 from tests.support.tokens import bearer
 
@@ -25,8 +26,9 @@ DECLINED = "4000000000000002"
 TIMES_OUT = "4000000000000119"
 
 
-def _card(number: str) -> dict[str, Any]:
-    return {"card": {"number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
+async def _tokenized(platform: Platform, number: str) -> dict[str, Any]:
+    """The checkout body's payment for a card tokenized at payments' endpoint (as a browser does)."""
+    return {"token": await tokenize(platform, number)}
 
 
 async def _product(http: Api, people: Tokens, stock: int, price: float = 10.0) -> int:
@@ -213,7 +215,7 @@ async def test_a_failed_payment_leaves_stock_and_cart_as_they_were(
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
     await _fill(http, token, product_id, 2)
-    reply = await http.post("/orders/", {"payment": _card(card)}, token=token)
+    reply = await http.post("/orders/", {"payment": await _tokenized(platform, card)}, token=token)
     assert (reply.status, reply.body) == (status, {"error": error})
     await _assert_untouched(http, people, platform, token, product_id, 2)
 

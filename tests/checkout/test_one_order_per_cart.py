@@ -58,11 +58,13 @@ async def test_racing_checkouts_of_one_cart_make_one_order_and_one_charge(
     else:
         assert len(created) == 1, replies
         assert all(r.status == 409 for r in refused), replies
-        assert all(
-            r.body["error"]
-            in ("this cart is already being checked out", "this cart has already been ordered")
-            for r in refused
-        ), refused
+        # A racer slower than the whole first checkout finds the cart already emptied.
+        taken = (
+            "this cart is already being checked out",
+            "this cart has already been ordered",
+            "cart is empty",
+        )
+        assert all(r.body["error"] in taken for r in refused), refused
     (order_id,) = order_ids
     assert [o["order_id"] for o in await _orders_of(http, token)] == [order_id]
     assert len(_captured(await _payments(platform, people, order_id))) == 1

@@ -89,6 +89,9 @@ def test_default_ports() -> None:
     ]  # fmt: skip
     assert tuple(SERVICES) == DEFAULT_SERVICES
     assert table.api_url == "http://localhost:5000/api"
+    assert table.services["payments"].http == 5001
+    assert table.tokens_url == "http://localhost:5001/v1/tokens"
+    assert port_table(7).all_ports()["payments http"] == 5008
 
 
 @pytest.mark.parametrize("offset", [0, 1, 1000])

@@ -28,10 +28,14 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from deploy.local.ports import DEFAULT_SERVICES, PortTable, port_table
 from deploy.local.supervisor import busy_ports, state_file
+from deploy.observe import promql
 from services.payments.providers import SLOW_CARD
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.e2e import walk_api
+from tests.support import observed
+from tests.support.cards import tokenize_sync
+from tests.support.leaks import card_number_found, cvc_found, pick_cvc, random_card_number, read_files
 from tests.support.run import redis_prefix
 from tests.support.tokens import bearer
 
@@ -158,6 +162,21 @@ def test_every_process_serves_metrics(launched: Launched) -> None:
     assert 'shop_rpc_server_requests_total{code="OK",method="ListProducts",service="catalog"}' in text
 
 
+def test_every_metric_a_dashboard_or_alert_reads_is_served(launched: Launched) -> None:
+    """Checked live against every process's /metrics, not against a list (tests/observe)."""
+    ports = [launched.ports.gateway_metrics, *(launched.ports.services[n].metrics for n in DEFAULT_SERVICES)]
+    pages = [
+        urllib.request.urlopen(f"http://127.0.0.1:{p}/metrics", timeout=10).read().decode() for p in ports
+    ]
+    served = promql.served_series(pages)
+    used = observed.used_metric_names()
+    assert len(used) > 20
+    missing = {
+        name: sorted(files) for name, files in used.items() if name not in served | promql.SCRAPE_SERIES
+    }
+    assert not missing, f"read by dashboards or alerts, served by no process: {missing}"
+
+
 def test_killed_service_gives_503_fast_and_the_rest_go_on(launched: Launched) -> None:
     reviews_pid = launched.state()["reviews"]["pid"]
     assert isinstance(reviews_pid, int)
@@ -177,6 +196,46 @@ def test_killed_service_gives_503_fast_and_the_rest_go_on(launched: Launched) ->
 def _login(client: walk_api.Client, email: str, password: str) -> str:
     token: str = client.call("POST", "/auth/login/", {"email": email, "password": password}).body["token"]
     return token
+
+
+def test_a_card_paid_checkout_leaves_the_card_in_no_file(launched: Launched) -> None:
+    """The card goes to payments' tokenization endpoint (its port from the launcher's table, as
+    printed by `make run`), the checkout carries the token. Then no file of the data folder (logs,
+    SQLite files and journals, Redis' append-only file) holds the card number, and no log file
+    the CVC (tests/support/leaks.py says why those checks are sound)."""
+    launcher_log = launched.data_dir.parent / f"launcher-{launched.data_dir.name}.log"
+    assert (
+        f"Card tokenization (test payment provider): {launched.ports.tokens_url}" in launcher_log.read_text()
+    )
+    assert launched.state()["payments"]["http_port"] == launched.ports.tokens_port
+    logs = launched.data_dir / "logs"
+    number, cvc = random_card_number(), pick_cvc(read_files(logs))
+
+    client = walk_api.Client(launched.api, verbose=False)
+    admin = _login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    product = client.call("POST", "/products/", {"name": "Safe", "price": 9.5, "stock": 2}, token=admin)
+    email = f"card-{random.getrandbits(40):x}@example.com"
+    client.call("POST", "/auth/register/", {"email": email, "password": "securepassword"})
+    customer = _login(client, email, "securepassword")
+    client.call("POST", "/cart/", {"product_id": product.body["id"], "quantity": 1}, token=customer)
+    token = tokenize_sync(launched.ports.tokens_port, number, cvc=cvc)
+    refused = client.call("POST", "/orders/", {"payment": {"card": {"number": number, "cvc": cvc}}}, customer)
+    assert refused.status == 400
+    paid = client.call("POST", "/orders/", {"payment": {"token": token}}, customer)
+    assert paid.status == 201, paid.body
+    # A token pays once.
+    client.call("POST", "/cart/", {"product_id": product.body["id"], "quantity": 1}, token=customer)
+    again = client.call("POST", "/orders/", {"payment": {"token": token}}, customer)
+    assert (again.status, again.body) == (
+        409,
+        {"error": "payment token was already used; tokenize the card again"},
+    )
+
+    # The processes' output reaches the log files asynchronously: wait for the checkout's lines.
+    _wait_for(lambda: "/v1/tokens" in (logs / "payments.log").read_text())
+    _wait_for(lambda: "/api/orders/" in (logs / "gateway.log").read_text())
+    assert card_number_found(read_files(launched.data_dir), number) == []
+    assert cvc_found(read_files(logs), cvc) == []
 
 
 def test_data_survives_a_restart(launched: Launched, storage_env: dict[str, str]) -> None:
@@ -232,7 +291,7 @@ def test_orders_killed_mid_checkout_is_settled_when_it_comes_back(
         customer = _login(client, email, "securepassword")
         client.call("POST", "/cart/", {"product_id": product_id, "quantity": 2}, token=customer)
 
-        payment = {"card": {"number": SLOW_CARD, "exp_month": 12, "exp_year": 2099, "cvc": "123"}}
+        payment = {"token": tokenize_sync(ports.tokens_port, SLOW_CARD)}
         with ThreadPoolExecutor(1) as pool:
             checkout = pool.submit(client.call, "POST", "/orders/", {"payment": payment}, customer)
             order_id = _wait_for(lambda: _only_order(client, customer))

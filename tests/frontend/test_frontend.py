@@ -12,18 +12,13 @@ import os
 import shutil
 import signal
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from deploy.local.api_schema import write
-from deploy.local.ports import PAYMENTS_HTTP_PORT
 from tests.e2e.test_platform import ADMIN_EMAIL, ADMIN_PASSWORD, Launched, _free_offset, _launch, _stop
-from tests.frontend.provider_standin import provider_standin
 from tests.support.run import redis_prefix
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
@@ -108,41 +103,24 @@ def shop(tmp_path_factory: pytest.TempPathFactory, database_url: str, redis_url:
             _stop(platform)
 
 
-def _provider_answers(shop_url: str) -> bool:
-    """Whether the payments process serves tokenization behind the storefront's /provider/."""
-    request = urllib.request.Request(
-        f"{shop_url}/provider/v1/tokens", data=b"{}", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10):
-            return True
-    except urllib.error.HTTPError as exc:
-        return exc.code != 502  # 502 is the storefront's own "nothing listens there"
-
-
 def _browser(shop: Launched, shots: Path, *mode: str) -> list[str]:
     """Runs e2e/run.mjs (all scenarios, or one `mode`) and returns its PASS/FAIL lines."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (make setup does it as root)")
     node = shutil.which("node")
     assert node, "node is needed for the browser tests"
-    with ExitStack() as stack:
-        if not _provider_answers(shop.ports.shop_url):
-            # Until the payments process serves /v1/tokens (issue 8), a stand-in with its contract.
-            port = int(os.environ.get("SHOP_PAYMENTS_HTTP_PORT") or PAYMENTS_HTTP_PORT) + shop.ports.offset
-            stack.enter_context(provider_standin(port))
-        result = _run(
-            [node, "e2e/run.mjs", *mode],
-            240,
-            env={
-                **os.environ,
-                "SHOP_URL": shop.ports.shop_url,
-                "SHOP_ADMIN_EMAIL": ADMIN_EMAIL,
-                "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD,
-                "SCREENSHOT_DIR": str(shots),
-                "CHROMIUM": str(CHROMIUM),
-            },
-        )
+    result = _run(
+        [node, "e2e/run.mjs", *mode],
+        240,
+        env={
+            **os.environ,
+            "SHOP_URL": shop.ports.shop_url,
+            "SHOP_ADMIN_EMAIL": ADMIN_EMAIL,
+            "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SCREENSHOT_DIR": str(shots),
+            "CHROMIUM": str(CHROMIUM),
+        },
+    )
     print(result.stdout)
     summary = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL", "browser:"))]
     assert result.returncode == 0, "\n".join(summary) + "\n" + result.stdout[-8000:] + result.stderr[-3000:]

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.activity import ACTIVITY
 from gateway.conftest import Api, User, new_product
-from services.activity import stream
 from services.auth.store import DeletionSteps
+from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from services.kit.database import Database
 from tests.support.harness import Platform

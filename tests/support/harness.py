@@ -46,7 +46,12 @@ class Platform:
             "admin_password": "admin-password-123",
             "service_secret_file": self.keys.service_secret,
             "metrics_port": 0,
+            # Payments' card tokenization endpoint on a free port (runtime.http_ports["tokens"]).
+            "payments_http_port": 0,
             "drain_seconds": 0,
+            # Catalog: tests run the listing-signals pass themselves (services/catalog/test_signals.py)
+            # instead of a background pass overwriting signals they set.
+            "signals_interval_seconds": 3600,
             **{f"{name}_addr": f"127.0.0.1:{port}" for name, port in self.ports.items()},
         }
 
@@ -69,6 +74,10 @@ class Platform:
         running = self.running.pop(name, None)
         if running is not None:
             await running.stop(grace=0)
+
+    def http_port(self, name: str, api: str) -> int:
+        """The bound port of an HTTP API a running service serves beside gRPC."""
+        return self.running[name].runtime.http_ports[api]
 
     def channel(self, name: str) -> grpc.aio.Channel:
         if name not in self._channels:

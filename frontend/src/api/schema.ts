@@ -4,6 +4,138 @@
  */
 
 export interface paths {
+    "/api/admin/catalog/categories/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a category
+         * @description Admin role required.
+         */
+        post: operations["admin_create_category"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/categories/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Rename, re-slug, reorder or move a category (not under itself or its descendants: 409)
+         * @description Admin role required.
+         */
+        put: operations["admin_update_category"];
+        post?: never;
+        /**
+         * Delete a category without subcategories (409 otherwise); its products only leave it
+         * @description Admin role required.
+         */
+        delete: operations["admin_delete_category"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/products/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search products of any status (or one, with status=)
+         * @description Admin role required.
+         */
+        get: operations["admin_search_catalog"];
+        put?: never;
+        /**
+         * Add a product with slug, SKU, status and categories (a draft unless status says otherwise)
+         * @description Admin role required.
+         */
+        post: operations["admin_create_catalog_product"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/products/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One product of any status
+         * @description Admin role required.
+         */
+        get: operations["admin_get_catalog_product"];
+        /**
+         * Change any of name, price, description, slug, SKU, status, categories, weight
+         * @description Admin role required.
+         */
+        put: operations["admin_update_catalog_product"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/products/{id}/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replace a product's images (URLs; at most one primary, else the first)
+         * @description Admin role required.
+         */
+        put: operations["admin_set_images"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/uploads/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload an image (raw body, PNG/JPEG/GIF/WebP checked by content, at most 2 MiB); use its url
+         * @description Admin role required.
+         */
+        post: operations["admin_upload_image"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/profiles/": {
         parameters: {
             query?: never;
@@ -300,6 +432,57 @@ export interface paths {
         post?: never;
         /** Remove a line from the cart */
         delete: operations["remove_item"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/catalog/categories/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The category tree */
+        get: operations["list_categories"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/catalog/products/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search and list active products: sorts, filters, facets (keyset pages) */
+        get: operations["search_catalog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/catalog/products/{ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One active product by id or by its slug (a former slug works too) */
+        get: operations["get_catalog_product"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -828,6 +1011,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An uploaded image */
+        get: operations["get_upload"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -949,17 +1149,6 @@ export interface components {
          * @description Highest priority first, then newest.
          */
         BannerList: components["schemas"]["Banner"][];
-        /** CardIn */
-        CardIn: {
-            /** Cvc */
-            cvc: string;
-            /** Exp Month */
-            exp_month: number;
-            /** Exp Year */
-            exp_year: number;
-            /** Number */
-            number: string;
-        };
         /**
          * CartContents
          * @description The cart's lines by item id.
@@ -974,10 +1163,186 @@ export interface components {
             /** Quantity */
             quantity: number;
         };
-        /** Checkout */
+        /** CatalogPage */
+        CatalogPage: {
+            /**
+             * Corrected Query
+             * @description The query after typo correction ("lmap" -> "lamp")
+             */
+            corrected_query: string | null;
+            /** @description With facets=true */
+            facets: components["schemas"]["FacetsView"] | null;
+            /** Products */
+            products: components["schemas"]["CatalogProduct"][];
+            /**
+             * Total
+             * @description Matches over all pages
+             */
+            total: number;
+        };
+        /** CatalogProduct */
+        CatalogProduct: {
+            /** Category Ids */
+            category_ids: number[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Currency
+             * @example USD
+             */
+            currency: string;
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /**
+             * Images
+             * @description In display order; exactly one is primary when any exist
+             */
+            images: components["schemas"]["ImageView"][];
+            /**
+             * In Stock
+             * @description As the catalog's filters see it (kept by inventory signals)
+             */
+            in_stock: boolean;
+            /** Name */
+            name: string;
+            /** Popularity */
+            popularity: number;
+            /**
+             * Price
+             * @description In the shop's currency
+             */
+            price: number;
+            /** @description As the catalog's sorts and filters see it */
+            rating: components["schemas"]["CatalogRating"];
+            /** Sku */
+            sku: string | null;
+            /**
+             * Slug
+             * @description Stable; a former slug still finds the product
+             * @example desk-lamp
+             */
+            slug: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "active" | "archived";
+            /**
+             * Stock
+             * @description Units available now (inventory)
+             */
+            stock: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** CatalogProductChanges */
+        CatalogProductChanges: {
+            /**
+             * Category Ids
+             * @description Replaces them all
+             */
+            category_ids?: number[];
+            /** Description */
+            description?: string;
+            /** Name */
+            name?: string;
+            /**
+             * Price
+             * @description In the shop's currency, at most 2 decimals
+             */
+            price?: number;
+            /**
+             * Sku
+             * @description "" clears it
+             */
+            sku?: string;
+            /**
+             * Slug
+             * @description The old slug keeps working
+             */
+            slug?: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status?: "draft" | "active" | "archived";
+            /** Weight Grams */
+            weight_grams?: number;
+        };
+        /** CatalogRating */
+        CatalogRating: {
+            /**
+             * Average
+             * @example 4.5
+             */
+            average: number;
+            /** Count */
+            count: number;
+        };
+        /** CategoryChanges */
+        CategoryChanges: {
+            /** Name */
+            name?: string;
+            /**
+             * Parent Id
+             * @description Moves it (0: to the top level)
+             */
+            parent_id?: number | 0;
+            /** Position */
+            position?: number;
+            /** Slug */
+            slug?: string;
+        };
+        /** CategoryCountView */
+        CategoryCountView: {
+            /** Category Id */
+            category_id: number;
+            /** Count */
+            count: number;
+        };
+        /** CategoryList */
+        CategoryList: {
+            /**
+             * Categories
+             * @description Parents before children, siblings by position
+             */
+            categories: components["schemas"]["CategoryView"][];
+        };
+        /** CategoryView */
+        CategoryView: {
+            /**
+             * Ancestor Ids
+             * @description From the top-level ancestor down to the parent
+             */
+            ancestor_ids: number[];
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Parent Id */
+            parent_id: number | null;
+            /** Position */
+            position: number;
+            /** Slug */
+            slug: string;
+        };
+        /**
+         * Checkout
+         * @description How to check out the cart. Payment is by token only: a body with card data (`payment.card`
+         *     or `card`) is refused with 400; the browser sends the card to the payments tokenization
+         *     endpoint (`POST /v1/tokens`) and puts the token it gets in `payment.token`.
+         */
         Checkout: {
             /**
-             * @description Defaults to the test provider's approving token
+             * @description A payment token (never card data); defaults to the test provider's approving token
              * @default null
              */
             payment?: components["schemas"]["PaymentIn"] | null;
@@ -1025,10 +1390,32 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /** Deleted */
+        Deleted: {
+            /** Message */
+            message: string;
+        };
         /** ErrorBody */
         ErrorBody: {
             /** Error */
             error: string;
+        };
+        /**
+         * FacetsView
+         * @description Each facet counts matches under every other filter, so choosing a value gives its count.
+         */
+        FacetsView: {
+            /**
+             * Categories
+             * @description Per category, its descendants included
+             */
+            categories: components["schemas"]["CategoryCountView"][];
+            /** In Stock */
+            in_stock: number;
+            /** Out Of Stock */
+            out_of_stock: number;
+            /** Price Bands */
+            price_bands: components["schemas"]["PriceBandView"][];
         };
         /** Health */
         Health: {
@@ -1037,6 +1424,46 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /** ImageIn */
+        ImageIn: {
+            /**
+             * Alt Text
+             * @default
+             */
+            alt_text?: string;
+            /**
+             * Primary
+             * @default false
+             */
+            primary?: boolean;
+            /**
+             * Url
+             * @description http(s) or an /api/uploads/ path
+             */
+            url: string;
+        };
+        /** ImageView */
+        ImageView: {
+            /** Alt Text */
+            alt_text: string;
+            /** Position */
+            position: number;
+            /** Primary */
+            primary: boolean;
+            /**
+             * Url
+             * @example https://cdn.example.com/lamp.jpg
+             */
+            url: string;
+        };
+        /** ImagesIn */
+        ImagesIn: {
+            /**
+             * Images
+             * @description Replaces every image, in this order
+             */
+            images: components["schemas"]["ImageIn"][];
         };
         /** ItemAdded */
         ItemAdded: {
@@ -1224,6 +1651,66 @@ export interface components {
              */
             title?: string;
         };
+        /** NewCatalogProduct */
+        NewCatalogProduct: {
+            /** Category Ids */
+            category_ids?: number[];
+            /**
+             * Description
+             * @default
+             */
+            description?: string;
+            /** Name */
+            name: string;
+            /**
+             * Price
+             * @description In the shop's currency, at most 2 decimals
+             */
+            price: number;
+            /**
+             * Sku
+             * @default
+             */
+            sku?: string;
+            /**
+             * Slug
+             * @description Made from the name when omitted
+             * @default
+             */
+            slug?: string;
+            /**
+             * Status
+             * @default draft
+             * @enum {string}
+             */
+            status?: "draft" | "active" | "archived";
+            /**
+             * Weight Grams
+             * @default 0
+             */
+            weight_grams?: number;
+        };
+        /** NewCategory */
+        NewCategory: {
+            /** Name */
+            name: string;
+            /**
+             * Parent Id
+             * @default null
+             */
+            parent_id?: number | null;
+            /**
+             * Position
+             * @default 0
+             */
+            position?: number;
+            /**
+             * Slug
+             * @description Made from the name when omitted
+             * @default
+             */
+            slug?: string;
+        };
         /** NewItem */
         NewItem: {
             /** Product Id */
@@ -1367,16 +1854,17 @@ export interface components {
         };
         /**
          * PaymentIn
-         * @description Exactly one of a card or a provider token ("tok_test_visa").
+         * @description A payment token: the one the payments tokenization endpoint (`POST /v1/tokens`, standing in
+         *     for a payment provider's browser SDK) gave for the card, or a reusable test token
+         *     ("tok_test_visa", "tok_test_declined"). Card data is refused (400).
          */
         PaymentIn: {
-            /** @default null */
-            card?: components["schemas"]["CardIn"] | null;
             /**
              * Token
-             * @default null
+             * @description A single-use card token from the tokenization endpoint, or a test token
+             * @example tok_test_visa
              */
-            token?: string | null;
+            token: string;
         };
         /**
          * PopularList
@@ -1455,6 +1943,21 @@ export interface components {
          * @description Newest first.
          */
         PostList: components["schemas"]["Post"][];
+        /** PriceBandView */
+        PriceBandView: {
+            /** Count */
+            count: number;
+            /**
+             * Max
+             * @description Inclusive; null for the open-ended top band
+             */
+            max: number | null;
+            /**
+             * Min
+             * @description In the shop's currency
+             */
+            min: number;
+        };
         /** Product */
         Product: {
             /** Description */
@@ -1822,6 +2325,19 @@ export interface components {
              */
             status: string;
         };
+        /** Uploaded */
+        Uploaded: {
+            /** Content Type */
+            content_type: string;
+            /** Size Bytes */
+            size_bytes: number;
+            /**
+             * Url
+             * @description Use it as an image url
+             * @example /api/uploads/3f1c...e9.png
+             */
+            url: string;
+        };
         /**
          * ViewedList
          * @description The caller's viewed products, each once, most recently viewed first.
@@ -1965,6 +2481,895 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    admin_create_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewCategory"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryView"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_update_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CategoryChanges"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryView"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_delete_category: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deleted"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_search_catalog: {
+        parameters: {
+            query?: {
+                /** @description Full-text: every word, as a prefix, typos tolerated */
+                q?: string;
+                /** @description Default: relevance with q, else newest */
+                sort?: ("relevance" | "price_asc" | "price_desc" | "name" | "newest" | "rating" | "popularity") | null;
+                /** @description This category and its descendants */
+                category?: number | null;
+                /** @description In the shop's currency, inclusive */
+                min_price?: number | null;
+                /** @description In the shop's currency, inclusive */
+                max_price?: number | null;
+                /** @description Only products in stock */
+                in_stock?: boolean;
+                /** @description Average rating at least this */
+                min_rating?: number | null;
+                /** @description Add facet counts for this query */
+                facets?: boolean;
+                page_size?: number;
+                /** @description X-Next-Page-Token of the previous page (same query and sort) */
+                page_token?: string;
+                /** @description Default: every status */
+                status?: ("draft" | "active" | "archived") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description The page_token of the next page; absent on the last page */
+                    "X-Next-Page-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogPage"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_create_catalog_product: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewCatalogProduct"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogProduct"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_get_catalog_product: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogProduct"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_update_catalog_product: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CatalogProductChanges"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogProduct"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_set_images: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImagesIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogProduct"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_upload_image: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/gif": string;
+                "image/jpeg": string;
+                "image/png": string;
+                "image/webp": string;
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Uploaded"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     search_profiles: {
         parameters: {
             query?: {
@@ -3675,6 +5080,198 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_categories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CategoryList"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_catalog: {
+        parameters: {
+            query?: {
+                /** @description Full-text: every word, as a prefix, typos tolerated */
+                q?: string;
+                /** @description Default: relevance with q, else newest */
+                sort?: ("relevance" | "price_asc" | "price_desc" | "name" | "newest" | "rating" | "popularity") | null;
+                /** @description This category and its descendants */
+                category?: number | null;
+                /** @description In the shop's currency, inclusive */
+                min_price?: number | null;
+                /** @description In the shop's currency, inclusive */
+                max_price?: number | null;
+                /** @description Only products in stock */
+                in_stock?: boolean;
+                /** @description Average rating at least this */
+                min_rating?: number | null;
+                /** @description Add facet counts for this query */
+                facets?: boolean;
+                page_size?: number;
+                /** @description X-Next-Page-Token of the previous page (same query and sort) */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description The page_token of the next page; absent on the last page */
+                    "X-Next-Page-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogPage"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_catalog_product: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogProduct"];
                 };
             };
             /** @description No such resource, or not the caller's */
@@ -6596,6 +8193,64 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_upload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

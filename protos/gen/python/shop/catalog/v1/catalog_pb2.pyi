@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from shop.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -20,6 +21,83 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _ProductStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProductStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProductStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRODUCT_STATUS_UNSPECIFIED: _ProductStatus.ValueType  # 0
+    PRODUCT_STATUS_DRAFT: _ProductStatus.ValueType  # 1
+    PRODUCT_STATUS_ACTIVE: _ProductStatus.ValueType  # 2
+    PRODUCT_STATUS_ARCHIVED: _ProductStatus.ValueType  # 3
+
+class ProductStatus(_ProductStatus, metaclass=_ProductStatusEnumTypeWrapper): ...
+
+PRODUCT_STATUS_UNSPECIFIED: ProductStatus.ValueType  # 0
+PRODUCT_STATUS_DRAFT: ProductStatus.ValueType  # 1
+PRODUCT_STATUS_ACTIVE: ProductStatus.ValueType  # 2
+PRODUCT_STATUS_ARCHIVED: ProductStatus.ValueType  # 3
+Global___ProductStatus: _TypeAlias = ProductStatus  # noqa: Y015
+
+class _SearchSort:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SearchSortEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SearchSort.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SEARCH_SORT_UNSPECIFIED: _SearchSort.ValueType  # 0
+    """By relevance with a query, else newest first."""
+    SEARCH_SORT_RELEVANCE: _SearchSort.ValueType  # 1
+    SEARCH_SORT_PRICE_ASC: _SearchSort.ValueType  # 2
+    SEARCH_SORT_PRICE_DESC: _SearchSort.ValueType  # 3
+    SEARCH_SORT_NAME: _SearchSort.ValueType  # 4
+    SEARCH_SORT_NEWEST: _SearchSort.ValueType  # 5
+    SEARCH_SORT_RATING: _SearchSort.ValueType  # 6
+    SEARCH_SORT_POPULARITY: _SearchSort.ValueType  # 7
+
+class SearchSort(_SearchSort, metaclass=_SearchSortEnumTypeWrapper): ...
+
+SEARCH_SORT_UNSPECIFIED: SearchSort.ValueType  # 0
+"""By relevance with a query, else newest first."""
+SEARCH_SORT_RELEVANCE: SearchSort.ValueType  # 1
+SEARCH_SORT_PRICE_ASC: SearchSort.ValueType  # 2
+SEARCH_SORT_PRICE_DESC: SearchSort.ValueType  # 3
+SEARCH_SORT_NAME: SearchSort.ValueType  # 4
+SEARCH_SORT_NEWEST: SearchSort.ValueType  # 5
+SEARCH_SORT_RATING: SearchSort.ValueType  # 6
+SEARCH_SORT_POPULARITY: SearchSort.ValueType  # 7
+Global___SearchSort: _TypeAlias = SearchSort  # noqa: Y015
+
+@_typing.final
+class Image(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    ALT_TEXT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    PRIMARY_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    alt_text: _builtins.str
+    position: _builtins.int
+    """0-based order; set by the catalog from the order given."""
+    primary: _builtins.bool
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        alt_text: _builtins.str = ...,
+        position: _builtins.int = ...,
+        primary: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alt_text", b"alt_text", "position", b"position", "primary", b"primary", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Image: _TypeAlias = Image  # noqa: Y015
+
 @_typing.final
 class Product(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -31,17 +109,40 @@ class Product(_message.Message):
     WEIGHT_GRAMS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CATEGORY_IDS_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    RATING_AVERAGE_FIELD_NUMBER: _builtins.int
+    RATING_COUNT_FIELD_NUMBER: _builtins.int
+    POPULARITY_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     description: _builtins.str
     weight_grams: _builtins.int
     """Grams, used by shipping rates; 0 when unknown."""
+    slug: _builtins.str
+    """Unique and stable: renaming does not change it; an old slug still finds the product."""
+    sku: _builtins.str
+    """Empty when none was given."""
+    status: Global___ProductStatus.ValueType
+    in_stock: _builtins.bool
+    """Denormalised from inventory and reviews through SetProductSignals."""
+    rating_average: _builtins.float
+    rating_count: _builtins.int
+    popularity: _builtins.int
     @_builtins.property
     def price(self) -> _common_pb2.Money: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def category_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]: ...
     def __init__(
         self,
         *,
@@ -52,10 +153,19 @@ class Product(_message.Message):
         weight_grams: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        slug: _builtins.str = ...,
+        sku: _builtins.str = ...,
+        status: Global___ProductStatus.ValueType = ...,
+        category_ids: _abc.Iterable[_builtins.int] | None = ...,
+        images: _abc.Iterable[Global___Image] | None = ...,
+        in_stock: _builtins.bool = ...,
+        rating_average: _builtins.float = ...,
+        rating_count: _builtins.int = ...,
+        popularity: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "price", b"price", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "description", b"description", "id", b"id", "name", b"name", "price", b"price", "update_time", b"update_time", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_ids", b"category_ids", "create_time", b"create_time", "description", b"description", "id", b"id", "images", b"images", "in_stock", b"in_stock", "name", b"name", "popularity", b"popularity", "price", b"price", "rating_average", b"rating_average", "rating_count", b"rating_count", "sku", b"sku", "slug", b"slug", "status", b"status", "update_time", b"update_time", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -69,11 +179,22 @@ class CreateProductRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     WEIGHT_GRAMS_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CATEGORY_IDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
     weight_grams: _builtins.int
+    slug: _builtins.str
+    """Made from the name when empty."""
+    sku: _builtins.str
+    status: Global___ProductStatus.ValueType
+    """ACTIVE when unspecified."""
     @_builtins.property
     def price(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def category_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     def __init__(
         self,
         *,
@@ -81,10 +202,14 @@ class CreateProductRequest(_message.Message):
         description: _builtins.str = ...,
         price: _common_pb2.Money | None = ...,
         weight_grams: _builtins.int = ...,
+        slug: _builtins.str = ...,
+        sku: _builtins.str = ...,
+        status: Global___ProductStatus.ValueType = ...,
+        category_ids: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name", "price", b"price", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_ids", b"category_ids", "description", b"description", "name", b"name", "price", b"price", "sku", b"sku", "slug", b"slug", "status", b"status", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -115,15 +240,19 @@ class GetProductRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
     id: _builtins.int
+    slug: _builtins.str
+    """Looks the product up by a current or former slug when id is 0."""
     def __init__(
         self,
         *,
         id: _builtins.int = ...,
+        slug: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "slug", b"slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -199,7 +328,7 @@ class ListProductsRequest(_message.Message):
     page_size: _builtins.int
     page_token: _builtins.str
     query: _builtins.str
-    """Case-insensitive text search over name and description; empty lists everything."""
+    """Full-text search over name, description and SKU (prefixes match); empty lists everything."""
     def __init__(
         self,
         *,
@@ -250,12 +379,26 @@ class UpdateProductRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     PRICE_FIELD_NUMBER: _builtins.int
     WEIGHT_GRAMS_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    SKU_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CATEGORY_IDS_FIELD_NUMBER: _builtins.int
+    SET_CATEGORIES_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     description: _builtins.str
     weight_grams: _builtins.int
+    slug: _builtins.str
+    """A new slug; the old one keeps finding the product."""
+    sku: _builtins.str
+    status: Global___ProductStatus.ValueType
+    set_categories: _builtins.bool
     @_builtins.property
     def price(self) -> _common_pb2.Money: ...
+    @_builtins.property
+    def category_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Replaces the categories when set_categories is true."""
+
     def __init__(
         self,
         *,
@@ -264,21 +407,34 @@ class UpdateProductRequest(_message.Message):
         description: _builtins.str | None = ...,
         price: _common_pb2.Money | None = ...,
         weight_grams: _builtins.int | None = ...,
+        slug: _builtins.str | None = ...,
+        sku: _builtins.str | None = ...,
+        status: Global___ProductStatus.ValueType = ...,
+        category_ids: _abc.Iterable[_builtins.int] | None = ...,
+        set_categories: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_weight_grams", b"_weight_grams", "description", b"description", "name", b"name", "price", b"price", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_sku", b"_sku", "_slug", b"_slug", "_weight_grams", b"_weight_grams", "description", b"description", "name", b"name", "price", b"price", "sku", b"sku", "slug", b"slug", "weight_grams", b"weight_grams"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_weight_grams", b"_weight_grams", "description", b"description", "id", b"id", "name", b"name", "price", b"price", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_sku", b"_sku", "_slug", b"_slug", "_weight_grams", b"_weight_grams", "category_ids", b"category_ids", "description", b"description", "id", b"id", "name", b"name", "price", b"price", "set_categories", b"set_categories", "sku", b"sku", "slug", b"slug", "status", b"status", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
     _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
     _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__sku: _TypeAlias = _typing.Literal["sku"]  # noqa: Y015
+    _WhichOneofArgType__sku: _TypeAlias = _typing.Literal["_sku", b"_sku"]  # noqa: Y015
+    _WhichOneofReturnType__slug: _TypeAlias = _typing.Literal["slug"]  # noqa: Y015
+    _WhichOneofArgType__slug: _TypeAlias = _typing.Literal["_slug", b"_slug"]  # noqa: Y015
     _WhichOneofReturnType__weight_grams: _TypeAlias = _typing.Literal["weight_grams"]  # noqa: Y015
     _WhichOneofArgType__weight_grams: _TypeAlias = _typing.Literal["_weight_grams", b"_weight_grams"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__sku) -> _WhichOneofReturnType__sku | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__slug) -> _WhichOneofReturnType__slug | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__weight_grams) -> _WhichOneofReturnType__weight_grams | None: ...
 
@@ -337,3 +493,643 @@ class DeleteProductResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteProductResponse: _TypeAlias = DeleteProductResponse  # noqa: Y015
+
+@_typing.final
+class SearchProductsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    MIN_PRICE_MINOR_FIELD_NUMBER: _builtins.int
+    MAX_PRICE_MINOR_FIELD_NUMBER: _builtins.int
+    IN_STOCK_ONLY_FIELD_NUMBER: _builtins.int
+    MIN_RATING_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INCLUDE_FACETS_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    query: _builtins.str
+    sort: Global___SearchSort.ValueType
+    category_id: _builtins.int
+    """Products in this category or any of its descendants; 0 for all."""
+    min_price_minor: _builtins.int
+    max_price_minor: _builtins.int
+    """Inclusive."""
+    in_stock_only: _builtins.bool
+    min_rating: _builtins.float
+    page_size: _builtins.int
+    page_token: _builtins.str
+    include_facets: _builtins.bool
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___ProductStatus.ValueType]:
+        """Admin only: these statuses instead of ACTIVE."""
+
+    def __init__(
+        self,
+        *,
+        query: _builtins.str = ...,
+        sort: Global___SearchSort.ValueType = ...,
+        category_id: _builtins.int = ...,
+        min_price_minor: _builtins.int | None = ...,
+        max_price_minor: _builtins.int | None = ...,
+        in_stock_only: _builtins.bool = ...,
+        min_rating: _builtins.float | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        include_facets: _builtins.bool = ...,
+        statuses: _abc.Iterable[Global___ProductStatus.ValueType] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_price_minor", b"_max_price_minor", "_min_price_minor", b"_min_price_minor", "_min_rating", b"_min_rating", "max_price_minor", b"max_price_minor", "min_price_minor", b"min_price_minor", "min_rating", b"min_rating"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_price_minor", b"_max_price_minor", "_min_price_minor", b"_min_price_minor", "_min_rating", b"_min_rating", "category_id", b"category_id", "in_stock_only", b"in_stock_only", "include_facets", b"include_facets", "max_price_minor", b"max_price_minor", "min_price_minor", b"min_price_minor", "min_rating", b"min_rating", "page_size", b"page_size", "page_token", b"page_token", "query", b"query", "sort", b"sort", "statuses", b"statuses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_price_minor: _TypeAlias = _typing.Literal["max_price_minor"]  # noqa: Y015
+    _WhichOneofArgType__max_price_minor: _TypeAlias = _typing.Literal["_max_price_minor", b"_max_price_minor"]  # noqa: Y015
+    _WhichOneofReturnType__min_price_minor: _TypeAlias = _typing.Literal["min_price_minor"]  # noqa: Y015
+    _WhichOneofArgType__min_price_minor: _TypeAlias = _typing.Literal["_min_price_minor", b"_min_price_minor"]  # noqa: Y015
+    _WhichOneofReturnType__min_rating: _TypeAlias = _typing.Literal["min_rating"]  # noqa: Y015
+    _WhichOneofArgType__min_rating: _TypeAlias = _typing.Literal["_min_rating", b"_min_rating"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_price_minor) -> _WhichOneofReturnType__max_price_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_price_minor) -> _WhichOneofReturnType__min_price_minor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__min_rating) -> _WhichOneofReturnType__min_rating | None: ...
+
+Global___SearchProductsRequest: _TypeAlias = SearchProductsRequest  # noqa: Y015
+
+@_typing.final
+class CategoryCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_ID_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    category_id: _builtins.int
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        category_id: _builtins.int = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_id", b"category_id", "count", b"count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CategoryCount: _TypeAlias = CategoryCount  # noqa: Y015
+
+@_typing.final
+class PriceBandCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_MINOR_FIELD_NUMBER: _builtins.int
+    MAX_MINOR_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    min_minor: _builtins.int
+    max_minor: _builtins.int
+    """Inclusive; absent for the open-ended top band."""
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        min_minor: _builtins.int = ...,
+        max_minor: _builtins.int | None = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_minor", b"_max_minor", "max_minor", b"max_minor"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_minor", b"_max_minor", "count", b"count", "max_minor", b"max_minor", "min_minor", b"min_minor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_minor: _TypeAlias = _typing.Literal["max_minor"]  # noqa: Y015
+    _WhichOneofArgType__max_minor: _TypeAlias = _typing.Literal["_max_minor", b"_max_minor"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_minor) -> _WhichOneofReturnType__max_minor | None: ...
+
+Global___PriceBandCount: _TypeAlias = PriceBandCount  # noqa: Y015
+
+@_typing.final
+class Facets(_message.Message):
+    """Each facet counts the products matching every filter except its own, so choosing a value of
+    one facet gives as many results as its count says.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    PRICE_BANDS_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    OUT_OF_STOCK_FIELD_NUMBER: _builtins.int
+    in_stock: _builtins.int
+    out_of_stock: _builtins.int
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___CategoryCount]: ...
+    @_builtins.property
+    def price_bands(self) -> _containers.RepeatedCompositeFieldContainer[Global___PriceBandCount]: ...
+    def __init__(
+        self,
+        *,
+        categories: _abc.Iterable[Global___CategoryCount] | None = ...,
+        price_bands: _abc.Iterable[Global___PriceBandCount] | None = ...,
+        in_stock: _builtins.int = ...,
+        out_of_stock: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "in_stock", b"in_stock", "out_of_stock", b"out_of_stock", "price_bands", b"price_bands"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Facets: _TypeAlias = Facets  # noqa: Y015
+
+@_typing.final
+class SearchProductsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
+    CORRECTED_QUERY_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    total_size: _builtins.int
+    """Every match of the query and filters, over all pages."""
+    corrected_query: _builtins.str
+    """The words searched for after typo correction ("lmap" -> "lamp"), when any was corrected."""
+    @_builtins.property
+    def products(self) -> _containers.RepeatedCompositeFieldContainer[Global___Product]: ...
+    @_builtins.property
+    def facets(self) -> Global___Facets: ...
+    def __init__(
+        self,
+        *,
+        products: _abc.Iterable[Global___Product] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+        facets: Global___Facets | None = ...,
+        corrected_query: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facets", b"facets"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrected_query", b"corrected_query", "facets", b"facets", "next_page_token", b"next_page_token", "products", b"products", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchProductsResponse: _TypeAlias = SearchProductsResponse  # noqa: Y015
+
+@_typing.final
+class SetProductImagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.int
+    @_builtins.property
+    def images(self) -> _containers.RepeatedCompositeFieldContainer[Global___Image]: ...
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.int = ...,
+        images: _abc.Iterable[Global___Image] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images", b"images", "product_id", b"product_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetProductImagesRequest: _TypeAlias = SetProductImagesRequest  # noqa: Y015
+
+@_typing.final
+class SetProductImagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def product(self) -> Global___Product: ...
+    def __init__(
+        self,
+        *,
+        product: Global___Product | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["product", b"product"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product", b"product"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetProductImagesResponse: _TypeAlias = SetProductImagesResponse  # noqa: Y015
+
+@_typing.final
+class SetProductSignalsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    IN_STOCK_FIELD_NUMBER: _builtins.int
+    RATING_AVERAGE_FIELD_NUMBER: _builtins.int
+    RATING_COUNT_FIELD_NUMBER: _builtins.int
+    POPULARITY_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.int
+    in_stock: _builtins.bool
+    rating_average: _builtins.float
+    rating_count: _builtins.int
+    popularity: _builtins.int
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.int = ...,
+        in_stock: _builtins.bool | None = ...,
+        rating_average: _builtins.float | None = ...,
+        rating_count: _builtins.int | None = ...,
+        popularity: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_popularity", b"_popularity", "_rating_average", b"_rating_average", "_rating_count", b"_rating_count", "in_stock", b"in_stock", "popularity", b"popularity", "rating_average", b"rating_average", "rating_count", b"rating_count"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock", "_popularity", b"_popularity", "_rating_average", b"_rating_average", "_rating_count", b"_rating_count", "in_stock", b"in_stock", "popularity", b"popularity", "product_id", b"product_id", "rating_average", b"rating_average", "rating_count", b"rating_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__in_stock: _TypeAlias = _typing.Literal["in_stock"]  # noqa: Y015
+    _WhichOneofArgType__in_stock: _TypeAlias = _typing.Literal["_in_stock", b"_in_stock"]  # noqa: Y015
+    _WhichOneofReturnType__popularity: _TypeAlias = _typing.Literal["popularity"]  # noqa: Y015
+    _WhichOneofArgType__popularity: _TypeAlias = _typing.Literal["_popularity", b"_popularity"]  # noqa: Y015
+    _WhichOneofReturnType__rating_average: _TypeAlias = _typing.Literal["rating_average"]  # noqa: Y015
+    _WhichOneofArgType__rating_average: _TypeAlias = _typing.Literal["_rating_average", b"_rating_average"]  # noqa: Y015
+    _WhichOneofReturnType__rating_count: _TypeAlias = _typing.Literal["rating_count"]  # noqa: Y015
+    _WhichOneofArgType__rating_count: _TypeAlias = _typing.Literal["_rating_count", b"_rating_count"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__in_stock) -> _WhichOneofReturnType__in_stock | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__popularity) -> _WhichOneofReturnType__popularity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rating_average) -> _WhichOneofReturnType__rating_average | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rating_count) -> _WhichOneofReturnType__rating_count | None: ...
+
+Global___SetProductSignalsRequest: _TypeAlias = SetProductSignalsRequest  # noqa: Y015
+
+@_typing.final
+class SetProductSignalsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetProductSignalsResponse: _TypeAlias = SetProductSignalsResponse  # noqa: Y015
+
+@_typing.final
+class UploadImageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    content_type: _builtins.str
+    """What the uploader says it is; must agree with the sniffed type."""
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        content_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "content_type", b"content_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadImageRequest: _TypeAlias = UploadImageRequest  # noqa: Y015
+
+@_typing.final
+class UploadImageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The file's name under the uploads folder ("<sha256>.png")."""
+    content_type: _builtins.str
+    size_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "name", b"name", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadImageResponse: _TypeAlias = UploadImageResponse  # noqa: Y015
+
+@_typing.final
+class GetUploadRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUploadRequest: _TypeAlias = GetUploadRequest  # noqa: Y015
+
+@_typing.final
+class GetUploadResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    content: _builtins.bytes
+    content_type: _builtins.str
+    def __init__(
+        self,
+        *,
+        content: _builtins.bytes = ...,
+        content_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "content_type", b"content_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUploadResponse: _TypeAlias = GetUploadResponse  # noqa: Y015
+
+@_typing.final
+class Category(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    ANCESTOR_IDS_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    name: _builtins.str
+    slug: _builtins.str
+    parent_id: _builtins.int
+    """0 for a top-level category."""
+    position: _builtins.int
+    @_builtins.property
+    def ancestor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Ids from the top-level ancestor down to the parent."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        slug: _builtins.str = ...,
+        parent_id: _builtins.int = ...,
+        position: _builtins.int = ...,
+        ancestor_ids: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ancestor_ids", b"ancestor_ids", "id", b"id", "name", b"name", "parent_id", b"parent_id", "position", b"position", "slug", b"slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Category: _TypeAlias = Category  # noqa: Y015
+
+@_typing.final
+class CreateCategoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    slug: _builtins.str
+    """Made from the name when empty."""
+    parent_id: _builtins.int
+    position: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        slug: _builtins.str = ...,
+        parent_id: _builtins.int = ...,
+        position: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "parent_id", b"parent_id", "position", b"position", "slug", b"slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCategoryRequest: _TypeAlias = CreateCategoryRequest  # noqa: Y015
+
+@_typing.final
+class CreateCategoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def category(self) -> Global___Category: ...
+    def __init__(
+        self,
+        *,
+        category: Global___Category | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["category", b"category"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCategoryResponse: _TypeAlias = CreateCategoryResponse  # noqa: Y015
+
+@_typing.final
+class GetCategoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCategoryRequest: _TypeAlias = GetCategoryRequest  # noqa: Y015
+
+@_typing.final
+class GetCategoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def category(self) -> Global___Category: ...
+    def __init__(
+        self,
+        *,
+        category: Global___Category | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["category", b"category"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCategoryResponse: _TypeAlias = GetCategoryResponse  # noqa: Y015
+
+@_typing.final
+class ListCategoriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCategoriesRequest: _TypeAlias = ListCategoriesRequest  # noqa: Y015
+
+@_typing.final
+class ListCategoriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___Category]: ...
+    def __init__(
+        self,
+        *,
+        categories: _abc.Iterable[Global___Category] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCategoriesResponse: _TypeAlias = ListCategoriesResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCategoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SLUG_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    name: _builtins.str
+    slug: _builtins.str
+    parent_id: _builtins.int
+    """0 moves it to the top level."""
+    position: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        name: _builtins.str | None = ...,
+        slug: _builtins.str | None = ...,
+        parent_id: _builtins.int | None = ...,
+        position: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_parent_id", b"_parent_id", "_position", b"_position", "_slug", b"_slug", "name", b"name", "parent_id", b"parent_id", "position", b"position", "slug", b"slug"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_parent_id", b"_parent_id", "_position", b"_position", "_slug", b"_slug", "id", b"id", "name", b"name", "parent_id", b"parent_id", "position", b"position", "slug", b"slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
+    _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__parent_id: _TypeAlias = _typing.Literal["parent_id"]  # noqa: Y015
+    _WhichOneofArgType__parent_id: _TypeAlias = _typing.Literal["_parent_id", b"_parent_id"]  # noqa: Y015
+    _WhichOneofReturnType__position: _TypeAlias = _typing.Literal["position"]  # noqa: Y015
+    _WhichOneofArgType__position: _TypeAlias = _typing.Literal["_position", b"_position"]  # noqa: Y015
+    _WhichOneofReturnType__slug: _TypeAlias = _typing.Literal["slug"]  # noqa: Y015
+    _WhichOneofArgType__slug: _TypeAlias = _typing.Literal["_slug", b"_slug"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__parent_id) -> _WhichOneofReturnType__parent_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__position) -> _WhichOneofReturnType__position | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__slug) -> _WhichOneofReturnType__slug | None: ...
+
+Global___UpdateCategoryRequest: _TypeAlias = UpdateCategoryRequest  # noqa: Y015
+
+@_typing.final
+class UpdateCategoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def category(self) -> Global___Category: ...
+    def __init__(
+        self,
+        *,
+        category: Global___Category | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["category", b"category"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCategoryResponse: _TypeAlias = UpdateCategoryResponse  # noqa: Y015
+
+@_typing.final
+class DeleteCategoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteCategoryRequest: _TypeAlias = DeleteCategoryRequest  # noqa: Y015
+
+@_typing.final
+class DeleteCategoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteCategoryResponse: _TypeAlias = DeleteCategoryResponse  # noqa: Y015

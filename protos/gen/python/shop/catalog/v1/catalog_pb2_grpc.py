@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """Products: what the shop sells. Reading is public; writing needs the admin role.
+    """Products and the category tree: what the shop sells. Reading is public and sees active products
+    only; an admin sees every status. Writing needs the admin role.
     """
 
     def __init__(self, channel):
@@ -65,10 +66,61 @@ class CatalogServiceStub:
                 request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteProductRequest.SerializeToString,
                 response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteProductResponse.FromString,
                 _registered_method=True)
+        self.SearchProducts = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/SearchProducts',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProductsRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProductsResponse.FromString,
+                _registered_method=True)
+        self.SetProductImages = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/SetProductImages',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductImagesRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductImagesResponse.FromString,
+                _registered_method=True)
+        self.SetProductSignals = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/SetProductSignals',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductSignalsRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductSignalsResponse.FromString,
+                _registered_method=True)
+        self.UploadImage = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/UploadImage',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UploadImageRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UploadImageResponse.FromString,
+                _registered_method=True)
+        self.GetUpload = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/GetUpload',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetUploadRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetUploadResponse.FromString,
+                _registered_method=True)
+        self.CreateCategory = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/CreateCategory',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryResponse.FromString,
+                _registered_method=True)
+        self.GetCategory = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/GetCategory',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryResponse.FromString,
+                _registered_method=True)
+        self.ListCategories = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/ListCategories',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesResponse.FromString,
+                _registered_method=True)
+        self.UpdateCategory = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/UpdateCategory',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryResponse.FromString,
+                _registered_method=True)
+        self.DeleteCategory = channel.unary_unary(
+                '/shop.catalog.v1.CatalogService/DeleteCategory',
+                request_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryRequest.SerializeToString,
+                response_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
-    """Products: what the shop sells. Reading is public; writing needs the admin role.
+    """Products and the category tree: what the shop sells. Reading is public and sees active products
+    only; an admin sees every status. Writing needs the admin role.
     """
 
     def CreateProduct(self, request, context):
@@ -108,6 +160,73 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchProducts(self, request, context):
+        """Ranked full-text search with filters, sorts and facet counts (keyset-paged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProductImages(self, request, context):
+        """Replaces a product's images (at most one primary; the first is primary when none is marked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProductSignals(self, request, context):
+        """What other services know about a product that listings sort and filter by (service or admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadImage(self, request, context):
+        """Stores an image file (PNG, JPEG, GIF or WebP, sniffed from its bytes) and gives its URL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUpload(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCategory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCategory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCategories(self, request, context):
+        """Every category, parents before children, siblings by position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCategory(self, request, context):
+        """Rename, re-slug, reorder or move (a move under itself or its own descendant is refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCategory(self, request, context):
+        """Refused while it has subcategories; its products only leave this category.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +260,56 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteProductRequest.FromString,
                     response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteProductResponse.SerializeToString,
             ),
+            'SearchProducts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchProducts,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProductsRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProductsResponse.SerializeToString,
+            ),
+            'SetProductImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProductImages,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductImagesRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductImagesResponse.SerializeToString,
+            ),
+            'SetProductSignals': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProductSignals,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductSignalsRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductSignalsResponse.SerializeToString,
+            ),
+            'UploadImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadImage,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UploadImageRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UploadImageResponse.SerializeToString,
+            ),
+            'GetUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUpload,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetUploadRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetUploadResponse.SerializeToString,
+            ),
+            'CreateCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCategory,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryResponse.SerializeToString,
+            ),
+            'GetCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCategory,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryResponse.SerializeToString,
+            ),
+            'ListCategories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCategories,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesResponse.SerializeToString,
+            ),
+            'UpdateCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCategory,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryResponse.SerializeToString,
+            ),
+            'DeleteCategory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCategory,
+                    request_deserializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryRequest.FromString,
+                    response_serializer=shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'shop.catalog.v1.CatalogService', rpc_method_handlers)
@@ -150,7 +319,8 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """Products: what the shop sells. Reading is public; writing needs the admin role.
+    """Products and the category tree: what the shop sells. Reading is public and sees active products
+    only; an admin sees every status. Writing needs the admin role.
     """
 
     @staticmethod
@@ -305,6 +475,276 @@ class CatalogService:
             '/shop.catalog.v1.CatalogService/DeleteProduct',
             shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteProductRequest.SerializeToString,
             shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteProductResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchProducts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/SearchProducts',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProductsRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SearchProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProductImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/SetProductImages',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductImagesRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProductSignals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/SetProductSignals',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductSignalsRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.SetProductSignalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/UploadImage',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.UploadImageRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.UploadImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/GetUpload',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetUploadRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/CreateCategory',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.CreateCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/GetCategory',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.GetCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCategories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/ListCategories',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.ListCategoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/UpdateCategory',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.UpdateCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCategory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.catalog.v1.CatalogService/DeleteCategory',
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryRequest.SerializeToString,
+            shop_dot_catalog_dot_v1_dot_catalog__pb2.DeleteCategoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CatalogServiceStub:
-    """Products: what the shop sells. Reading is public; writing needs the admin role."""
+    """Products and the category tree: what the shop sells. Reading is public and sees active products
+    only; an admin sees every status. Writing needs the admin role.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -40,10 +42,29 @@ class CatalogServiceStub:
     ListProducts: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListProductsRequest, _catalog_pb2.ListProductsResponse]
     UpdateProduct: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpdateProductRequest, _catalog_pb2.UpdateProductResponse]
     DeleteProduct: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DeleteProductRequest, _catalog_pb2.DeleteProductResponse]
+    SearchProducts: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchProductsRequest, _catalog_pb2.SearchProductsResponse]
+    """Ranked full-text search with filters, sorts and facet counts (keyset-paged)."""
+    SetProductImages: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SetProductImagesRequest, _catalog_pb2.SetProductImagesResponse]
+    """Replaces a product's images (at most one primary; the first is primary when none is marked)."""
+    SetProductSignals: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SetProductSignalsRequest, _catalog_pb2.SetProductSignalsResponse]
+    """What other services know about a product that listings sort and filter by (service or admin)."""
+    UploadImage: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UploadImageRequest, _catalog_pb2.UploadImageResponse]
+    """Stores an image file (PNG, JPEG, GIF or WebP, sniffed from its bytes) and gives its URL."""
+    GetUpload: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetUploadRequest, _catalog_pb2.GetUploadResponse]
+    CreateCategory: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateCategoryRequest, _catalog_pb2.CreateCategoryResponse]
+    GetCategory: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetCategoryRequest, _catalog_pb2.GetCategoryResponse]
+    ListCategories: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListCategoriesRequest, _catalog_pb2.ListCategoriesResponse]
+    """Every category, parents before children, siblings by position."""
+    UpdateCategory: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpdateCategoryRequest, _catalog_pb2.UpdateCategoryResponse]
+    """Rename, re-slug, reorder or move (a move under itself or its own descendant is refused)."""
+    DeleteCategory: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DeleteCategoryRequest, _catalog_pb2.DeleteCategoryResponse]
+    """Refused while it has subcategories; its products only leave this category."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
-    """Products: what the shop sells. Reading is public; writing needs the admin role."""
+    """Products and the category tree: what the shop sells. Reading is public and sees active products
+    only; an admin sees every status. Writing needs the admin role.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateProduct: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateProductRequest, _catalog_pb2.CreateProductResponse]  # type: ignore[assignment]
@@ -53,9 +74,28 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     ListProducts: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListProductsRequest, _catalog_pb2.ListProductsResponse]  # type: ignore[assignment]
     UpdateProduct: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpdateProductRequest, _catalog_pb2.UpdateProductResponse]  # type: ignore[assignment]
     DeleteProduct: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DeleteProductRequest, _catalog_pb2.DeleteProductResponse]  # type: ignore[assignment]
+    SearchProducts: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchProductsRequest, _catalog_pb2.SearchProductsResponse]  # type: ignore[assignment]
+    """Ranked full-text search with filters, sorts and facet counts (keyset-paged)."""
+    SetProductImages: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SetProductImagesRequest, _catalog_pb2.SetProductImagesResponse]  # type: ignore[assignment]
+    """Replaces a product's images (at most one primary; the first is primary when none is marked)."""
+    SetProductSignals: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SetProductSignalsRequest, _catalog_pb2.SetProductSignalsResponse]  # type: ignore[assignment]
+    """What other services know about a product that listings sort and filter by (service or admin)."""
+    UploadImage: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UploadImageRequest, _catalog_pb2.UploadImageResponse]  # type: ignore[assignment]
+    """Stores an image file (PNG, JPEG, GIF or WebP, sniffed from its bytes) and gives its URL."""
+    GetUpload: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetUploadRequest, _catalog_pb2.GetUploadResponse]  # type: ignore[assignment]
+    CreateCategory: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateCategoryRequest, _catalog_pb2.CreateCategoryResponse]  # type: ignore[assignment]
+    GetCategory: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetCategoryRequest, _catalog_pb2.GetCategoryResponse]  # type: ignore[assignment]
+    ListCategories: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListCategoriesRequest, _catalog_pb2.ListCategoriesResponse]  # type: ignore[assignment]
+    """Every category, parents before children, siblings by position."""
+    UpdateCategory: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpdateCategoryRequest, _catalog_pb2.UpdateCategoryResponse]  # type: ignore[assignment]
+    """Rename, re-slug, reorder or move (a move under itself or its own descendant is refused)."""
+    DeleteCategory: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DeleteCategoryRequest, _catalog_pb2.DeleteCategoryResponse]  # type: ignore[assignment]
+    """Refused while it has subcategories; its products only leave this category."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Products: what the shop sells. Reading is public; writing needs the admin role."""
+    """Products and the category tree: what the shop sells. Reading is public and sees active products
+    only; an admin sees every status. Writing needs the admin role.
+    """
 
     @_abc_1.abstractmethod
     def CreateProduct(
@@ -99,5 +139,82 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.DeleteProductRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.DeleteProductResponse, _abc.Awaitable[_catalog_pb2.DeleteProductResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SearchProducts(
+        self,
+        request: _catalog_pb2.SearchProductsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SearchProductsResponse, _abc.Awaitable[_catalog_pb2.SearchProductsResponse]]:
+        """Ranked full-text search with filters, sorts and facet counts (keyset-paged)."""
+
+    @_abc_1.abstractmethod
+    def SetProductImages(
+        self,
+        request: _catalog_pb2.SetProductImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SetProductImagesResponse, _abc.Awaitable[_catalog_pb2.SetProductImagesResponse]]:
+        """Replaces a product's images (at most one primary; the first is primary when none is marked)."""
+
+    @_abc_1.abstractmethod
+    def SetProductSignals(
+        self,
+        request: _catalog_pb2.SetProductSignalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.SetProductSignalsResponse, _abc.Awaitable[_catalog_pb2.SetProductSignalsResponse]]:
+        """What other services know about a product that listings sort and filter by (service or admin)."""
+
+    @_abc_1.abstractmethod
+    def UploadImage(
+        self,
+        request: _catalog_pb2.UploadImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.UploadImageResponse, _abc.Awaitable[_catalog_pb2.UploadImageResponse]]:
+        """Stores an image file (PNG, JPEG, GIF or WebP, sniffed from its bytes) and gives its URL."""
+
+    @_abc_1.abstractmethod
+    def GetUpload(
+        self,
+        request: _catalog_pb2.GetUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetUploadResponse, _abc.Awaitable[_catalog_pb2.GetUploadResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCategory(
+        self,
+        request: _catalog_pb2.CreateCategoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.CreateCategoryResponse, _abc.Awaitable[_catalog_pb2.CreateCategoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetCategory(
+        self,
+        request: _catalog_pb2.GetCategoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.GetCategoryResponse, _abc.Awaitable[_catalog_pb2.GetCategoryResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListCategories(
+        self,
+        request: _catalog_pb2.ListCategoriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListCategoriesResponse, _abc.Awaitable[_catalog_pb2.ListCategoriesResponse]]:
+        """Every category, parents before children, siblings by position."""
+
+    @_abc_1.abstractmethod
+    def UpdateCategory(
+        self,
+        request: _catalog_pb2.UpdateCategoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.UpdateCategoryResponse, _abc.Awaitable[_catalog_pb2.UpdateCategoryResponse]]:
+        """Rename, re-slug, reorder or move (a move under itself or its own descendant is refused)."""
+
+    @_abc_1.abstractmethod
+    def DeleteCategory(
+        self,
+        request: _catalog_pb2.DeleteCategoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.DeleteCategoryResponse, _abc.Awaitable[_catalog_pb2.DeleteCategoryResponse]]:
+        """Refused while it has subcategories; its products only leave this category."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -195,7 +195,9 @@ class CreateOrderRequest(_message.Message):
     shipping_method: _builtins.str
     @_builtins.property
     def payment_method(self) -> _payments_pb2.PaymentMethod:
-        """Optional; defaults to the test provider's approving token."""
+        """Optional; defaults to the test provider's approving token. A token only: card data is
+        refused (INVALID_ARGUMENT) before anything is created.
+        """
 
     @_builtins.property
     def shipping_address(self) -> _common_pb2.Address:

@@ -50,16 +50,25 @@ Global___PaymentStatus: _TypeAlias = PaymentStatus  # noqa: Y015
 
 @_typing.final
 class PaymentMethod(_message.Message):
-    """What pays. With the test provider, card numbers select the outcome (see the payments README)."""
+    """What pays: a token. Cards are exchanged for single-use tokens at the payments tokenization
+    endpoint (POST /v1/tokens, standing in for a provider's browser SDK); with the test provider,
+    the card number tokenized selects the outcome (see the payments README).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CARD_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    """A provider token such as "tok_test_visa"."""
+    """A token from the tokenization endpoint ("tok_..."), or a reusable test token
+    ("tok_test_visa", "tok_test_declined").
+    """
     @_builtins.property
-    def card(self) -> Global___Card: ...
+    def card(self) -> Global___Card:
+        """REFUSED: card data is not accepted (INVALID_ARGUMENT "card data is not accepted; tokenize it
+        first"). Kept only for wire compatibility; never send it.
+        """
+
     def __init__(
         self,
         *,
@@ -78,6 +87,8 @@ Global___PaymentMethod: _TypeAlias = PaymentMethod  # noqa: Y015
 
 @_typing.final
 class Card(_message.Message):
+    """Refused by every service (see PaymentMethod.card)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NUMBER_FIELD_NUMBER: _builtins.int

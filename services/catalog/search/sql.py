@@ -1,0 +1,291 @@
+"""The SQL every backend shares: filters, sorts, keyset pages, facets, the vocabulary and typo
+correction. A backend supplies only its text index: how a document is written, which rows match
+a set of terms (with a score), and which vocabulary words are typo candidates."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kit import paging
+from services.kit.errors import CommonError, DomainError
+
+from ..domain import PRICE_BANDS
+from ..tables import CategoryRow, ProductCategoryRow, ProductRow, SearchTermRow
+from .contract import Document, Facets, Query, Result, SearchBackend, Sort
+from .text import MAX_TERMS, edit_distance, max_typos, terms, vocabulary
+
+# Typo candidates looked at per query word.
+MAX_CANDIDATES = 500
+
+
+@dataclass(frozen=True)
+class Term:
+    word: str
+    # Matches words starting with it; a typo correction matches the corrected word exactly.
+    prefix: bool
+
+
+P = ProductRow.__table__
+
+
+def _sort_key(sort: Sort, score: Any) -> tuple[Any, bool]:
+    """The column a sort orders by and whether it runs high to low (ties: lower id first)."""
+    return {
+        Sort.RELEVANCE: (score, True),
+        Sort.PRICE_ASC: (P.c.price_minor, False),
+        Sort.PRICE_DESC: (P.c.price_minor, True),
+        Sort.NAME: (P.c.name, False),
+        Sort.NEWEST: (P.c.id, True),
+        Sort.RATING: (P.c.rating_average, True),
+        Sort.POPULARITY: (P.c.popularity, True),
+    }[sort]
+
+
+def _encode(sort: Sort, value: Any, product_id: int) -> str:
+    return paging.encode(json.dumps([sort.value, value, product_id]))
+
+
+def _decode(token: str, sort: Sort) -> tuple[Any, int] | None:
+    raw = paging.decode(token)
+    if raw is None:
+        return None
+    try:
+        name, value, product_id = json.loads(str(raw))
+    except (ValueError, TypeError) as exc:
+        raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc
+    if name != sort.value or not isinstance(product_id, int) or not isinstance(value, int | float | str):
+        raise DomainError(CommonError.INVALID_PAGE_TOKEN)
+    return value, product_id
+
+
+class SqlSearch(SearchBackend):
+    # --- what a backend provides -------------------------------------------------------------
+    @abstractmethod
+    async def _write_document(self, session: AsyncSession, product_id: int, doc: Document | None) -> None:
+        """Replaces (or with None removes) the product's row in the text index."""
+
+    @abstractmethod
+    async def _vocabulary_added(self, session: AsyncSession, term_id: int, term: str) -> None: ...
+
+    @abstractmethod
+    async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None: ...
+
+    @abstractmethod
+    async def _trigram_candidates(self, session: AsyncSession, word: str) -> list[tuple[str, int]]:
+        """Vocabulary words (with their product counts) sharing trigrams with `word`."""
+
+    @abstractmethod
+    def _matches(self, words: Sequence[Term]) -> sa.Subquery:
+        """`(id, score)` of every product whose text has all the words; higher scores rank first."""
+
+    # --- the index -------------------------------------------------------------------------
+    async def index(
+        self, session: AsyncSession, product_id: int, old: Document | None, new: Document | None
+    ) -> None:
+        def words(doc: Document | None) -> set[str]:
+            return vocabulary(doc.name, doc.description, doc.sku) if doc and doc.active else set()
+
+        before, after = words(old), words(new)
+        for term in sorted(before - after):
+            row = (
+                await session.execute(
+                    sa.update(SearchTermRow)
+                    .where(SearchTermRow.term == term)
+                    .values(products=SearchTermRow.products - 1)
+                    .returning(SearchTermRow.id, SearchTermRow.products)
+                )
+            ).first()
+            if row is not None and row.products <= 0:
+                await session.execute(sa.delete(SearchTermRow).where(SearchTermRow.id == row.id))
+                await self._vocabulary_removed(session, row.id, term)
+        for term in sorted(after - before):
+            row = (
+                await session.execute(
+                    _upsert_term(session, term).returning(SearchTermRow.id, SearchTermRow.products)
+                )
+            ).one()
+            if row.products == 1:
+                await self._vocabulary_added(session, row.id, term)
+        await self._write_document(session, product_id, new)
+
+    # --- typo correction -------------------------------------------------------------------
+    async def _correct(self, session: AsyncSession, text: str) -> tuple[list[Term], bool]:
+        """The query's words as prefixes; a word no indexed word starts with becomes the closest
+        vocabulary word within its typo allowance (ties: the more common word)."""
+        result: list[Term] = []
+        corrected = False
+        for word in list(dict.fromkeys(terms(text)))[:MAX_TERMS]:
+            if await self._has_prefix(session, word) or not max_typos(word):
+                result.append(Term(word, prefix=True))
+                continue
+            best = await self._closest(session, word)
+            if best is None:
+                result.append(Term(word, prefix=True))
+            else:
+                result.append(Term(best, prefix=False))
+                corrected = True
+        return result, corrected
+
+    async def _has_prefix(self, session: AsyncSession, word: str) -> bool:
+        # A range on the (byte-ordered) term index: every word that starts with `word`.
+        found = await session.scalar(
+            sa.select(SearchTermRow.id)
+            .where(SearchTermRow.term >= word, SearchTermRow.term < word + "\U0010ffff")
+            .limit(1)
+        )
+        return found is not None
+
+    async def _closest(self, session: AsyncSession, word: str) -> str | None:
+        limit = max_typos(word)
+        candidates = dict(await self._trigram_candidates(session, word))
+        # Trigrams miss short words with a swap ("lmap"): also words of about the same length
+        # with the same first letter, a range scan of the term index.
+        nearby = await session.execute(
+            sa.select(SearchTermRow.term, SearchTermRow.products)
+            .where(
+                SearchTermRow.term >= word[0],
+                SearchTermRow.term < chr(ord(word[0]) + 1),
+                sa.func.length(SearchTermRow.term).between(len(word) - limit, len(word) + limit),
+            )
+            .limit(MAX_CANDIDATES)
+        )
+        candidates.update({t: n for t, n in nearby})
+        scored = [
+            (distance, -count, term)
+            for term, count in candidates.items()
+            if (distance := edit_distance(word, term, limit)) <= limit
+        ]
+        return min(scored)[2] if scored else None
+
+    # --- queries ---------------------------------------------------------------------------
+    def _filters(self, query: Query, skip: str = "") -> list[Any]:
+        """The query's conditions on products; `skip` leaves one facet's own filter out."""
+        conditions: list[Any] = [P.c.deleted_at.is_(None), P.c.status.in_(query.statuses)]
+        if query.category_path is not None and skip != "category":
+            conditions.append(
+                sa.exists()
+                .where(ProductCategoryRow.product_id == P.c.id)
+                .where(CategoryRow.id == ProductCategoryRow.category_id)
+                .where(CategoryRow.path.startswith(query.category_path))
+            )
+        if skip != "price":
+            if query.min_price is not None:
+                conditions.append(P.c.price_minor >= query.min_price)
+            if query.max_price is not None:
+                conditions.append(P.c.price_minor <= query.max_price)
+        if query.in_stock_only and skip != "in_stock":
+            conditions.append(P.c.in_stock.is_(True))
+        if query.min_rating is not None:
+            conditions.append(P.c.rating_average >= query.min_rating)
+        return conditions
+
+    def _base(self, columns: Sequence[Any], matches: sa.Subquery | None) -> sa.Select[Any]:
+        """SELECT columns FROM products, joined to the text matches when there is a query."""
+        stmt = sa.select(*columns)
+        if matches is not None:
+            return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
+        return stmt.select_from(P)
+
+    async def search(self, session: AsyncSession, query: Query) -> Result:
+        words, corrected = await self._correct(session, query.text) if query.text.strip() else ([], False)
+        matches = self._matches(words) if words else None
+        sort = query.sort
+        if sort is Sort.RELEVANCE and matches is None:
+            sort = Sort.NEWEST
+        score = matches.c.score if matches is not None else sa.literal(0.0)
+        key, descending = _sort_key(sort, score)
+        conditions = self._filters(query)
+
+        stmt = self._base([P.c.id, key.label("k")], matches).where(*conditions)
+        after = _decode(query.page_token, sort)
+        if after is not None:
+            value, last_id = after
+            if sort is Sort.NEWEST:
+                stmt = stmt.where(P.c.id < last_id)
+            elif descending:
+                stmt = stmt.where(sa.or_(key < value, sa.and_(key == value, P.c.id > last_id)))
+            else:
+                stmt = stmt.where(sa.or_(key > value, sa.and_(key == value, P.c.id > last_id)))
+        order = [key.desc() if descending else key.asc()]
+        if sort is not Sort.NEWEST:
+            order.append(P.c.id.asc())
+        rows = list((await session.execute(stmt.order_by(*order).limit(query.limit + 1))).all())
+        page, token = paging.split(rows, query.limit, lambda r: _encode(sort, r.k, r.id))
+
+        total = await session.scalar(self._base([sa.func.count()], matches).where(*conditions)) or 0
+        facets = await self._facets(session, query, matches) if query.facets else None
+        return Result(
+            ids=[r.id for r in page],
+            next_page_token=token,
+            total=int(total),
+            facets=facets,
+            corrected=" ".join(t.word for t in words) if corrected else "",
+        )
+
+    async def _facets(self, session: AsyncSession, query: Query, matches: sa.Subquery | None) -> Facets:
+        member = CategoryRow.__table__.alias("member")
+        ancestor = CategoryRow.__table__.alias("ancestor")
+        pc = ProductCategoryRow.__table__
+        by_category = (
+            self._base([ancestor.c.id, sa.func.count(sa.distinct(P.c.id))], matches)
+            .join(pc, pc.c.product_id == P.c.id)
+            .join(member, member.c.id == pc.c.category_id)
+            .join(ancestor, member.c.path.startswith(ancestor.c.path))
+            .where(*self._filters(query, skip="category"))
+            .group_by(ancestor.c.id)
+        )
+        categories = {cid: int(n) for cid, n in await session.execute(by_category)}
+
+        def count_where(condition: Any) -> Any:
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        bands = []
+        for band in PRICE_BANDS:
+            condition = P.c.price_minor >= band.min_minor
+            if band.max_minor is not None:
+                condition = sa.and_(condition, P.c.price_minor <= band.max_minor)
+            bands.append(count_where(condition))
+        band_counts = (
+            await session.execute(self._base(bands, matches).where(*self._filters(query, skip="price")))
+        ).one()
+        stock = (
+            await session.execute(
+                self._base(
+                    [count_where(P.c.in_stock.is_(True)), count_where(P.c.in_stock.is_(False))],
+                    matches,
+                ).where(*self._filters(query, skip="in_stock"))
+            )
+        ).one()
+        return Facets(
+            categories=categories,
+            price_bands=[(band, int(n)) for band, n in zip(PRICE_BANDS, band_counts, strict=True)],
+            in_stock=int(stock[0]),
+            out_of_stock=int(stock[1]),
+        )
+
+    async def list_ids(
+        self, session: AsyncSession, text: str, statuses: tuple[str, ...], after: int | None, limit: int
+    ) -> list[int]:
+        words, _ = await self._correct(session, text) if text.strip() else ([], False)
+        matches = self._matches(words) if words else None
+        stmt = self._base([P.c.id], matches).where(*self._filters(Query(statuses=statuses)))
+        if after is not None:
+            stmt = stmt.where(P.c.id > after)
+        return list(await session.scalars(stmt.order_by(P.c.id).limit(limit)))
+
+
+def _upsert_term(session: AsyncSession, term: str) -> Any:
+    """One more product uses `term` (a new row when none did)."""
+    insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+    stmt = insert(SearchTermRow).values(term=term, products=1)
+    return stmt.on_conflict_do_update(
+        index_elements=[SearchTermRow.term], set_={"products": SearchTermRow.products + 1}
+    )

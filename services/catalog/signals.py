@@ -1,0 +1,145 @@
+"""Keeps the catalog's denormalised signals (in stock, rating, popularity) in step with the services
+that own them, so listings can filter and sort on them in SQL.
+
+A pull: every `interval` seconds a pass walks the live products in id order, asks inventory
+(BatchGetStock), reviews (BatchGetRatingSummaries) and activity (ListPopularProducts, last 7 days)
+in batches, and writes only the rows whose values changed. A change in stock or rating is therefore
+visible to the catalog's filters and sorts within one interval plus one pass (the product answers
+themselves carry live stock from inventory). A signal whose service is down is left as it was for
+that pass. Owners may also push at once through SetProductSignals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+import sqlalchemy as sa
+
+from services.kit.clients import Metadata
+from services.kit.database import Database
+from shop.activity.v1 import activity_pb2, activity_pb2_grpc
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
+
+from .tables import ProductRow
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+# Products with activity that get a popularity figure (the rest count 0).
+POPULAR_PAGES = 10
+
+
+@dataclass(frozen=True)
+class Sources:
+    inventory: inventory_pb2_grpc.InventoryServiceAsyncStub
+    reviews: reviews_pb2_grpc.ReviewsServiceAsyncStub
+    activity: activity_pb2_grpc.ActivityServiceAsyncStub
+    # This service's own token: stock reads need the service role.
+    metadata: Callable[[], Awaitable[Metadata]]
+
+
+class SignalsSync:
+    def __init__(self, db: Database, sources: Sources, interval: float) -> None:
+        self._db = db
+        self._sources = sources
+        self._interval = interval
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.sync_once()
+            except Exception:  # one failed pass must not end the loop
+                log.warning("signals pass failed", exc_info=True)
+
+    async def sync_once(self) -> int:
+        """One pass over every live product; the number of rows changed."""
+        popularity = await self._popularity()
+        changed = 0
+        after = 0
+        while True:
+            async with self._db.read() as session:
+                rows = (
+                    await session.execute(
+                        sa.select(
+                            ProductRow.id,
+                            ProductRow.in_stock,
+                            ProductRow.rating_average,
+                            ProductRow.rating_count,
+                            ProductRow.popularity,
+                        )
+                        .where(ProductRow.deleted_at.is_(None), ProductRow.id > after)
+                        .order_by(ProductRow.id)
+                        .limit(BATCH)
+                    )
+                ).all()
+            if not rows:
+                return changed
+            after = rows[-1].id
+            ids = [r.id for r in rows]
+            stock = await self._stock(ids)
+            ratings = await self._ratings(ids)
+            updates = []
+            for row in rows:
+                values: dict[str, object] = {}
+                if stock is not None and stock.get(row.id, False) != row.in_stock:
+                    values["in_stock"] = stock.get(row.id, False)
+                if ratings is not None:
+                    average, count = ratings.get(row.id, (0.0, 0))
+                    if (average, count) != (row.rating_average, row.rating_count):
+                        values.update(rating_average=average, rating_count=count)
+                if popularity is not None and popularity.get(row.id, 0) != row.popularity:
+                    values["popularity"] = popularity.get(row.id, 0)
+                if values:
+                    updates.append((row.id, values))
+            if updates:
+                async with self._db.write() as session:
+                    for product_id, values in updates:
+                        await session.execute(
+                            sa.update(ProductRow).where(ProductRow.id == product_id).values(**values)
+                        )
+                changed += len(updates)
+
+    async def _stock(self, ids: list[int]) -> dict[int, bool] | None:
+        try:
+            reply = await self._sources.inventory.BatchGetStock(
+                inventory_pb2.BatchGetStockRequest(product_ids=ids), metadata=await self._sources.metadata()
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("stock unavailable for signals: %s", exc.code())
+            return None
+        return {level.product_id: level.available > 0 for level in reply.levels}
+
+    async def _ratings(self, ids: list[int]) -> dict[int, tuple[float, int]] | None:
+        try:
+            reply = await self._sources.reviews.BatchGetRatingSummaries(
+                reviews_pb2.BatchGetRatingSummariesRequest(product_ids=ids),
+                metadata=await self._sources.metadata(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("ratings unavailable for signals: %s", exc.code())
+            return None
+        return {s.product_id: (s.average, s.count) for s in reply.summaries}
+
+    async def _popularity(self) -> dict[int, int] | None:
+        counts: dict[int, int] = {}
+        token = ""
+        try:
+            for _ in range(POPULAR_PAGES):
+                reply = await self._sources.activity.ListPopularProducts(
+                    activity_pb2.ListPopularProductsRequest(page_size=BATCH, page_token=token),
+                    metadata=await self._sources.metadata(),
+                )
+                counts.update({p.product_id: p.count for p in reply.products})
+                token = reply.next_page_token
+                if not token:
+                    break
+        except grpc.aio.AioRpcError as exc:
+            log.warning("popularity unavailable for signals: %s", exc.code())
+            return None
+        return counts

@@ -1,0 +1,97 @@
+"""The listing signals follow the services that own them: a stock change reaches the catalog's
+in-stock filter and facet after one pass of the signals sync (real inventory, real catalog DB)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from services.catalog.signals import SignalsSync, Sources
+from services.kit.clients import Metadata
+from services.kit.database import Database
+from shop.activity.v1 import activity_pb2_grpc
+from shop.catalog.v1 import catalog_pb2
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.reviews.v1 import reviews_pb2_grpc
+from tests.support.harness import Platform
+from tests.support.tokens import TokenFactory, bearer
+
+from .conftest import Stub, product, word
+
+Admin = tuple[tuple[str, str], ...]
+
+
+async def test_stock_changes_reach_the_in_stock_filter_after_one_pass(
+    platform: Platform, catalog: Stub, admin: Admin, tokens: TokenFactory
+) -> None:
+    for name in ("inventory", "reviews", "activity"):
+        await platform.start(name)
+    inventory = platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
+    service = bearer(tokens.service("catalog"))
+
+    async def metadata() -> Metadata:
+        return cast(Metadata, service)
+
+    db = Database(platform.settings("catalog").resolved_database_url())
+    sync = SignalsSync(
+        db,
+        Sources(
+            inventory=cast(
+                "inventory_pb2_grpc.InventoryServiceAsyncStub",
+                platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
+            ),
+            reviews=cast(
+                "reviews_pb2_grpc.ReviewsServiceAsyncStub",
+                platform.stub(reviews_pb2_grpc.ReviewsServiceStub, "reviews"),
+            ),
+            activity=cast(
+                "activity_pb2_grpc.ActivityServiceAsyncStub",
+                platform.stub(activity_pb2_grpc.ActivityServiceStub, "activity"),
+            ),
+            metadata=metadata,
+        ),
+        interval=3600,
+    )
+    tag = word()
+    stocked, empty = (
+        await product(catalog, admin, f"Stocked {tag}"),
+        await product(catalog, admin, f"Empty {tag}"),
+    )
+
+    async def in_stock() -> tuple[list[int], int]:
+        reply = await catalog.SearchProducts(
+            catalog_pb2.SearchProductsRequest(query=tag, in_stock_only=True, include_facets=True)
+        )
+        return [p.id for p in reply.products], reply.facets.in_stock
+
+    try:
+        await inventory.SetStock(
+            inventory_pb2.SetStockRequest(product_id=stocked.id, on_hand=3), metadata=admin
+        )
+        assert await in_stock() == ([], 0)  # not before the pass
+        assert await sync.sync_once() >= 1
+        assert await in_stock() == ([stocked.id], 1)
+        got = await catalog.GetProduct(catalog_pb2.GetProductRequest(id=stocked.id))
+        assert (got.product.in_stock, got.product.rating_count) == (True, 0)
+
+        await inventory.SetStock(
+            inventory_pb2.SetStockRequest(product_id=stocked.id, on_hand=0), metadata=admin
+        )
+        await sync.sync_once()
+        assert await in_stock() == ([], 0)
+        # A pass with nothing new changes nothing.
+        assert await sync.sync_once() == 0
+        assert empty.id not in (await in_stock())[0]
+
+        # While inventory is down the signal stays as it was.
+        await inventory.SetStock(
+            inventory_pb2.SetStockRequest(product_id=stocked.id, on_hand=5), metadata=admin
+        )
+        await platform.stop("inventory")
+        await sync.sync_once()
+        assert await in_stock() == ([], 0)
+        await platform.start("inventory")
+        await sync.sync_once()
+        assert await in_stock() == ([stocked.id], 1)
+    finally:
+        await platform.start("inventory")
+        await db.close()
