@@ -5,7 +5,7 @@ import { api, data, nextPageToken } from "../api/client";
 import { Panel } from "../shared/Panel";
 import { ProductCard } from "../shared/ProductCard";
 import { useTitle } from "../shared/useTitle";
-import { SORTS, parseSort, sortProducts, type SortKey } from "./sort";
+import { SORTS, parseSort, type SortKey } from "./sort";
 
 const PAGE_SIZE = 12;
 
@@ -14,19 +14,23 @@ export default function CatalogPage() {
   const q = params.get("q") ?? "";
   const sort = parseSort(params.get("sort"));
   const page = params.get("page") ?? "";
+  const category = Number(params.get("category") ?? 0) || null;
   const [draft, setDraft] = useState(q);
   useEffect(() => setDraft(q), [q]); // Back/Forward change the URL: the box follows it
   useTitle(q ? `Search: ${q}` : "Catalog");
 
+  const categories = useQuery({
+    queryKey: ["categories"],
+    queryFn: async () => data(await api.GET("/api/catalog/categories/")).categories,
+    staleTime: 5 * 60_000,
+  });
   const products = useQuery({
-    queryKey: ["products", q, page],
+    queryKey: ["catalog", q, sort, category, page],
     queryFn: async () => {
-      const result = await api.GET("/api/products/", {
-        params: { query: { q, page_size: PAGE_SIZE, page_token: page, include: "rating" } },
+      const result = await api.GET("/api/catalog/products/", {
+        params: { query: { q, sort, category, page_size: PAGE_SIZE, page_token: page } },
       });
-      const byId = data(result);
-      const list = Object.entries(byId).map(([id, p]) => ({ ...p, id: Number(id), rating: "rating" in p ? p.rating : null }));
-      return { list, next: nextPageToken(result.response) };
+      return { ...data(result), next: nextPageToken(result.response) };
     },
     placeholderData: keepPreviousData,
   });
@@ -55,8 +59,20 @@ export default function CatalogPage() {
           <button type="submit">Search</button>
         </form>
         <div className="field inline">
+          <label htmlFor="catalog-category">Category</label>
+          <select id="catalog-category" value={category ?? ""} onChange={(e) => update({ category: e.target.value, page: "" })}>
+            <option value="">All categories</option>
+            {(categories.data ?? []).map((c) => (
+              <option key={c.id} value={c.id}>
+                {"\u00a0\u00a0".repeat(c.ancestor_ids.length)}
+                {c.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field inline">
           <label htmlFor="catalog-sort">Sort by</label>
-          <select id="catalog-sort" value={sort} onChange={(e) => update({ sort: e.target.value === "relevance" ? "" : (e.target.value as SortKey) })}>
+          <select id="catalog-sort" value={sort} onChange={(e) => update({ sort: e.target.value === "relevance" ? "" : (e.target.value as SortKey), page: "" })}>
             {Object.entries(SORTS).map(([key, label]) => (
               <option key={key} value={key}>
                 {label}
@@ -69,13 +85,17 @@ export default function CatalogPage() {
         title="Products"
         hideTitle
         query={products}
-        isEmpty={(result) => result.list.length === 0}
+        isEmpty={(result) => result.products.length === 0}
         empty={q ? `No products match “${q}”.` : "The catalog is empty."}
       >
         {(result) => (
           <>
+            <p className="muted" aria-live="polite">
+              {result.total} {result.total === 1 ? "product" : "products"}
+              {result.corrected_query && ` (showing results for “${result.corrected_query}”)`}
+            </p>
             <div className="product-grid">
-              {sortProducts(result.list, sort).map((product) => (
+              {result.products.map((product) => (
                 <ProductCard key={product.id} product={product} />
               ))}
             </div>
