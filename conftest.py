@@ -37,7 +37,7 @@ async def _forget_run_keys(url: str) -> None:
 
     client = aioredis.Redis.from_url(url)
     try:
-        for kind in ("test", "e2e"):
+        for kind in ("test", "e2e", "image"):
             batch = [key async for key in client.scan_iter(match=f"{redis_prefix(kind)}*", count=1000)]
             for start in range(0, len(batch), 500):
                 await client.delete(*batch[start : start + 500])

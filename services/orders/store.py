@@ -157,7 +157,11 @@ class OrdersStore:
                 if cart_version is not None:
                     holder = await self._cart_holder(session, user_id, cart_version)
                     if holder is not None:
-                        raise DomainError(cart_taken(holder))
+                        holder_id, holder_status, holder_key = holder
+                        if key is not None and holder_key == key:
+                            # The same request, committed since the look-up by key above.
+                            return await self._view(session, holder_id), False
+                        raise DomainError(cart_taken(holder_status))
                 at = timestamps.now()
                 order = OrderRow(
                     user_id=user_id,
@@ -204,7 +208,7 @@ class OrdersStore:
             async with self._db.read() as session:
                 holder = await self._cart_holder(session, user_id, cart_version)
             raise DomainError(
-                cart_taken(holder) if holder is not None else OrderError.CART_CHECKOUT_IN_PROGRESS
+                cart_taken(holder[1]) if holder is not None else OrderError.CART_CHECKOUT_IN_PROGRESS
             ) from None
         view = await self.get(order_id)
         assert view is not None
@@ -390,16 +394,20 @@ class OrdersStore:
             return await session.scalar(stmt) is not None
 
     @staticmethod
-    async def _cart_holder(session: AsyncSession, user_id: int, cart_version: str) -> Status | None:
-        """The status of the live order that claimed this cart version, if any."""
-        status = await session.scalar(
-            sa.select(OrderRow.status).where(
-                OrderRow.user_id == user_id,
-                OrderRow.cart_version == cart_version,
-                OrderRow.status.not_in(RELEASED),
+    async def _cart_holder(
+        session: AsyncSession, user_id: int, cart_version: str
+    ) -> tuple[int, Status, str | None] | None:
+        """The live order that claimed this cart version, if any: (id, status, idempotency key)."""
+        row = (
+            await session.execute(
+                sa.select(OrderRow.id, OrderRow.status, OrderRow.idempotency_key).where(
+                    OrderRow.user_id == user_id,
+                    OrderRow.cart_version == cart_version,
+                    OrderRow.status.not_in(RELEASED),
+                )
             )
-        )
-        return Status(status) if status is not None else None
+        ).first()
+        return (row.id, Status(row.status), row.idempotency_key) if row is not None else None
 
     @staticmethod
     async def _id_by_key(session: AsyncSession, user_id: int, key: str) -> int | None:

@@ -1,0 +1,44 @@
+"""`python -m deploy.run NAME`: the image's entry point; runs one process of the platform by name.
+
+NAME is `gateway`, a service from the platform table (`services.kit.config.SERVICE_PORTS`),
+`migrate` (every SQL service's migrations, then exit; `deploy/migrate.py`) or `keys DIR` (make the
+key pair and service secret under DIR once; `deploy/keys.py`). The process replaces
+this one (exec), so it is PID 1's direct child in a container and gets SIGTERM itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from services.kit.config import SERVICE_PORTS
+
+EXTRA = {"gateway": "gateway", "migrate": "deploy.migrate", "keys": "deploy.keys"}
+
+
+def module_of(name: str) -> str | None:
+    if name in SERVICE_PORTS:
+        return f"services.{name}"
+    return EXTRA.get(name)
+
+
+def names() -> list[str]:
+    return ["gateway", *SERVICE_PORTS, *(n for n in EXTRA if n != "gateway")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    module = module_of(args[0]) if args else None
+    if module is None:
+        given = repr(args[0]) if args else "nothing"
+        print(
+            f"usage: deploy.run NAME [ARGS] with NAME one of {', '.join(names())} (got {given})",
+            file=sys.stderr,
+        )
+        return 2
+    os.execv(sys.executable, [sys.executable, "-m", module, *args[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
