@@ -14,7 +14,7 @@ RUN_ARGS ?=
 BREAKING_AGAINST ?= main
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean
+.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean frontend frontend-api browser
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
@@ -24,6 +24,8 @@ help:
 	@echo "make lint-protos  buf lint, buf breaking against main, and a check that protos/gen is up to date"
 	@echo "make protos       regenerate protos/gen/python"
 	@echo "make dashboards   regenerate charts/shop/dashboards from deploy/observe/dashboards.py"
+	@echo "make frontend     build the shop's web pages (frontend/dist; make run and make test do it)"
+	@echo "make frontend-api regenerate frontend/src/api/schema.ts from the gateway's OpenAPI"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
 	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
 
@@ -33,6 +35,7 @@ setup: $(STAMP) pth promtool $(VENV)/bin/helm
 ifneq ($(wildcard protos/package-lock.json),)
 setup: protos/node_modules
 endif
+setup: frontend/node_modules browser
 
 $(VENV_PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,12 +74,43 @@ protos/node_modules: protos/package-lock.json
 	npm ci --prefix protos --no-audit --no-fund
 	@touch $@
 
+# The browser tests drive Debian's Chromium (playwright-core downloads no browser): installed here
+# when missing and we are root (as in CI); otherwise say how.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else \
+			echo "note: /usr/bin/chromium is missing; the browser tests need it (sudo apt-get install chromium)"; \
+		fi; \
+	fi
+
+frontend/node_modules: frontend/package-lock.json
+	npm ci --prefix frontend --no-audit --no-fund
+	@touch $@
+
+# Rebuilt only when a source, the lock file or the build config changed.
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/tsconfig.json -type f 2>/dev/null)
+
+frontend/dist/index.html: frontend/node_modules $(FRONTEND_SOURCES)
+	npm --prefix frontend run build --silent
+
+frontend: frontend/dist/index.html
+
+# The API types come from the gateway's routes and models, read without starting a server.
+frontend-api: setup
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(VENV_PY) -m deploy.local.api_schema "$$tmp/openapi.json"; \
+	frontend/node_modules/.bin/openapi-typescript "$$tmp/openapi.json" --default-non-nullable false \
+		-o frontend/src/api/schema.ts
+
 # --- everyday ----------------------------------------------------------------------------------
 
-run: setup
-	$(VENV_PY) -m deploy.local $(RUN_ARGS)
+# A new data folder opens with a demo catalog; SHOP_DEMO_CATALOG=off make run starts it empty.
+run: setup frontend
+	SHOP_DEMO_CATALOG=$${SHOP_DEMO_CATALOG:-on} $(VENV_PY) -m deploy.local $(RUN_ARGS)
 
-test: setup
+test: setup frontend
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -113,5 +147,5 @@ lock:
 	@echo "constraints.txt refreshed; run 'make setup' to install it"
 
 clean:
-	rm -rf $(VENV) protos/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) protos/node_modules frontend/node_modules frontend/dist .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

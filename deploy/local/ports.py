@@ -1,8 +1,8 @@
 """The one table of local ports. The launcher and the tests import it; SHOP_PORT_OFFSET shifts all.
 
-Base ports (offset 0): gateway HTTP 5000 and metrics 9100, embedded Redis 6380, and per service a
-gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of `SERVICES`; payments also
-serves card tokenization over HTTP on 5001.
+Base ports (offset 0): storefront HTTP 3000, gateway HTTP 5000 and metrics 9100, embedded Redis
+6380, and per service a gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of
+`SERVICES`; payments also serves card tokenization over HTTP on 5001.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS
 
 GATEWAY_HTTP_PORT = 5000
 GATEWAY_METRICS_PORT = 9100
+STOREFRONT_HTTP_PORT = 3000
 REDIS_PORT = 6380
 HOST = "127.0.0.1"
 
@@ -73,6 +74,7 @@ class PortTable:
     gateway_http: int
     gateway_metrics: int
     redis: int
+    storefront_http: int
     services: dict[str, ServicePorts]
 
     def addresses_env(self) -> dict[str, str]:
@@ -85,6 +87,7 @@ class PortTable:
             "gateway http": self.gateway_http,
             "gateway metrics": self.gateway_metrics,
             "redis": self.redis,
+            "storefront http": self.storefront_http,
         }
         for name, ports in self.services.items():
             labelled[f"{name} grpc"] = ports.grpc
@@ -96,6 +99,10 @@ class PortTable:
     @property
     def api_url(self) -> str:
         return f"http://localhost:{self.gateway_http}/api"
+
+    @property
+    def shop_url(self) -> str:
+        return f"http://localhost:{self.storefront_http}"
 
     @property
     def tokens_port(self) -> int:
@@ -116,6 +123,7 @@ def port_table(offset: int = 0) -> PortTable:
         gateway_http=GATEWAY_HTTP_PORT + offset,
         gateway_metrics=GATEWAY_METRICS_PORT + offset,
         redis=REDIS_PORT + offset,
+        storefront_http=STOREFRONT_HTTP_PORT + offset,
         services={
             name: ServicePorts(
                 name,

@@ -32,6 +32,10 @@ class Settings:
     startup_timeout: float
     services: tuple[str, ...]
     gateway: bool
+    # SHOP_DEMO_CATALOG=on: a new data folder gets a demo catalog (deploy/local/demo.py).
+    demo_catalog: bool = False
+    # The built frontend the storefront serves (SHOP_STOREFRONT_DIST, default frontend/dist).
+    storefront_dist: Path = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
     @property
     def port_offset(self) -> int:
@@ -101,4 +105,6 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
         startup_timeout=timeout,
         services=services,
         gateway=not args.no_gateway,
+        demo_catalog=(env.get("SHOP_DEMO_CATALOG") or "off").strip().lower() in ("on", "1", "true", "yes"),
+        storefront_dist=Path(env.get("SHOP_STOREFRONT_DIST") or Settings.storefront_dist).resolve(),
     )

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+import aiohttp
+
+from deploy.local import demo
 from deploy.local.health import NotReady, wait_grpc_serving, wait_http_ok
 from deploy.local.keys import KeyFiles, ensure_admin_password, ensure_keys, write_private
 from deploy.local.ports import HOST, SERVICES
@@ -56,6 +59,7 @@ class Platform:
         self.admin_password = settings.admin_password or ""
         self.services: dict[str, ChildProcess] = {}
         self.gateway: ChildProcess | None = None
+        self.storefront: ChildProcess | None = None
         self.ready = False
         self.shutting_down = False
         self._lock: IO[bytes] | None = None
@@ -75,6 +79,7 @@ class Platform:
             if http is not None:
                 wanted[f"{name} http"] = http
         if self.settings.gateway:
+            wanted["storefront http"] = ports.storefront_http
             wanted["gateway http"] = ports.gateway_http
             wanted["gateway metrics"] = ports.gateway_metrics
         return busy_ports(wanted)
@@ -137,6 +142,9 @@ class Platform:
 
         if s.gateway:
             await self._start_gateway(common)
+            if s.demo_catalog:
+                await self._seed_demo()
+            await self._start_storefront(common)
         self._write_state()
         self.ready = True
 
@@ -211,6 +219,48 @@ class Platform:
             raise await self._failure(self.gateway, exc) from None
         say("gateway is ready")
 
+    async def _seed_demo(self) -> None:
+        try:
+            created = await demo.seed(
+                self.settings.ports.api_url.replace("localhost", HOST),
+                self.settings.admin_email,
+                self.admin_password,
+                self.data_dir,
+            )
+        except (aiohttp.ClientError, KeyError, ValueError) as exc:
+            say(f"demo catalog not made: {exc}")  # the shop still runs, just empty
+            return
+        if created:
+            say(f"demo catalog: {created} products, reviews, a banner, a post (SHOP_DEMO_CATALOG=off: none)")
+
+    async def _start_storefront(self, common: dict[str, str]) -> None:
+        """The shop's web pages on one origin with /api; skipped (with a note) when not built."""
+        dist = self.settings.storefront_dist
+        if not (dist / "index.html").is_file():
+            say(f"storefront not started: {dist} is not built (make run builds it)")
+            return
+        ports = self.settings.ports
+        env = {
+            **common,
+            "SHOP_SERVICE_NAME": "storefront",
+            "SHOP_STOREFRONT_PORT": str(ports.storefront_http),
+            "SHOP_STOREFRONT_DIST": str(dist),
+            "SHOP_STOREFRONT_API_URL": f"http://{HOST}:{ports.gateway_http}",
+            "SHOP_STOREFRONT_PROVIDER_URL": f"http://{HOST}:{ports.tokens_port}",
+        }
+        argv = [sys.executable, "-m", "deploy.local.storefront"]
+        log_path = self.logs_dir / "storefront.log"
+        self.storefront = ChildProcess("storefront", argv, env, log_path, on_exit=self._on_exit)
+        say(f"starting storefront (HTTP :{ports.storefront_http})")
+        await self.storefront.start()
+        try:
+            await wait_http_ok(
+                self.storefront, f"http://{HOST}:{ports.storefront_http}/", self.settings.startup_timeout
+            )
+        except NotReady as exc:
+            raise await self._failure(self.storefront, exc) from None
+        say("storefront is ready")
+
     async def _failure(self, child: ChildProcess, exc: Exception) -> StartupError:
         if not child.running:
             await child.wait(2.0)  # drain its last output
@@ -235,6 +285,13 @@ class Platform:
                 "metrics_port": ports.gateway_metrics,
                 "http_port": ports.gateway_http,
             }
+        if self.storefront is not None:
+            state["storefront"] = {
+                "pid": self.storefront.pid,
+                "grpc_port": None,
+                "metrics_port": None,
+                "http_port": ports.storefront_http,
+            }
         if self.redis is not None:
             state["redis"] = {
                 "pid": self.redis.process.pid,
@@ -257,7 +314,8 @@ class Platform:
         if os.environ.get("SHOP_DATABASE_URL"):
             database = "from SHOP_DATABASE_URL"
         api = f"Shop API: {s.ports.api_url}" if s.gateway else "Gateway not started (--no-gateway)"
-        lines = [api]
+        shop = f"Shop: {s.ports.shop_url}" if self.storefront is not None else "Shop: not built"
+        lines = [shop, api]
         if "payments" in s.services:
             lines.append(f"Card tokenization (test payment provider): {s.ports.tokens_url}")
         lines += [
@@ -295,8 +353,9 @@ class Platform:
 
     def _children(self) -> list[ChildProcess]:
         children = [*self.services.values()]
-        if self.gateway is not None:
-            children.append(self.gateway)
+        for web_child in (self.gateway, self.storefront):
+            if web_child is not None:
+                children.append(web_child)
         if self.redis is not None:
             children.append(self.redis.process)
         return children
@@ -304,6 +363,9 @@ class Platform:
     async def stop(self) -> None:
         """Gateway first, then all services together, then Redis; SIGKILL whoever overstays."""
         self.shutting_down = True
+        if self.storefront is not None and self.storefront.running:
+            say("stopping storefront")
+            await self.storefront.stop(SHUTDOWN_TIMEOUT)
         if self.gateway is not None and self.gateway.running:
             say("stopping gateway")
             await self.gateway.stop(SHUTDOWN_TIMEOUT)
