@@ -1367,7 +1367,7 @@ export interface components {
             email: string;
             /**
              * Password
-             * @example securepassword
+             * @example correct horse battery
              */
             password: string;
         };
@@ -4197,9 +4197,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many requests */
+            /** @description Too many attempts from this client or on this account: try again after Retry-After seconds */
             429: {
                 headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4446,6 +4448,17 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many attempts from this client or on this account: try again after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
