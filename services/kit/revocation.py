@@ -33,7 +33,7 @@ log = logging.getLogger("shop.revocation")
 
 OWNER = "auth"
 CHANNEL = "revocations"
-MAX_CACHED = 50_000
+MAX_CACHED = 20_000
 
 
 class RevocationList:
@@ -109,6 +109,8 @@ class TokenChecker:
         self.revocations = revocations
         self._cache_seconds = cache_seconds
         self._valid_until: dict[str, float] = {}
+        # Verified signatures by token: a signature never stops holding, only the token expires.
+        self._verified: dict[str, Principal] = {}
         # Bumped on every invalidation, so an answer read before one is never cached after it.
         self._epoch = 0
         self._subscribed = False
@@ -119,7 +121,12 @@ class TokenChecker:
 
     async def check(self, token: str) -> Principal:
         """The token's principal; DomainError(INVALID_TOKEN / TOKEN_REVOKED) when it does not count."""
-        who = self._verifier.verify(token)
+        who = self._verified.get(token)
+        if who is None or who.expires_at <= time.time():
+            who = self._verifier.verify(token)
+            if len(self._verified) >= MAX_CACHED:
+                self._verified.clear()
+            self._verified[token] = who
         if who.is_service:
             return who
         now = time.monotonic()
