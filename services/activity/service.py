@@ -205,9 +205,7 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
     async def DeleteUserEvents(
         self, request: activity_pb2.DeleteUserEventsRequest, context: grpc.aio.ServicerContext
     ) -> activity_pb2.DeleteUserEventsResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         return activity_pb2.DeleteUserEventsResponse(deleted=await self._store.delete_user(request.user_id))
 
 

@@ -12,7 +12,6 @@ from pydantic import Field
 from services.catalog.client import require_product
 from services.kit import principal
 from services.kit.config import ServiceSettings
-from services.kit.errors import invalid
 from services.kit.server import Registration, Runtime
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
@@ -85,9 +84,7 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
     async def DeleteUserCart(
         self, request: cart_pb2.DeleteUserCartRequest, context: grpc.aio.ServicerContext
     ) -> cart_pb2.DeleteUserCartResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         await self._store.forget(request.user_id)
         return cart_pb2.DeleteUserCartResponse()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from services.kit.errors import CommonError, DomainError
+from services.kit.errors import CommonError, DomainError, invalid
 
 ISSUER = "shop-auth"
 AUDIENCE = "shop"
@@ -126,6 +126,14 @@ def require_service() -> Principal:
     principal = require_authenticated()
     if not principal.is_service:
         raise DomainError(CommonError.PERMISSION_DENIED, "internal callers only")
+    return principal
+
+
+def require_service_for(user_id: int) -> Principal:
+    """An internal call about one user that it must name (account deletion, purchase checks)."""
+    principal = require_service()
+    if user_id <= 0:
+        raise invalid("user_id is required")
     return principal
 
 

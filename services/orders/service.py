@@ -194,9 +194,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
     async def AnonymizeUserOrders(
         self, request: orders_pb2.AnonymizeUserOrdersRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.AnonymizeUserOrdersResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         return orders_pb2.AnonymizeUserOrdersResponse(
             orders_updated=await self._store.anonymize_user(request.user_id)
         )
@@ -204,9 +202,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
     async def CheckPurchase(
         self, request: orders_pb2.CheckPurchaseRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.CheckPurchaseResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         if request.product_id <= 0:
             raise invalid("product_id is required")
         # Paid and not undone: a cancelled, refunded, failed or still pending order does not count.

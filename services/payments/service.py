@@ -487,9 +487,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     async def AnonymizeUserPayments(
         self, request: payments_pb2.AnonymizeUserPaymentsRequest, context: grpc.aio.ServicerContext
     ) -> payments_pb2.AnonymizeUserPaymentsResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         return payments_pb2.AnonymizeUserPaymentsResponse(
             payments_updated=await self._store.anonymize_user(request.user_id)
         )

@@ -229,9 +229,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     async def DeleteUserData(
         self, request: profile_pb2.DeleteUserDataRequest, context: grpc.aio.ServicerContext
     ) -> profile_pb2.DeleteUserDataResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         addresses, profile = await self._store.delete_user_data(request.user_id)
         return profile_pb2.DeleteUserDataResponse(addresses_deleted=addresses, profile_deleted=profile)
 

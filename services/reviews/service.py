@@ -196,9 +196,7 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
     async def DeleteUserReviews(
         self, request: reviews_pb2.DeleteUserReviewsRequest, context: grpc.aio.ServicerContext
     ) -> reviews_pb2.DeleteUserReviewsResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         return reviews_pb2.DeleteUserReviewsResponse(
             deleted=await self._store.delete_by_user(request.user_id)
         )

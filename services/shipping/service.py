@@ -479,9 +479,7 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
     async def AnonymizeUserShipments(
         self, request: shipping_pb2.AnonymizeUserShipmentsRequest, context: grpc.aio.ServicerContext
     ) -> shipping_pb2.AnonymizeUserShipmentsResponse:
-        principal.require_service()
-        if request.user_id <= 0:
-            raise invalid("user_id is required")
+        principal.require_service_for(request.user_id)
         return shipping_pb2.AnonymizeUserShipmentsResponse(
             shipments_updated=await self._store.anonymize_user(request.user_id)
         )
