@@ -26,22 +26,12 @@ from gateway.conftest import Api, User, new_product
 from services.auth.store import DeletionSteps
 from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
+from services.kit.config import SERVICE_PORTS
 from services.kit.database import Database
 from tests.support.harness import Platform
 
-SERVICES = (
-    "auth",
-    "catalog",
-    "profile",
-    "cart",
-    "inventory",
-    "orders",
-    "payments",
-    "shipping",
-    "reviews",
-    "activity",
-    "content",
-)
+# Every service of the platform, from the one table of them.
+SERVICES = tuple(SERVICE_PORTS)
 # Auth's revocation list (services.kit.revocation): refuses the deleted account's tokens.
 REVOCATION_KEYS = re.compile(r"auth:(revoked-user|user-gen):")
 

@@ -15,6 +15,7 @@ import pytest
 
 from deploy.local.keys import KeyFiles
 from services.kit import redis as kit_redis
+from services.kit.config import SERVICE_PORTS
 from services.kit.errors import DomainError
 from services.kit.principal import TokenVerifier
 from services.kit.revocation import RevocationList, TokenChecker
@@ -33,19 +34,8 @@ from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory, bearer
 
-SERVICES = (
-    "auth",
-    "catalog",
-    "profile",
-    "cart",
-    "inventory",
-    "orders",
-    "payments",
-    "shipping",
-    "reviews",
-    "activity",
-    "content",
-)
+# Every service of the platform, from the one table of them.
+SERVICES = tuple(SERVICE_PORTS)
 PASSWORD = "a-long-enough-password"
 ADMIN = ("admin@shop.test", "admin-password-123")
 REVOKED = (grpc.StatusCode.UNAUTHENTICATED, "token has been revoked")
