@@ -53,7 +53,7 @@ ACTIVITY_EVENTS = Counter(
     "shop_activity_events_total", "Activity events recorded by the gateway", ["outcome"]
 )
 
-# Entries per XADD pipeline round trip.
+# Entries per `append` (one Lua script call, so one round trip to Redis).
 BATCH = 256
 # The longest an event waits in the queue for others to share its round trip to Redis.
 LINGER_SECONDS = 0.05
