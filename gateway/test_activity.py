@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
@@ -19,19 +19,13 @@ from gateway.conftest import Api, Reply, User, assert_error, gateway_settings, n
 from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 
 
 @pytest.fixture(scope="module", autouse=True)
 async def services(platform: Platform) -> None:
     for name in ("auth", "catalog", "inventory", "cart", "payments", "orders", "reviews", "activity"):
         await platform.start(name)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def recently_viewed(api: Api, user: User) -> list[int]:

@@ -6,14 +6,13 @@ exist), and the admin routes are a 403 for customers."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from gateway.conftest import Api, Reply, User, assert_error, new_product
+from gateway.conftest import Api, User, assert_error, new_product
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 
 HOME = {"label": "Home", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 
@@ -25,16 +24,6 @@ async def services(platform: Platform) -> None:
         # Earlier modules may have met these services down: wait out any reconnect backoff that
         # the in-process clients (the gateway's included) share.
         await asyncio.wait_for(platform.channel(name).channel_ready(), timeout=10)
-
-
-async def _eventually(probe: Callable[[], Awaitable[Reply]], done: Callable[[Reply], bool]) -> Reply:
-    deadline = time.monotonic() + 30
-    while True:
-        reply = await probe()
-        if done(reply):
-            return reply
-        assert time.monotonic() < deadline, reply
-        await asyncio.sleep(0.2)
 
 
 async def _add(api: Api, user: User, **fields: Any) -> dict[str, Any]:
@@ -252,8 +241,8 @@ async def test_deleting_your_account_removes_your_data(api: Api, admin: User) ->
     assert_error(await api.post("/api/auth/login/", {"email": me.email, "password": me.password}), 401)
 
     # The other services forget the person shortly after (in the background).
-    await _eventually(lambda: api.get(f"/api/products/{product_id}/reviews/"), lambda r: r.body == [])
-    await _eventually(
+    await eventually(lambda: api.get(f"/api/products/{product_id}/reviews/"), lambda r: r.body == [])
+    await eventually(
         lambda: api.get(f"/api/admin/profiles/{me.user_id}", token=admin.token), lambda r: r.status == 404
     )
     found = await api.get("/api/admin/profiles/", token=admin.token, params={"q": me.email})
@@ -270,7 +259,7 @@ async def test_admins_delete_accounts(api: Api, admin: User, customer: User) -> 
     # Every token of the account stops working at once.
     assert_error(await api.get("/api/profile/", token=someone.token), 401)
     assert_error(await api.delete(f"/api/admin/users/{someone.user_id}/", token=admin.token), 404)
-    await _eventually(
+    await eventually(
         lambda: api.get(f"/api/admin/profiles/{someone.user_id}", token=admin.token),
         lambda r: r.status == 404,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from uuid import uuid4
@@ -19,6 +18,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.tokens import TokenFactory, bearer
 
@@ -81,13 +81,7 @@ async def _order_status(api: Api, user: User, order_id: int) -> str:
 
 async def _wait_for_order(api: Api, user: User, order_id: int, status: str) -> None:
     """Shipping tells orders at once, but within a few seconds at worst: poll a little."""
-    seen = ""
-    for _ in range(100):
-        seen = await _order_status(api, user, order_id)
-        if seen == status:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"order {order_id} is {seen}, not {status}")
+    await eventually(lambda: _order_status(api, user, order_id), lambda seen: seen == status, within=10)
 
 
 # --- quotes and methods -------------------------------------------------------------------------

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +14,7 @@ from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.tokens import TokenFactory, bearer
 
 VIEWED = activity_pb2.EVENT_TYPE_PRODUCT_VIEWED
@@ -45,13 +44,6 @@ async def redis(platform: Platform) -> AsyncIterator[aioredis.Redis]:
     client = kit_redis.connect(platform.redis_url)
     yield client
     await client.aclose()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def record(

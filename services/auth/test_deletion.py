@@ -28,6 +28,7 @@ from shop.common.v1 import common_pb2
 from shop.profile.v1 import profile_pb2, profile_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.tokens import TokenFactory, bearer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,16 +153,6 @@ class Shop:
 
     async def step_states(self, user_id: int) -> dict[str, DeletionStepRow]:
         return {step.target: step for step in await self.steps.of_user(user_id)}
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], seconds: float = 30) -> T:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"still {value!r} after {seconds}s"
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture

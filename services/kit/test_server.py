@@ -17,6 +17,7 @@ from services.kit.clients import CHANNEL_OPTIONS
 from services.kit.config import ServiceSettings, load
 from services.kit.server import Registration, Runtime, start
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -30,10 +31,7 @@ async def _status(stub: health_pb2_grpc.HealthStub, service: str = "") -> int:
 
 
 async def _wait_for(stub: health_pb2_grpc.HealthStub, want: int, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (got := await _status(stub)) != want:
-        assert asyncio.get_running_loop().time() < deadline, f"health stayed {got}, wanted {want}"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: _status(stub), lambda got: got == want, within=seconds)
 
 
 async def test_health_follows_redis_going_away_and_coming_back(

@@ -24,6 +24,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.tokens import TokenFactory, bearer
 
@@ -136,17 +137,16 @@ class Shop:
 
     async def wait_for_order(self, order_id: int, status: int) -> None:
         """Until the order has the status (orders may just be coming back up)."""
-        seen = None
-        for _ in range(200):
+
+        async def seen() -> int | None:
             try:
-                seen = await self.order_status(order_id)
+                return await self.order_status(order_id)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE:
                     raise
-            if seen == status:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"order {order_id} is {seen}, not {status}")
+                return None
+
+        await eventually(seen, lambda got: got == status)
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import uuid4
 
@@ -29,6 +27,7 @@ from services.kit import redis as kit_redis
 from services.kit.config import SERVICE_PORTS
 from services.kit.database import Database
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 
 # Every service of the platform, from the one table of them.
 SERVICES = tuple(SERVICE_PORTS)
@@ -41,13 +40,6 @@ async def services(platform: Platform) -> None:
     for name in SERVICES:
         await platform.start(name)
         await asyncio.wait_for(platform.channel(name).channel_ready(), timeout=10)
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
 
 
 async def _rows_naming(url: str, user_id: int, needles: list[str]) -> list[str]:
@@ -139,9 +131,9 @@ async def test_after_a_deletion_nothing_of_the_person_is_left_anywhere(
     async def complete() -> bool:
         return await steps.of_user(person.user_id) == []
 
-    await _eventually(complete)
+    await eventually(complete)
     await api.client.app[ACTIVITY].flush()  # type: ignore[union-attr]
-    await _eventually(lambda: _stream_consumed(platform))
+    await eventually(lambda: _stream_consumed(platform))
 
     needles = [person.email, name, line1]
     urls = {platform.settings(s).resolved_database_url() for s in SERVICES}

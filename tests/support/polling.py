@@ -1,0 +1,36 @@
+"""One way for tests to wait on something that happens in another process: poll until it holds.
+
+Bounds are generous (a busy 2-core CI machine runs every service beside the test); a test that
+passes waits only as long as the thing takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _truthy(value: object) -> bool:
+    return bool(value)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool] = _truthy,
+    *,
+    within: float = 30.0,
+    interval: float = 0.05,
+) -> T:
+    """Call `probe` until `done(value)` (by default: until it returns something truthy) and return
+    that value; fail with the last value seen after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"still {value!r} after {within:g} s"
+        await asyncio.sleep(interval)
