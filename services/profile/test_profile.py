@@ -17,6 +17,7 @@ from shop.auth.v1 import auth_pb2, auth_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.profile.v1 import profile_pb2, profile_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import once_available
 from tests.support.tokens import TokenFactory, bearer
 
 ProfileStub = profile_pb2_grpc.ProfileServiceStub
@@ -520,15 +521,8 @@ async def test_first_write_needs_auth(clients: Clients, platform: Platform) -> N
     finally:
         await platform.start("auth")
     # Profile reconnects to auth on its own once auth is back.
-    deadline = asyncio.get_running_loop().time() + 15
-    while True:
-        try:
-            await clients.profile.UpdateProfile(
-                profile_pb2.UpdateProfileRequest(display_name="x"), metadata=me.metadata
-            )
-            break
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                raise
-            assert asyncio.get_running_loop().time() < deadline, "profile did not reconnect to auth"
-            await asyncio.sleep(0.2)
+    await once_available(
+        lambda: clients.profile.UpdateProfile(
+            profile_pb2.UpdateProfileRequest(display_name="x"), metadata=me.metadata
+        )
+    )

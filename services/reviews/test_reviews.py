@@ -11,6 +11,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually, once_available
 from tests.support.purchases import Purchases
 from tests.support.tokens import TokenFactory, bearer
 
@@ -364,11 +365,8 @@ async def purchases(platform: Platform, clients: Clients, tokens: TokenFactory) 
     shop = Purchases(platform, tokens)
     pid, user = await shop.product(), new_user()
     await shop.buy(user, pid)
-    async with asyncio.timeout(15):
-        while True:
-            if (await clients.review(pid, 5, user=user)).review.verified_purchase:
-                return shop
-            await asyncio.sleep(0.2)
+    await eventually(lambda: clients.review(pid, 5, user=user), lambda reply: reply.review.verified_purchase)
+    return shop
 
 
 async def test_verified_purchase_only_with_a_qualifying_order(clients: Clients, purchases: Purchases) -> None:
@@ -413,11 +411,7 @@ async def test_orders_down_still_accepts_the_review_unverified(
     finally:
         await platform.start("orders")
     # Once orders answers again, the next edit of the review verifies it.
-    async with asyncio.timeout(15):
-        while True:
-            if (await clients.review(pid, 5, user=buyer)).review.verified_purchase:
-                break
-            await asyncio.sleep(0.2)
+    await eventually(lambda: clients.review(pid, 5, user=buyer), lambda reply: reply.review.verified_purchase)
     assert [r.verified_purchase for r in await clients.listed(pid)] == [True]
 
 
@@ -431,12 +425,4 @@ async def test_catalog_down_is_unavailable(platform: Platform, clients: Clients)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await platform.start("catalog")
-    async with asyncio.timeout(15):
-        while True:
-            try:
-                assert (await clients.review(pid, 4)).created
-                break
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
-                await asyncio.sleep(0.2)
+    assert (await once_available(lambda: clients.review(pid, 4))).created

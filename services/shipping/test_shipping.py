@@ -24,7 +24,7 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
 from tests.support.harness import Platform
-from tests.support.polling import eventually
+from tests.support.polling import eventually, once_available
 from tests.support.ports import free_port
 from tests.support.tokens import TokenFactory, bearer
 
@@ -137,16 +137,9 @@ class Shop:
 
     async def wait_for_order(self, order_id: int, status: int) -> None:
         """Until the order has the status (orders may just be coming back up)."""
-
-        async def seen() -> int | None:
-            try:
-                return await self.order_status(order_id)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
-                return None
-
-        await eventually(seen, lambda got: got == status)
+        await eventually(
+            lambda: once_available(lambda: self.order_status(order_id)), lambda got: got == status
+        )
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import grpc
+
 T = TypeVar("T")
 
 
@@ -34,3 +36,21 @@ async def eventually(
             return value
         assert time.monotonic() < deadline, f"still {value!r} after {within:g} s"
         await asyncio.sleep(interval)
+
+
+async def once_available(call: Callable[[], Awaitable[T]], *, within: float = 30.0) -> T:
+    """Make `call` (a gRPC call) until it answers with anything but UNAVAILABLE, and return its
+    answer: for a service that was just restarted, or whose callers wait out a reconnect backoff.
+    Any other error is raised at once."""
+
+    async def attempt() -> tuple[bool, T | None]:
+        try:
+            return True, await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False, None
+
+    answered, reply = await eventually(attempt, lambda outcome: outcome[0], within=within, interval=0.2)
+    assert answered
+    return reply  # type: ignore[return-value]  # answered, so reply is the call's T
