@@ -495,7 +495,7 @@ async function main() {
 
       await page.reload();
       await h1(page, "Your cart").waitFor(); // still signed in: no detour through sign-in
-      await page.getByRole("button", { name: "Sign out" }).waitFor();
+      await page.getByRole("button", { name: "Sign out", exact: true }).waitFor();
       const cookies = await page.context().cookies();
       const secrets = cookies.filter((c) => c.name === "shop_session" || c.name === "shop_renewal");
       assert.equal(secrets.length, 2);
@@ -522,7 +522,7 @@ async function main() {
       await h1(elsewhere, "Sign in").waitFor(); // that session is over, renewal included
       await page.reload();
       await h1(page, "Your account").waitFor(); // this one goes on
-      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByRole("button", { name: "Sign out", exact: true }).click();
       await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).waitFor();
       assert.ok(!(await page.context().cookies()).some((c) => c.name === "shop_session"), "signing out clears the cookies");
       const ended = await fetch(`${BASE}/api/auth/me/`, { headers: { Authorization: `Bearer ${token}` } });
