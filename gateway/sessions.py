@@ -7,7 +7,7 @@ Cookies (names get the `__Host-` / `__Secure-` prefix, and the `Secure` flag, ov
 
     shop_session   the access token (15 minutes), HttpOnly, SameSite=Lax, Path=/
     shop_renewal   the renewal token (14 idle days), HttpOnly, SameSite=Strict, sent only to
-                   /api/auth/session (renew, sign out)
+                   /api/auth/session (renew, sign out, sign in again)
     shop_guest     a guest's cart id (30 days), HttpOnly, SameSite=Lax, Path=/
 
 CSRF: a request authenticated by the session cookie that changes state (not GET/HEAD/OPTIONS) must

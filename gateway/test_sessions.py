@@ -268,3 +268,15 @@ async def test_a_malformed_guest_cookie_is_a_clean_answer(plain: Api) -> None:
     guest = _browser(plain)
     guest.jar["shop_guest"] = "../" + uuid4().hex
     assert_error(await guest.call("GET", "/api/guest-cart/"), 400)
+
+
+async def test_signing_in_again_in_the_same_browser_ends_the_replaced_session(plain: Api, user: User) -> None:
+    browser = _browser(plain)
+    await browser.sign_in(user)
+    replaced = dict(browser.jar)
+    await browser.sign_in(user)
+    assert browser.jar["shop_session"] != replaced["shop_session"]
+    copy = Browser(plain, jar=replaced, origin=browser.origin)
+    assert_error(await copy.call("GET", "/api/auth/session/"), 401)
+    assert_error(await copy.call("POST", "/api/auth/session/refresh"), 401)
+    assert (await browser.call("GET", "/api/auth/session/")).status == 200

@@ -84,6 +84,19 @@ async def _merge_guest_cart(ctx: Ctx, user_id: int) -> None:
     _forget(ctx, GUEST_COOKIE)
 
 
+async def _end_replaced_session(ctx: Ctx) -> None:
+    """Signing in again in the same browser: the session whose cookies are replaced ends too."""
+    renewal = sessions.policy_of(ctx.request).read(ctx.request, RENEWAL_COOKIE)
+    if not renewal:
+        return
+    try:
+        await ctx.upstreams.auth.EndSession(
+            auth_pb2.EndSessionRequest(renewal_token=renewal), metadata=ctx.metadata
+        )
+    except UpstreamError as exc:
+        log.warning("replaced session not ended", extra={"code": exc.code.name})
+
+
 async def create_session(ctx: Ctx) -> SessionInfo:
     sessions.require_same_origin(ctx.request)
     body = ctx.body(Credentials)
@@ -100,6 +113,7 @@ async def create_session(ctx: Ctx) -> SessionInfo:
         raise
     if throttle:
         await throttle.login_succeeded(client, body.email)
+    await _end_replaced_session(ctx)
     _keep(ctx, reply.session)
     await _merge_guest_cart(ctx, reply.session.user.id)
     return _info(reply.session.user, reply.session.csrf_token)
