@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from gateway import activity, middlewares, openapi, throttle
+from gateway import activity, middlewares, openapi, sessions, throttle
 from gateway.routes import ROUTES
 from gateway.routing import OPENAPI, SETTINGS, UPSTREAMS, Route, register
 from gateway.settings import GatewaySettings
@@ -37,6 +37,7 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
     )
     app[SETTINGS] = settings
     app[OPENAPI] = openapi.document(routes)
+    app[sessions.POLICY] = sessions.CookiePolicy(settings.session_cookie_secure, settings.forwarded_hops)
     app.cleanup_ctx.append(upstreams_ctx)
     app.cleanup_ctx.append(activity.recording(settings))
     app.cleanup_ctx.append(throttle.throttling(settings))

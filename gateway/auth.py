@@ -1,5 +1,8 @@
 """Who is calling: the bearer token of a request, checked by the auth service on every request.
 
+A request without an Authorization header may instead carry a browser session's access token in
+its session cookie (gateway/sessions.py); a state change made that way must pass the CSRF checks.
+
 The gateway asks auth's VerifyToken each time (not just the signature), so a logout takes effect
 at once. The token then travels to the domain services as `authorization` metadata; they check
 it again and enforce their own rules.
@@ -13,6 +16,7 @@ from typing import Literal
 import grpc
 from aiohttp import web
 
+from gateway import sessions
 from gateway.errors import ApiError, UpstreamError
 from gateway.upstream import Upstreams
 from shop.auth.v1 import auth_pb2
@@ -49,7 +53,8 @@ async def authenticate(request: web.Request, upstreams: Upstreams, access: Acces
     """The verified caller for a "user" or "admin" route (None for a public one)."""
     if access == "public":
         return None
-    token = bearer_token(request)
+    cookie = None if "Authorization" in request.headers else sessions.session_token(request)
+    token = cookie or bearer_token(request)
     try:
         # No authorization metadata: the token to check is the request itself.
         reply = await upstreams.auth.VerifyToken(auth_pb2.VerifyTokenRequest(token=token))
@@ -62,6 +67,8 @@ async def authenticate(request: web.Request, upstreams: Upstreams, access: Acces
         # Service tokens are for internal callers; the public API only knows users.
         raise ApiError(401, INVALID_TOKEN, _CHALLENGE)
     caller = Caller(user_id=int(subject), is_admin=reply.role == auth_pb2.ROLE_ADMIN, token=token)
+    if cookie:
+        sessions.require_csrf(request, token)
     if access == "admin" and not caller.is_admin:
         raise ApiError(403, ADMIN_REQUIRED)
     return caller

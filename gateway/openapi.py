@@ -23,6 +23,8 @@ from gateway.routing import (
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 SECURITY_SCHEME = "bearerAuth"
+# Browsers: the session cookie of POST /api/auth/session/ instead of a bearer token (gateway/sessions.py).
+COOKIE_SCHEME = "sessionCookie"
 
 _ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": INT64_MAX}
 _SLUG_SCHEMA = {"type": "string", "pattern": f"^{SLUG_PATTERN}$"}
@@ -136,7 +138,7 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
         "summary": route.summary,
         "tags": list(route.tags),
         "responses": responses,
-        "security": [{SECURITY_SCHEME: []}] if route.auth != "public" else [],
+        "security": [{SECURITY_SCHEME: []}, {COOKIE_SCHEME: []}] if route.auth != "public" else [],
     }
     if route.auth == "admin":
         operation["description"] = "Admin role required."
@@ -189,6 +191,17 @@ def document(routes: Sequence[Route], *, version: str = "1.0.0") -> dict[str, An
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {
                 SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                COOKIE_SCHEME: {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "shop_session",
+                    "description": (
+                        "A browser session (`__Host-shop_session` over https), set by POST "
+                        "/api/auth/session/. Used only when no Authorization header is sent. A state "
+                        "change (not GET) must come from the same origin and carry the session's "
+                        "`csrf_token` in the X-CSRF-Token header, or it is refused with 403."
+                    ),
+                },
             },
         },
     }

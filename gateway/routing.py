@@ -21,6 +21,7 @@ from gateway.activity import ACTIVITY, EventName
 from gateway.auth import Access, Caller, authenticate
 from gateway.errors import ApiError
 from gateway.models import INT64_MAX
+from gateway.sessions import session_token
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstreams
 from services.kit import jsontext
@@ -121,6 +122,8 @@ class Ctx:
     _body: BaseModel | None = None
     # Extra response headers (X-Next-Page-Token).
     headers: dict[str, str] = field(default_factory=dict)
+    # Changes to the response beyond headers (cookies), applied to a successful answer.
+    finish: list[Callable[[web.StreamResponse], None]] = field(default_factory=list)
 
     def id(self, name: str) -> int:
         return self._ids[name]
@@ -187,12 +190,17 @@ class Ctx:
             recorder.record(
                 name,
                 caller=self.caller,
-                authorization=self.request.headers.get("Authorization"),
+                authorization=self.request.headers.get("Authorization") or _cookie_bearer(self.request),
                 product_id=product_id,
                 query=query,
                 quantity=quantity,
                 attributes=attributes,
             )
+
+
+def _cookie_bearer(request: web.Request) -> str | None:
+    token = session_token(request)
+    return f"Bearer {token}" if token else None
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -280,13 +288,21 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
             _body=await _read_body(request, route, app[SETTINGS].max_body_bytes) if route.request else None,
         )
         result = await route.handler(ctx)
+        response: web.StreamResponse
         if isinstance(result, FileBody):
-            return web.Response(body=result.content, content_type=result.content_type, headers=ctx.headers)
-        if route.response is not None and not isinstance(result, route.response):
-            raise TypeError(
-                f"{route.operation_id} returned {type(result).__name__}, not {route.response.__name__}"
+            response = web.Response(
+                body=result.content, content_type=result.content_type, headers=ctx.headers
             )
-        return web.json_response(result.model_dump(mode="json"), status=route.status, headers=ctx.headers)
+        else:
+            if route.response is not None and not isinstance(result, route.response):
+                raise TypeError(
+                    f"{route.operation_id} returned {type(result).__name__}, not {route.response.__name__}"
+                )
+            dumped = result.model_dump(mode="json")
+            response = web.json_response(dumped, status=route.status, headers=ctx.headers)
+        for change in ctx.finish:
+            change(response)
+        return response
 
     endpoint.__name__ = route.operation_id
     return endpoint

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -51,6 +51,9 @@ class GatewaySettings(CommonSettings):
     registrations_per_client: int = Field(default=20, gt=0, description="per hour")
     # Proxies in front that append the caller to X-Forwarded-For (an ingress: 1); 0 trusts none.
     forwarded_hops: int = Field(default=0, ge=0, le=10)
+    # Browser session cookies (gateway/sessions.py): Secure when the request came over https (auto),
+    # or always, or never.
+    session_cookie_secure: Literal["auto", "always", "never"] = "auto"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

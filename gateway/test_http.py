@@ -271,7 +271,7 @@ async def test_openapi_document_lists_every_route(api: Api) -> None:
         if route.auth == "public":
             assert op["security"] == []
         else:
-            assert op["security"] == [{"bearerAuth": []}]
+            assert op["security"] == [{"bearerAuth": []}, {"sessionCookie": []}]
             assert "401" in op["responses"]
         if route.auth == "admin":
             assert "403" in op["responses"]

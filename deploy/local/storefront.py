@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones aiohttp sets itself.
 _SKIP = {
@@ -51,13 +52,17 @@ def _proxy(prefix: str, upstream: str, strip: str) -> web.RouteDef:
         path = request.rel_url.path_qs[len(strip) :] or "/"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIP}
         headers["X-Forwarded-For"] = request.remote or ""
+        # The browser's Host, as a reverse proxy keeps it: the gateway compares it with the Origin
+        # of a cookie-authenticated state change (CSRF check).
+        headers["Host"] = request.host
         body = await request.read()
         try:
             async with request.app[SESSION].request(
                 request.method, upstream + path, headers=headers, data=body or None, allow_redirects=False
             ) as answer:
                 payload = await answer.read()
-                out = {k: v for k, v in answer.headers.items() if k.lower() not in _SKIP}
+                # A multidict: an answer may set several cookies (one Set-Cookie header each).
+                out = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() not in _SKIP)
                 return web.Response(status=answer.status, body=payload, headers=out)
         except (aiohttp.ClientError, TimeoutError):
             return web.json_response({"error": f"{prefix} is unavailable"}, status=502)

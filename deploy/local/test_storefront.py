@@ -13,8 +13,9 @@ from deploy.local.storefront import create_app
 
 
 async def _echo(request: web.Request) -> web.Response:
-    return web.json_response(
+    response = web.json_response(
         {
+            "host": request.host,
             "method": request.method,
             "path_qs": request.rel_url.path_qs,
             "auth": request.headers.get("Authorization"),
@@ -24,6 +25,9 @@ async def _echo(request: web.Request) -> web.Response:
         status=201 if request.method == "POST" else 200,
         headers={"X-Next-Page-Token": "abc"},
     )
+    response.set_cookie("one", "1", httponly=True)
+    response.set_cookie("two", "2", httponly=True)
+    return response
 
 
 @pytest.fixture
@@ -59,6 +63,7 @@ async def test_api_calls_keep_their_path_query_headers_and_body(
     assert reply.status == 201
     assert reply.headers["X-Next-Page-Token"] == "abc"
     assert await reply.json() == {
+        "host": f"{client.host}:{client.port}",
         "method": "POST",
         "path_qs": "/api/orders/?x=1",
         "auth": "Bearer t",
@@ -95,3 +100,11 @@ async def test_an_unreachable_upstream_is_a_502_json_error(dist: Path) -> None:
         reply = await client.get("/api/health")
         assert reply.status == 502
         assert await reply.json() == {"error": "/api/ is unavailable"}
+
+
+async def test_every_cookie_of_an_answer_reaches_the_browser(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    reply = await client.post("/api/auth/session/", data="{}")
+    cookies = reply.headers.getall("Set-Cookie")
+    assert sorted(c.split(";")[0] for c in cookies) == ["one=1", "two=2"]

@@ -121,8 +121,9 @@ async function expectProducts(page, names) {
   }
 }
 
+/** The page's access token, from its httpOnly session cookie (which the browser, not the page, reads). */
 async function tokenOf(page) {
-  return page.evaluate(() => JSON.parse(sessionStorage.getItem("shop.session") ?? "null")?.token);
+  return (await page.context().cookies()).find((c) => c.name === "shop_session")?.value;
 }
 
 /** The product headings in the grid, in the order shown. */
@@ -466,6 +467,67 @@ async function main() {
       const saved = page.getByRole("radio", { name: /Shelbyville/ });
       await saved.waitFor();
       assert.equal(await saved.isChecked(), true);
+      await page.context().close();
+    });
+
+    await scenario("a guest's cart joins theirs at sign-in; reload keeps the session; no token is readable by script; sign out everywhere", async () => {
+      const before = await call("GET", "/api/cart/", { token: await login(shopper.email, shopper.password) });
+      const had = Object.values(before).find((l) => l.product_id === mugs.middle)?.quantity ?? 0;
+      const page = await newPage(browser);
+      await page.goto(`/products/${mugs.middle}`);
+      await page.getByLabel("Quantity").fill("2");
+      await page.getByRole("button", { name: "Add to cart" }).click();
+      await page.getByText("Added to your cart.").waitFor();
+      await page.getByRole("link", { name: "View cart" }).click();
+      await h1(page, "Your cart").waitFor();
+      await page.getByRole("rowheader", { name: `Harbor mug ${RUN}` }).waitFor();
+      await page.getByText("This cart is kept in this browser.").waitFor();
+      await axeScan(page, "guest cart");
+      await page.getByRole("main").getByRole("link", { name: "Sign in" }).click();
+      await signInThroughPage(page, shopper.email, shopper.password);
+      await h1(page, "Your cart").waitFor();
+      const token = await tokenOf(page);
+      const merged = await call("GET", "/api/cart/", { token });
+      assert.equal(Object.values(merged).find((l) => l.product_id === mugs.middle)?.quantity, had + 2);
+      assert.equal(Object.keys(merged).length, Object.keys(before).length + (had ? 0 : 1));
+      const count = Object.values(merged).reduce((n, l) => n + l.quantity, 0);
+      await page.getByTestId("cart-count").getByText(String(count), { exact: true }).waitFor();
+
+      await page.reload();
+      await h1(page, "Your cart").waitFor(); // still signed in: no detour through sign-in
+      await page.getByRole("button", { name: "Sign out", exact: true }).waitFor();
+      const cookies = await page.context().cookies();
+      const secrets = cookies.filter((c) => c.name === "shop_session" || c.name === "shop_renewal");
+      assert.equal(secrets.length, 2);
+      assert.ok(secrets.every((c) => c.httpOnly && c.sameSite !== "None"), JSON.stringify(secrets));
+      const seen = await page.evaluate(() => ({
+        cookie: document.cookie,
+        local: localStorage.length,
+        session: Object.values({ ...sessionStorage }).join(" "),
+      }));
+      for (const secret of secrets) {
+        assert.ok(!seen.cookie.includes(secret.value), "document.cookie holds no token");
+        assert.ok(!seen.session.includes(secret.value), "sessionStorage holds no token");
+      }
+      assert.equal(seen.local, 0, "localStorage is empty");
+
+      const elsewhere = await newPage(browser);
+      await elsewhere.goto("/signin?next=/account");
+      await signInThroughPage(elsewhere, shopper.email, shopper.password);
+      await h1(elsewhere, "Your account").waitFor();
+      await page.goto("/account");
+      await page.getByRole("button", { name: "Sign out everywhere else" }).click();
+      await page.getByText(/Signed out of [1-9]\d* other sessions?\./).waitFor();
+      await elsewhere.reload();
+      await h1(elsewhere, "Sign in").waitFor(); // that session is over, renewal included
+      await page.reload();
+      await h1(page, "Your account").waitFor(); // this one goes on
+      await page.getByRole("button", { name: "Sign out", exact: true }).click();
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Sign in" }).waitFor();
+      assert.ok(!(await page.context().cookies()).some((c) => c.name === "shop_session"), "signing out clears the cookies");
+      const ended = await fetch(`${BASE}/api/auth/me/`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(ended.status, 401, "the signed-out session's token no longer works");
+      await elsewhere.context().close();
       await page.context().close();
     });
 

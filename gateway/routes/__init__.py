@@ -8,12 +8,14 @@ from gateway.routes import (
     cart,
     catalog,
     content,
+    guest_cart,
     health,
     inventory,
     orders,
     products,
     profile,
     reviews,
+    session,
     shipping,
 )
 from gateway.routing import Route
@@ -21,11 +23,13 @@ from gateway.routing import Route
 ROUTES: tuple[Route, ...] = (
     *health.ROUTES,
     *auth.ROUTES,
+    *session.ROUTES,
     *products.ROUTES,
     *catalog.ROUTES,
     *activity.ROUTES,
     *reviews.ROUTES,
     *cart.ROUTES,
+    *guest_cart.ROUTES,
     *orders.ROUTES,
     *inventory.ROUTES,
     *content.ROUTES,

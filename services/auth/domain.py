@@ -102,11 +102,19 @@ class TokenIssuer:
         self.public_key = PublicKeyInfo(key_id, ALGORITHM, self.public_pem.decode())
 
     def issue(
-        self, subject: str, role: Role, ttl_seconds: int, *, now: float | None = None, generation: int = 0
+        self,
+        subject: str,
+        role: Role,
+        ttl_seconds: int,
+        *,
+        now: float | None = None,
+        generation: int = 0,
+        extra: dict[str, str] | None = None,
     ) -> IssuedToken:
         issued_at = int(time.time() if now is None else now)
         token_id = uuid.uuid4().hex
-        claims = {
+        claims: dict[str, object] = {
+            **(extra or {}),
             "sub": subject,
             "role": role.value,
             "iat": issued_at,
@@ -122,6 +130,14 @@ class TokenIssuer:
 
     def for_user(self, user_id: int, role: Role, ttl_seconds: int, generation: int = 0) -> IssuedToken:
         return self.issue(str(user_id), role, ttl_seconds, generation=generation)
+
+    def for_session(
+        self, user_id: int, role: Role, ttl_seconds: int, generation: int, session_id: str, csrf: str
+    ) -> IssuedToken:
+        """A browser session's access token: a user token that also names its session and carries
+        the session's anti-CSRF token (the gateway compares it with the request's header)."""
+        extra = {"sid": session_id, "csrf": csrf}
+        return self.issue(str(user_id), role, ttl_seconds, generation=generation, extra=extra)
 
     def for_service(self, name: str, ttl_seconds: int) -> IssuedToken:
         return self.issue(f"{SERVICE_SUBJECT_PREFIX}{name}", Role.SERVICE, ttl_seconds)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from .domain import (
 )
 from .forget import FORGET_TARGETS, Forgetter, forget_calls, forget_channels
 from .passwords import Passwords
+from .sessions import DEFAULT_ACCESS_TTL_SECONDS, DEFAULT_TTL_SECONDS, Outcome, SessionStore, split_renewal
 from .store import AdminOutcome, DeletionSteps, UserRole, UserRow, UserStore
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -59,6 +61,9 @@ class Settings(ServiceSettings):
     admin_password: SecretStr | None = None
     token_ttl_seconds: int = Field(default=3600, gt=0)
     service_token_ttl_seconds: int = Field(default=900, gt=0)
+    # Browser sessions (sessions.py): idle lifetime of a session, and of each of its access tokens.
+    session_ttl_seconds: int = Field(default=DEFAULT_TTL_SECONDS, gt=0)
+    session_access_ttl_seconds: int = Field(default=DEFAULT_ACCESS_TTL_SECONDS, gt=0)
     # Account deletion: how often the outbox is checked for due steps, and the backoff of a step
     # whose service failed (doubling from the base up to the max).
     deletion_poll_seconds: float = Field(default=1.0, gt=0)
@@ -90,6 +95,10 @@ class AuthError(ErrorCode):
     BAD_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid email or password"
     BAD_SERVICE_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid service credentials"
     USER_NOT_FOUND = Kind.NOT_FOUND, "user not found"
+    SESSION_ENDED = Kind.UNAUTHENTICATED, "the session has ended; sign in again"
+    SESSION_REUSED = Kind.UNAUTHENTICATED, "this renewal token was already used; the session is ended"
+    SESSION_RACED = Kind.ABORTED, "the session was renewed a moment ago; retry with the newer cookies"
+    NOT_A_SESSION = Kind.INVALID_ARGUMENT, "this token belongs to no session"
 
 
 _ROLE_TO_PROTO = {
@@ -123,8 +132,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         issuer: TokenIssuer,
         service_secret: str,
         forgetter: Forgetter,
+        sessions: SessionStore,
     ) -> None:
         self._settings = settings
+        self._sessions = sessions
         self._store = store
         self._forgetter = forgetter
         self._tokens = tokens
@@ -150,10 +161,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         log.info("user registered", extra={"user_id": row.id})
         return auth_pb2.RegisterResponse(user=_to_proto(row))
 
-    async def Login(
-        self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext
-    ) -> auth_pb2.LoginResponse:
-        email, password = normalize_email(request.email), request.password
+    async def _signed_in(self, raw_email: str, password: str) -> tuple[UserRow, int]:
+        """The account these credentials open, as it is now, and the generation its tokens carry."""
+        email = normalize_email(raw_email)
         if not email or not password:
             raise invalid("email and password are required")
         if len(password) > MAX_PASSWORD:
@@ -167,12 +177,21 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             raise DomainError(AuthError.BAD_CREDENTIALS)
         if self._passwords.needs_rehash(row.password_hash):
             await self._store.set_password_hash(row.id, await self._passwords.hash(password))
+        return await self._current(row.id)
+
+    async def _current(self, user_id: int) -> tuple[UserRow, int]:
         # The generation first, then the role: a role change writes the role, then the generation,
         # so a token can never carry the old role with the new generation.
-        generation = await self._revocations.generation(row.id)
-        current = await self._store.get(row.id)
+        generation = await self._revocations.generation(user_id)
+        current = await self._store.get(user_id)
         if current is None:
             raise DomainError(AuthError.BAD_CREDENTIALS)
+        return current, generation
+
+    async def Login(
+        self, request: auth_pb2.LoginRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.LoginResponse:
+        current, generation = await self._signed_in(request.email, request.password)
         issued = self._issuer.for_user(
             current.id, Role(current.role), self._settings.token_ttl_seconds, generation
         )
@@ -262,12 +281,94 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         # nothing may be recorded for the person after that (activity checks this list on ingest).
         # Ids are never reused, so this stops exactly the deleted account's remaining tokens.
         await self._revocations.revoke_user(user_id, self._settings.token_ttl_seconds)
+        await self._sessions.end_user(user_id)
         # The user row and the outbox of what other services must forget, in one transaction.
         if not await self._store.delete(user_id, FORGET_TARGETS):
             raise DomainError(AuthError.USER_NOT_FOUND, f"user {user_id} not found")
         self._forgetter.wake()
         log.info("user deleted", extra={"user_id": user_id})
         return auth_pb2.DeleteUserResponse()
+
+    # -- browser sessions (sessions.py) -----------------------------------------------------------
+
+    def _session(
+        self, row: UserRow, generation: int, session_id: str, csrf: str
+    ) -> tuple[auth_pb2.Session, str]:
+        """A new access token of the session (not yet handed out) and its id."""
+        access = self._issuer.for_session(
+            row.id, Role(row.role), self._settings.session_access_ttl_seconds, generation, session_id, csrf
+        )
+        session = auth_pb2.Session(
+            session_id=session_id,
+            access_token=access.token,
+            access_expire_time=_expiry(access.expires_at),
+            renewal_expire_time=_expiry(int(time.time()) + self._sessions.ttl_seconds),
+            csrf_token=csrf,
+            user=_to_proto(row),
+        )
+        return session, access.token_id
+
+    async def CreateSession(
+        self, request: auth_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.CreateSessionResponse:
+        row, generation = await self._signed_in(request.email, request.password)
+        session_id, csrf = SessionStore.new_ids()
+        session, token_id = self._session(row, generation, session_id, csrf)
+        session.renewal_token = await self._sessions.create(
+            session_id, row.id, csrf, token_id, session.access_expire_time.seconds
+        )
+        log.info("session started", extra={"user_id": row.id})
+        return auth_pb2.CreateSessionResponse(session=session)
+
+    async def RenewSession(
+        self, request: auth_pb2.RenewSessionRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.RenewSessionResponse:
+        parts = split_renewal(request.renewal_token)
+        record = await self._sessions.get(parts[0]) if parts else None
+        if record is None:
+            raise DomainError(AuthError.SESSION_ENDED)
+        try:
+            row, generation = await self._current(record.user_id)
+        except DomainError:
+            await self._sessions.end(record.session_id)  # the account is gone
+            raise DomainError(AuthError.SESSION_ENDED) from None
+        session, token_id = self._session(row, generation, record.session_id, record.csrf)
+        rotation = await self._sessions.rotate(
+            request.renewal_token, token_id, session.access_expire_time.seconds
+        )
+        if rotation.outcome is Outcome.RACED:
+            raise DomainError(AuthError.SESSION_RACED)
+        if rotation.outcome is Outcome.REUSED:
+            log.warning("renewal token reused: session ended", extra={"user_id": row.id})
+            raise DomainError(AuthError.SESSION_REUSED)
+        if rotation.outcome is Outcome.MISSING:
+            raise DomainError(AuthError.SESSION_ENDED)
+        session.renewal_token = rotation.renewal_token
+        return auth_pb2.RenewSessionResponse(session=session)
+
+    async def EndSession(
+        self, request: auth_pb2.EndSessionRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.EndSessionResponse:
+        if request.renewal_token:
+            parts = split_renewal(request.renewal_token)
+            if parts:
+                await self._sessions.end(parts[0])
+            return auth_pb2.EndSessionResponse()
+        who = principal.require_user()
+        if not who.session_id:
+            raise DomainError(AuthError.NOT_A_SESSION)
+        await self._sessions.end(who.session_id)
+        return auth_pb2.EndSessionResponse()
+
+    async def EndUserSessions(
+        self, request: auth_pb2.EndUserSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> auth_pb2.EndUserSessionsResponse:
+        who = principal.require_user()
+        user_id = principal.acting_user_id(request.user_id)
+        keep = who.session_id if user_id == who.user_id else ""
+        ended = await self._sessions.end_user(user_id, keep=keep)
+        log.info("sessions ended", extra={"user_id": user_id, "ended": ended, "by": who.user_id})
+        return auth_pb2.EndUserSessionsResponse(ended=ended)
 
 
 def _check_public_key(settings: Settings, issuer: TokenIssuer) -> None:
@@ -349,9 +450,14 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         retry_max_seconds=settings.deletion_retry_max_seconds,
     )
     runtime.background(forgetter.run(), "auth-forgetter")
+    sessions = SessionStore(
+        runtime.redis(), runtime.redis_keys(), runtime.tokens.revocations, settings.session_ttl_seconds
+    )
     return [
         Registration(
-            AuthServicer(settings, store, runtime.tokens, passwords, issuer, service_secret, forgetter),
+            AuthServicer(
+                settings, store, runtime.tokens, passwords, issuer, service_secret, forgetter, sessions
+            ),
             auth_pb2_grpc.add_AuthServiceServicer_to_server,
             auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
         )

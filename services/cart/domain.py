@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from services.kit.errors import ErrorCode, Kind, invalid
 
 MAX_QUANTITY = 99
 MAX_LINES = 50
 DEFAULT_TTL_SECONDS = 30 * 24 * 3600
+_GUEST_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class CartError(ErrorCode):
@@ -33,3 +36,10 @@ def quantity(value: int, *, allow_zero: bool = False) -> int:
     if not low <= value <= MAX_QUANTITY:
         raise invalid(f"quantity must be between {low} and {MAX_QUANTITY}")
     return value
+
+
+def guest_owner(guest_id: str) -> str:
+    """The cart owner of a guest id (the gateway's guest cookie: 16 to 64 URL-safe characters)."""
+    if not _GUEST_ID.fullmatch(guest_id):
+        raise invalid("guest_id must be 16 to 64 characters of A-Z, a-z, 0-9, - and _")
+    return f"guest:{guest_id}"

@@ -1,4 +1,4 @@
-"""Carts in Redis, one per user, all under the service's key prefix:
+"""Carts in Redis, one per user (or per guest: the owner "guest:<id>"), all under the service's key prefix:
 
     keys("cart", user_id)              hash  item_id -> {"product_id": P, "quantity": Q},
                                              and "version" -> a random id given by every change
@@ -10,6 +10,10 @@ refreshes the expiry of all three keys. The version never repeats, so orders can
 once: two checkouts that read the same version are two checkouts of the same cart. The JSON is
 written by the scripts with the ids spliced in as the decimal strings Python validated (Lua
 numbers would round ids above 2^53).
+
+A guest's cart merges into a user's in two steps that each touch one owner's keys (so they hold
+on Redis Cluster too): the guest's lines are read and deleted in one transaction, then added to
+the user's cart in one script.
 """
 
 from __future__ import annotations
@@ -84,6 +88,46 @@ return product
 """
 
 
+# KEYS: items, products, seq. ARGV: max quantity, max lines, ttl, version, then product, quantity pairs.
+# Per product the quantities add up, capped at max quantity; a new line past max lines stays out.
+# Returns the number of lines taken in.
+_MERGE = """
+local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
+local max_quantity, max_lines, ttl, version = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local taken = 0
+for i = 5, #ARGV, 2 do
+  local product, quantity = ARGV[i], tonumber(ARGV[i + 1])
+  local item = redis.call('HGET', products, product)
+  local current = 0
+  if item then
+    local raw = redis.call('HGET', items, item)
+    if raw then
+      current = tonumber(string.match(raw, '"quantity"%s*:%s*(%d+)'))
+    else
+      item = false
+    end
+  end
+  if item or redis.call('HLEN', items) - redis.call('HEXISTS', items, 'version') < max_lines then
+    if not item then
+      item = tostring(redis.call('INCR', seq))
+      redis.call('HSET', products, product, item)
+    end
+    local total = math.min(current + quantity, max_quantity)
+    redis.call('HSET', items, item, '{"product_id":' .. product .. ',"quantity":' .. total .. '}')
+    taken = taken + 1
+  end
+end
+if taken > 0 then
+  redis.call('HSET', items, 'version', version)
+  for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
+end
+return taken
+"""
+
+# Whose cart: a user id, or "guest:<id>" (domain.guest_owner).
+Owner = int | str
+
+
 def _new_version() -> str:
     return secrets.token_hex(12)
 
@@ -102,15 +146,16 @@ class CartStore:
         self._ttl = ttl_seconds
         self._add = client.register_script(_ADD)
         self._set = client.register_script(_SET)
+        self._merge = client.register_script(_MERGE)
 
-    def _cart_keys(self, user_id: int) -> list[str]:
+    def _cart_keys(self, user_id: Owner) -> list[str]:
         return [
             self._keys("cart", user_id),
             self._keys("cart", user_id, "products"),
             self._keys("cart", user_id, "seq"),
         ]
 
-    async def items(self, user_id: int) -> tuple[list[Item], str]:
+    async def items(self, user_id: Owner) -> tuple[list[Item], str]:
         """The cart's lines, in the order they were first added, and its version ("" when empty)."""
         raw = await self._redis.hgetall(self._keys("cart", user_id))
         version = str(raw.pop(VERSION, ""))
@@ -120,7 +165,7 @@ class CartStore:
             items.append(Item(int(item_id), int(line["product_id"]), int(line["quantity"])))
         return sorted(items, key=lambda item: item.item_id), version if items else ""
 
-    async def add(self, user_id: int, product_id: int, quantity: int) -> Item:
+    async def add(self, user_id: Owner, product_id: int, quantity: int) -> Item:
         """Adds a line, or raises the quantity of the product's line (keeping its item id)."""
         reply = await self._add(
             keys=self._cart_keys(user_id),
@@ -135,7 +180,7 @@ class CartStore:
             )
         return Item(int(reply[1]), product_id, int(reply[2]))
 
-    async def set_quantity(self, user_id: int, item_id: int, quantity: int) -> Item:
+    async def set_quantity(self, user_id: Owner, item_id: int, quantity: int) -> Item:
         """Sets a line's quantity; 0 removes the line."""
         product = await self._set(
             keys=self._cart_keys(user_id), args=[str(item_id), str(quantity), self._ttl, _new_version()]
@@ -144,7 +189,7 @@ class CartStore:
             raise DomainError(CartError.ITEM_NOT_FOUND, f"item {item_id} not in cart")
         return Item(item_id, int(product), quantity)
 
-    async def clear(self, user_id: int) -> None:
+    async def clear(self, user_id: Owner) -> None:
         items, products, seq = self._cart_keys(user_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             # The counter stays, so an item id is never reused while the cart key lives.
@@ -152,6 +197,24 @@ class CartStore:
             pipe.expire(seq, self._ttl)
             await pipe.execute()
 
-    async def forget(self, user_id: int) -> None:
+    async def merge(self, guest: str, user_id: int) -> int:
+        """Moves the guest's lines into the user's cart (the merge rule is in _MERGE); returns how
+        many lines were taken in. The guest's cart is gone afterwards."""
+        items, products, seq = self._cart_keys(guest)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(items)
+            pipe.delete(items, products, seq)
+            raw, _ = await pipe.execute()
+        raw.pop(VERSION, None)
+        lines = sorted((int(k), json.loads(v)) for k, v in raw.items())
+        if not lines:
+            return 0
+        args: list[str | int] = [MAX_QUANTITY, MAX_LINES, self._ttl, _new_version()]
+        for _, line in lines:
+            args += [str(int(line["product_id"])), str(int(line["quantity"]))]
+        taken: int = await self._merge(keys=self._cart_keys(user_id), args=args)
+        return taken
+
+    async def forget(self, user_id: Owner) -> None:
         """Everything of the user's cart, item counter included (account deletion)."""
         await self._redis.delete(*self._cart_keys(user_id))

@@ -336,3 +336,67 @@ async def test_anonymous_and_bad_tokens_are_unauthenticated(
     assert await _code(call(request_)) == grpc.StatusCode.UNAUTHENTICATED
     assert await _code(call(request_, metadata=bearer(tokens.expired(5)))) == grpc.StatusCode.UNAUTHENTICATED
     assert await _code(call(request_, metadata=bearer(tokens.foreign(5)))) == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _guest() -> str:
+    return uuid4().hex
+
+
+async def test_guest_carts_are_for_internal_callers_and_keep_to_their_guest(
+    cart: Stub, catalog: Catalog, tokens: TokenFactory
+) -> None:
+    (product,) = await _products(catalog, tokens)
+    gateway = bearer(tokens.service("gateway"))
+    guest = _guest()
+    added = await cart.AddItem(
+        cart_pb2.AddItemRequest(guest_id=guest, product_id=product, quantity=2), metadata=gateway
+    )
+    reply = await cart.GetCart(cart_pb2.GetCartRequest(guest_id=guest), metadata=gateway)
+    assert [(i.product_id, i.quantity) for i in reply.cart.items] == [(product, 2)]
+    assert reply.cart.user_id == 0
+    other = await cart.GetCart(cart_pb2.GetCartRequest(guest_id=_guest()), metadata=gateway)
+    assert list(other.cart.items) == []
+    shopper = bearer(tokens.customer(_uid()))
+    assert await _code(cart.GetCart(cart_pb2.GetCartRequest(guest_id=guest), metadata=shopper)) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    for bad in ("short", "x" * 65, "has space in it ok", "../../etc/passwd-123"):
+        request = cart_pb2.GetCartRequest(guest_id=bad)
+        assert await _code(cart.GetCart(request, metadata=gateway)) == grpc.StatusCode.INVALID_ARGUMENT
+    both = cart_pb2.GetCartRequest(guest_id=guest, user_id=_uid())
+    assert await _code(cart.GetCart(both, metadata=gateway)) == grpc.StatusCode.INVALID_ARGUMENT
+    await cart.RemoveItem(
+        cart_pb2.RemoveItemRequest(guest_id=guest, item_id=added.item.item_id), metadata=gateway
+    )
+    assert (
+        list((await cart.GetCart(cart_pb2.GetCartRequest(guest_id=guest), metadata=gateway)).cart.items) == []
+    )
+
+
+async def test_merging_adds_quantities_per_product_capped_at_the_line_maximum(
+    cart: Stub, catalog: Catalog, tokens: TokenFactory
+) -> None:
+    shared, guest_only, user_only, near_cap = await _products(catalog, tokens, 4)
+    gateway = bearer(tokens.service("gateway"))
+    user_id, guest = _uid(), _guest()
+    me = bearer(tokens.customer(user_id))
+    for product, quantity in ((shared, 2), (user_only, 1), (near_cap, 95)):
+        await cart.AddItem(cart_pb2.AddItemRequest(product_id=product, quantity=quantity), metadata=me)
+    for product, quantity in ((shared, 3), (guest_only, 4), (near_cap, 10)):
+        await cart.AddItem(
+            cart_pb2.AddItemRequest(guest_id=guest, product_id=product, quantity=quantity), metadata=gateway
+        )
+    before = await cart.GetCart(cart_pb2.GetCartRequest(), metadata=me)
+    customer_merge = cart.MergeCart(cart_pb2.MergeCartRequest(guest_id=guest, user_id=user_id), metadata=me)
+    assert await _code(customer_merge) == grpc.StatusCode.PERMISSION_DENIED
+    reply = await cart.MergeCart(cart_pb2.MergeCartRequest(guest_id=guest, user_id=user_id), metadata=gateway)
+    merged = {i.product_id: i.quantity for i in reply.cart.items}
+    assert merged == {shared: 5, user_only: 1, near_cap: 99, guest_only: 4}
+    assert reply.cart.version != before.cart.version  # a changed cart is a new checkout
+    # The user's lines keep their item ids; the guest cart is gone, so a second merge adds nothing.
+    assert {i.item_id for i in before.cart.items} <= {i.item_id for i in reply.cart.items}
+    again = await cart.MergeCart(cart_pb2.MergeCartRequest(guest_id=guest, user_id=user_id), metadata=gateway)
+    assert {i.product_id: i.quantity for i in again.cart.items} == merged
+    assert (
+        list((await cart.GetCart(cart_pb2.GetCartRequest(guest_id=guest), metadata=gateway)).cart.items) == []
+    )

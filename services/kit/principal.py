@@ -36,6 +36,8 @@ class Principal:
     expires_at: int = 0
     # Tokens issued before the user's last role change carry a lower generation (see revocation.py).
     generation: int = 0
+    # A browser session's access token names its session (`sid` claim); "" for any other token.
+    session_id: str = ""
 
     @property
     def user_id(self) -> int:
@@ -73,6 +75,9 @@ class TokenVerifier:
                 raise ValueError("gen must be a non-negative integer")
             if role is not Role.SERVICE and not subject.isdigit():
                 raise ValueError("user subject must be numeric")
+            session_id = claims.get("sid", "")
+            if not isinstance(session_id, str):
+                raise ValueError("sid must be a string")
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise DomainError(CommonError.INVALID_TOKEN) from exc
         return Principal(
@@ -82,6 +87,7 @@ class TokenVerifier:
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
             generation=generation,
+            session_id=session_id,
         )
 
 

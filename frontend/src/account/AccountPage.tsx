@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router";
 import { api, data } from "../api/client";
 import { toApiError } from "../api/errors";
-import { setSession } from "../api/session";
+import { signOut } from "./signIn";
 import { Field, FormError } from "../shared/Field";
 import { formatPrice } from "../shared/money";
 import { Panel } from "../shared/Panel";
@@ -182,8 +182,8 @@ function DeleteAccount() {
     mutationFn: async () => {
       await api.DELETE("/api/auth/me/");
     },
-    onSuccess: () => {
-      setSession(null);
+    onSuccess: async () => {
+      await signOut().catch(() => {}); // the session already ended with the account: clear its cookies
       client.clear();
       navigate("/", { replace: true });
     },
@@ -204,6 +204,30 @@ function DeleteAccount() {
   );
 }
 
+/** "Sign out everywhere else": ends the account's other browser sessions, keeps this one. */
+function Sessions() {
+  const end = useMutation({
+    mutationFn: async () => data(await api.POST("/api/auth/sessions/end-others")),
+  });
+  return (
+    <section aria-labelledby="sessions-title" className="panel">
+      <h2 id="sessions-title">Signed-in devices</h2>
+      <p>Lost a phone or used a shared computer? Sign out of the shop everywhere except here.</p>
+      <button type="button" disabled={end.isPending} onClick={() => end.mutate()}>
+        Sign out everywhere else
+      </button>
+      <div aria-live="polite">
+        {end.isSuccess && (
+          <p className="notice success">
+            Signed out of {end.data.ended} other {end.data.ended === 1 ? "session" : "sessions"}.
+          </p>
+        )}
+      </div>
+      <FormError message={end.isError ? toApiError(end.error).userMessage : null} />
+    </section>
+  );
+}
+
 export default function AccountPage() {
   useTitle("Your account");
   return (
@@ -212,6 +236,7 @@ export default function AccountPage() {
       <Profile />
       <Orders />
       <Addresses />
+      <Sessions />
       <DeleteAccount />
     </>
   );

@@ -30,7 +30,7 @@ test("a signed-out visitor is sent to sign-in with the way back", () => {
 });
 
 test("a signed-in shopper sees the page", () => {
-  setSession({ token: "t", email: "a@b.co" });
+  setSession({ userId: 7, email: "a@b.co", role: "customer", csrfToken: "c" });
   renderAt("/account");
   expect(screen.getByRole("heading", { name: "Your account" })).toBeInTheDocument();
 });

@@ -1,5 +1,5 @@
 import { Link, Navigate, Outlet, useLocation } from "react-router";
-import { roleOf } from "../api/session";
+import { isAdmin } from "../api/session";
 import { useSession } from "../shared/session";
 import { useTitle } from "../shared/useTitle";
 
@@ -20,6 +20,6 @@ export function RequireAdmin() {
   const session = useSession();
   const location = useLocation();
   if (!session) return <Navigate to={`/signin?next=${encodeURIComponent(location.pathname + location.search)}`} replace />;
-  if (roleOf(session.token) !== "admin") return <Forbidden />;
+  if (!isAdmin(session)) return <Forbidden />;
   return <Outlet />;
 }

@@ -3,19 +3,15 @@ import createClient, { type Middleware } from "openapi-fetch";
 import { ApiError, errorFromResponse } from "./errors";
 import type { components, paths } from "./schema";
 import { getSession, setSession } from "./session";
+import { sessionFetch } from "./sessionFetch";
 
 export type Schemas = components["schemas"];
 
-const auth: Middleware = {
-  onRequest({ request }) {
-    const session = getSession();
-    if (session) request.headers.set("Authorization", `Bearer ${session.token}`);
-    return request;
-  },
+const errors: Middleware = {
   async onResponse({ response }) {
     if (response.ok) return response;
-    // A revoked or expired token: forget it, so the app shows the signed-out state.
-    if (response.status === 401 && getSession()) setSession(null);
+    // The session ended (signed out elsewhere, renewal refused): show the signed-out state.
+    if (response.status === 401 && getSession() && !response.url.includes("/api/auth/session")) setSession(null);
     throw await errorFromResponse(response);
   },
   onError({ error }) {
@@ -23,8 +19,8 @@ const auth: Middleware = {
   },
 };
 
-export const api = createClient<paths>({ baseUrl: "/" });
-api.use(auth);
+export const api = createClient<paths>({ baseUrl: "/", fetch: sessionFetch });
+api.use(errors);
 
 /** The body of a successful answer (failures were thrown as ApiError by the middleware). */
 export function data<T>(result: { data?: T; error?: unknown; response: Response }): T {

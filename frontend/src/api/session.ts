@@ -1,24 +1,37 @@
-// The bearer token. Interim: kept in memory and sessionStorage (a tab's life) until the gateway
-// gives browsers httpOnly cookie sessions; a script on the page can read it meanwhile.
-
-const KEY = "shop.session";
+// The signed-in user as the page knows it. The tokens themselves live in httpOnly cookies that the
+// gateway sets (POST /api/auth/session/) and no script can read; the page keeps only who is signed
+// in and the session's CSRF token, in memory. A reload asks the gateway again (restoreSession).
 
 export interface Session {
-  token: string;
+  userId: number;
   email: string;
+  /** What the pages offer ("customer" or "admin"); the gateway decides what is allowed. */
+  role: string;
+  /** Sent as X-CSRF-Token on every state change. */
+  csrfToken: string;
+}
+
+/** The gateway's answer of /api/auth/session (SessionInfo). */
+export interface SessionInfo {
+  user_id: number;
+  email: string;
+  role: string;
+  csrf_token: string;
+}
+
+export function toSession(info: SessionInfo): Session {
+  return { userId: info.user_id, email: info.email, role: info.role, csrfToken: info.csrf_token };
 }
 
 type Listener = (session: Session | null) => void;
 const listeners = new Set<Listener>();
-let current: Session | null = load();
+let current: Session | null = null;
 
-function load(): Session | null {
-  try {
-    const raw = sessionStorage.getItem(KEY);
-    return raw ? (JSON.parse(raw) as Session) : null;
-  } catch {
-    return null;
-  }
+// Older builds kept the bearer token in sessionStorage: drop it.
+try {
+  sessionStorage.removeItem("shop.session");
+} catch {
+  // Storage unavailable: nothing was kept there either.
 }
 
 export function getSession(): Session | null {
@@ -27,8 +40,6 @@ export function getSession(): Session | null {
 
 export function setSession(session: Session | null): void {
   current = session;
-  if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
-  else sessionStorage.removeItem(KEY);
   listeners.forEach((listener) => listener(session));
 }
 
@@ -37,13 +48,6 @@ export function onSessionChange(listener: Listener): () => void {
   return () => listeners.delete(listener);
 }
 
-/** The role claim of the token, for what the pages offer; the gateway decides what is allowed. */
-export function roleOf(token: string): string | null {
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const claims = JSON.parse(atob(payload)) as { role?: unknown };
-    return typeof claims.role === "string" ? claims.role : null;
-  } catch {
-    return null;
-  }
+export function isAdmin(session: Session | null): boolean {
+  return session?.role === "admin";
 }

@@ -1,6 +1,8 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
 import { RouterProvider } from "react-router";
 import { ApiError } from "../api/errors";
+import { restoreSession } from "../api/sessionFetch";
 import { router } from "./routes";
 
 export const queryClient = new QueryClient({
@@ -16,6 +18,13 @@ export const queryClient = new QueryClient({
 });
 
 export function App() {
+  // Who is signed in comes from the session cookies: ask once before the first page renders, so a
+  // reload of /account does not flash the sign-in page.
+  const [ready, setReady] = useState(false);
+  useEffect(() => {
+    void restoreSession().finally(() => setReady(true));
+  }, []);
+  if (!ready) return null;
   return (
     <QueryClientProvider client={queryClient}>
       <RouterProvider router={router} />

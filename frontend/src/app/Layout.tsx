@@ -1,8 +1,8 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { Link, NavLink, Outlet, useLocation, useNavigate, useNavigation } from "react-router";
-import { api } from "../api/client";
-import { roleOf, setSession } from "../api/session";
+import { signOut as endSession } from "../account/signIn";
+import { isAdmin } from "../api/session";
 import { useCart } from "../shared/queries";
 import { useSession } from "../shared/session";
 
@@ -40,11 +40,10 @@ function SignOut() {
   const client = useQueryClient();
   async function signOut() {
     try {
-      await api.POST("/api/auth/logout/");
+      await endSession();
     } catch {
       // Signed out locally either way.
     }
-    setSession(null);
     client.clear();
     navigate("/");
   }
@@ -84,7 +83,7 @@ export function Layout() {
                 <li>
                   <NavLink to="/account">Account</NavLink>
                 </li>
-                {roleOf(session.token) === "admin" && (
+                {isAdmin(session) && (
                   <li>
                     <NavLink to="/admin">Back office</NavLink>
                   </li>
@@ -96,7 +95,7 @@ export function Layout() {
             ) : (
               <>
                 <li>
-                  <NavLink to="/cart">Cart</NavLink>
+                  <CartLink />
                 </li>
                 <li>
                   <NavLink to="/signin">Sign in</NavLink>

@@ -19,10 +19,11 @@ export const routes: RouteObject[] = [
       { path: "blog/:slug", lazy: page(() => import("../blog/PostPage")) },
       { path: "signin", lazy: page(() => import("../account/SignInPage")) },
       { path: "register", lazy: page(() => import("../account/RegisterPage")) },
+      // Guests have a cart too (merged into theirs when they sign in).
+      { path: "cart", lazy: page(() => import("../cart/CartPage")) },
       {
         element: <RequireAuth />,
         children: [
-          { path: "cart", lazy: page(() => import("../cart/CartPage")) },
           { path: "checkout/:step?", lazy: page(() => import("../checkout/CheckoutPage")) },
           { path: "orders/:id/confirmation", lazy: page(() => import("../checkout/ConfirmationPage")) },
           { path: "account", lazy: page(() => import("../account/AccountPage")) },

@@ -5,6 +5,7 @@ import { cartTotals, lineTotalCents, type CartLine } from "../shared/cartMath";
 import { formatMoney } from "../shared/money";
 import { Panel } from "../shared/Panel";
 import { useCart, useProducts, useSetQuantity, type Product } from "../shared/queries";
+import { useSession } from "../shared/session";
 import { useTitle } from "../shared/useTitle";
 
 function LineRow({ line, product }: { line: CartLine; product: Product | undefined }) {
@@ -59,6 +60,7 @@ export default function CartPage() {
   const byId = new Map(products.map((result, i) => [lines[i].productId, result.data]));
   const totals = cartTotals(lines, byId);
   const pricing = products.some((result) => result.isPending);
+  const signedIn = useSession() !== null;
 
   return (
     <>
@@ -102,6 +104,11 @@ export default function CartPage() {
               <dd data-testid="cart-subtotal">{pricing ? "…" : formatMoney(totals.subtotalCents)}</dd>
             </dl>
             <p className="muted">Shipping is calculated at checkout.</p>
+            {!signedIn && (
+              <p className="notice">
+                This cart is kept in this browser. <Link to="/signin?next=%2Fcart">Sign in</Link> and it joins your account's cart.
+              </p>
+            )}
             <Link className="button" to="/checkout/address">
               Go to checkout
             </Link>

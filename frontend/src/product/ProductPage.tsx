@@ -1,29 +1,22 @@
 import { useState } from "react";
-import { Link, useLocation, useNavigate, useParams } from "react-router";
+import { Link, useParams } from "react-router";
 import { toApiError } from "../api/errors";
 import { formatPrice } from "../shared/money";
 import { Panel } from "../shared/Panel";
 import { Stars } from "../shared/ProductCard";
 import { useAddToCart, useProduct, type Product } from "../shared/queries";
-import { useSession } from "../shared/session";
 import { useTitle } from "../shared/useTitle";
 import { AlsoViewed, RecentlyViewed } from "./RelatedPanels";
 import { ReviewsPanel } from "./ReviewsPanel";
 
 function AddToCart({ product }: { product: Product }) {
-  const session = useSession();
-  const navigate = useNavigate();
-  const location = useLocation();
   const add = useAddToCart();
   const [quantity, setQuantity] = useState(1);
   const outOfStock = product.stock <= 0;
 
   function submit(event: React.FormEvent) {
     event.preventDefault();
-    if (!session) {
-      navigate(`/signin?next=${encodeURIComponent(location.pathname)}`);
-      return;
-    }
+    // Signed out, the line goes to the guest cart, which joins the account's at sign-in.
     add.mutate({ productId: product.id, quantity });
   }
 

@@ -3,6 +3,7 @@
 import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, data } from "../api/client";
 import type { Schemas } from "../api/client";
+import { getSession } from "../api/session";
 import { cartLines, quantityChange, type CartLine } from "./cartMath";
 import { useSession } from "./session";
 
@@ -30,20 +31,31 @@ export function useProducts(ids: number[]) {
   });
 }
 
+/** The signed-in user's cart, or before signing in the guest's (kept by the gateway's guest cookie). */
 export function useCart() {
   const session = useSession();
   return useQuery({
-    queryKey: keys.cart,
-    queryFn: async (): Promise<CartLine[]> => cartLines(data(await api.GET("/api/cart/"))),
-    enabled: session !== null,
+    queryKey: [...keys.cart, session?.userId ?? "guest"],
+    queryFn: async (): Promise<CartLine[]> =>
+      cartLines(data(session ? await api.GET("/api/cart/") : await api.GET("/api/guest-cart/"))),
   });
+}
+
+async function addLine(productId: number, quantity: number) {
+  const body = { product_id: productId, quantity };
+  return data(getSession() ? await api.POST("/api/cart/", { body }) : await api.POST("/api/guest-cart/", { body }));
+}
+
+async function removeLine(itemId: number) {
+  const params = { path: { item_id: itemId } };
+  if (getSession()) await api.DELETE("/api/cart/{item_id}", { params });
+  else await api.DELETE("/api/guest-cart/{item_id}", { params });
 }
 
 export function useAddToCart() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: async ({ productId, quantity }: { productId: number; quantity: number }) =>
-      data(await api.POST("/api/cart/", { body: { product_id: productId, quantity } })),
+    mutationFn: async ({ productId, quantity }: { productId: number; quantity: number }) => addLine(productId, quantity),
     onSettled: () => client.invalidateQueries({ queryKey: keys.cart }),
   });
 }
@@ -53,12 +65,8 @@ export function useSetQuantity() {
   return useMutation({
     mutationFn: async ({ line, quantity }: { line: CartLine; quantity: number }) => {
       const change = quantityChange(line.quantity, quantity);
-      if (change.remove) {
-        await api.DELETE("/api/cart/{item_id}", { params: { path: { item_id: Number(line.itemId) } } });
-      }
-      if (change.add > 0) {
-        await api.POST("/api/cart/", { body: { product_id: line.productId, quantity: change.add } });
-      }
+      if (change.remove) await removeLine(Number(line.itemId));
+      if (change.add > 0) await addLine(line.productId, change.add);
     },
     onSettled: () => client.invalidateQueries({ queryKey: keys.cart }),
   });

@@ -91,6 +91,26 @@ class AuthServiceStub:
                 request_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
                 response_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
                 _registered_method=True)
+        self.CreateSession = channel.unary_unary(
+                '/shop.auth.v1.AuthService/CreateSession',
+                request_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.CreateSessionRequest.SerializeToString,
+                response_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.CreateSessionResponse.FromString,
+                _registered_method=True)
+        self.RenewSession = channel.unary_unary(
+                '/shop.auth.v1.AuthService/RenewSession',
+                request_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.RenewSessionRequest.SerializeToString,
+                response_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.RenewSessionResponse.FromString,
+                _registered_method=True)
+        self.EndSession = channel.unary_unary(
+                '/shop.auth.v1.AuthService/EndSession',
+                request_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndSessionRequest.SerializeToString,
+                response_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndSessionResponse.FromString,
+                _registered_method=True)
+        self.EndUserSessions = channel.unary_unary(
+                '/shop.auth.v1.AuthService/EndUserSessions',
+                request_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndUserSessionsRequest.SerializeToString,
+                response_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndUserSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -170,6 +190,38 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSession(self, request, context):
+        """Browser sessions (the gateway keeps their tokens in httpOnly cookies). A session is a family:
+        a short-lived access token (a user token with the session's `sid` and `csrf` claims) and a
+        renewal token that each renewal replaces. Presenting a replaced renewal token again ends the
+        session (it was copied), except within a few seconds of its replacement (two tabs renewing at once).
+        Checks the password like Login.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSession(self, request, context):
+        """Ends the session of the caller's token, or the one of `renewal_token` (the access token may have expired).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndUserSessions(self, request, context):
+        """Ends a user's sessions: the user themself ("sign out everywhere": all but the caller's own),
+        or an admin (all of them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -227,6 +279,26 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.DeleteUser,
                     request_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.FromString,
                     response_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.DeleteUserResponse.SerializeToString,
+            ),
+            'CreateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSession,
+                    request_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.CreateSessionRequest.FromString,
+                    response_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.CreateSessionResponse.SerializeToString,
+            ),
+            'RenewSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewSession,
+                    request_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.RenewSessionRequest.FromString,
+                    response_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.RenewSessionResponse.SerializeToString,
+            ),
+            'EndSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSession,
+                    request_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndSessionRequest.FromString,
+                    response_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndSessionResponse.SerializeToString,
+            ),
+            'EndUserSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndUserSessions,
+                    request_deserializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndUserSessionsRequest.FromString,
+                    response_serializer=shop_dot_auth_dot_v1_dot_auth__pb2.EndUserSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -528,6 +600,114 @@ class AuthService:
             '/shop.auth.v1.AuthService/DeleteUser',
             shop_dot_auth_dot_v1_dot_auth__pb2.DeleteUserRequest.SerializeToString,
             shop_dot_auth_dot_v1_dot_auth__pb2.DeleteUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.auth.v1.AuthService/CreateSession',
+            shop_dot_auth_dot_v1_dot_auth__pb2.CreateSessionRequest.SerializeToString,
+            shop_dot_auth_dot_v1_dot_auth__pb2.CreateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.auth.v1.AuthService/RenewSession',
+            shop_dot_auth_dot_v1_dot_auth__pb2.RenewSessionRequest.SerializeToString,
+            shop_dot_auth_dot_v1_dot_auth__pb2.RenewSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.auth.v1.AuthService/EndSession',
+            shop_dot_auth_dot_v1_dot_auth__pb2.EndSessionRequest.SerializeToString,
+            shop_dot_auth_dot_v1_dot_auth__pb2.EndSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndUserSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.auth.v1.AuthService/EndUserSessions',
+            shop_dot_auth_dot_v1_dot_auth__pb2.EndUserSessionsRequest.SerializeToString,
+            shop_dot_auth_dot_v1_dot_auth__pb2.EndUserSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,20 @@ class AuthServiceStub:
     SetUserRole: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SetUserRoleRequest, _auth_pb2.SetUserRoleResponse]
     DeleteUser: _grpc.UnaryUnaryMultiCallable[_auth_pb2.DeleteUserRequest, _auth_pb2.DeleteUserResponse]
     """The user themself or an admin: removes the account; other services forget the user through their own APIs."""
+    CreateSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]
+    """Browser sessions (the gateway keeps their tokens in httpOnly cookies). A session is a family:
+    a short-lived access token (a user token with the session's `sid` and `csrf` claims) and a
+    renewal token that each renewal replaces. Presenting a replaced renewal token again ends the
+    session (it was copied), except within a few seconds of its replacement (two tabs renewing at once).
+    Checks the password like Login.
+    """
+    RenewSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RenewSessionRequest, _auth_pb2.RenewSessionResponse]
+    EndSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.EndSessionResponse]
+    """Ends the session of the caller's token, or the one of `renewal_token` (the access token may have expired)."""
+    EndUserSessions: _grpc.UnaryUnaryMultiCallable[_auth_pb2.EndUserSessionsRequest, _auth_pb2.EndUserSessionsResponse]
+    """Ends a user's sessions: the user themself ("sign out everywhere": all but the caller's own),
+    or an admin (all of them).
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -77,6 +91,20 @@ class AuthServiceAsyncStub(AuthServiceStub):
     SetUserRole: _aio.UnaryUnaryMultiCallable[_auth_pb2.SetUserRoleRequest, _auth_pb2.SetUserRoleResponse]  # type: ignore[assignment]
     DeleteUser: _aio.UnaryUnaryMultiCallable[_auth_pb2.DeleteUserRequest, _auth_pb2.DeleteUserResponse]  # type: ignore[assignment]
     """The user themself or an admin: removes the account; other services forget the user through their own APIs."""
+    CreateSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateSessionRequest, _auth_pb2.CreateSessionResponse]  # type: ignore[assignment]
+    """Browser sessions (the gateway keeps their tokens in httpOnly cookies). A session is a family:
+    a short-lived access token (a user token with the session's `sid` and `csrf` claims) and a
+    renewal token that each renewal replaces. Presenting a replaced renewal token again ends the
+    session (it was copied), except within a few seconds of its replacement (two tabs renewing at once).
+    Checks the password like Login.
+    """
+    RenewSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.RenewSessionRequest, _auth_pb2.RenewSessionResponse]  # type: ignore[assignment]
+    EndSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.EndSessionRequest, _auth_pb2.EndSessionResponse]  # type: ignore[assignment]
+    """Ends the session of the caller's token, or the one of `renewal_token` (the access token may have expired)."""
+    EndUserSessions: _aio.UnaryUnaryMultiCallable[_auth_pb2.EndUserSessionsRequest, _auth_pb2.EndUserSessionsResponse]  # type: ignore[assignment]
+    """Ends a user's sessions: the user themself ("sign out everywhere": all but the caller's own),
+    or an admin (all of them).
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Identities and tokens. Only this service holds the signing key; everyone else verifies
@@ -165,5 +193,43 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.DeleteUserResponse, _abc.Awaitable[_auth_pb2.DeleteUserResponse]]:
         """The user themself or an admin: removes the account; other services forget the user through their own APIs."""
+
+    @_abc_1.abstractmethod
+    def CreateSession(
+        self,
+        request: _auth_pb2.CreateSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.CreateSessionResponse, _abc.Awaitable[_auth_pb2.CreateSessionResponse]]:
+        """Browser sessions (the gateway keeps their tokens in httpOnly cookies). A session is a family:
+        a short-lived access token (a user token with the session's `sid` and `csrf` claims) and a
+        renewal token that each renewal replaces. Presenting a replaced renewal token again ends the
+        session (it was copied), except within a few seconds of its replacement (two tabs renewing at once).
+        Checks the password like Login.
+        """
+
+    @_abc_1.abstractmethod
+    def RenewSession(
+        self,
+        request: _auth_pb2.RenewSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.RenewSessionResponse, _abc.Awaitable[_auth_pb2.RenewSessionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def EndSession(
+        self,
+        request: _auth_pb2.EndSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.EndSessionResponse, _abc.Awaitable[_auth_pb2.EndSessionResponse]]:
+        """Ends the session of the caller's token, or the one of `renewal_token` (the access token may have expired)."""
+
+    @_abc_1.abstractmethod
+    def EndUserSessions(
+        self,
+        request: _auth_pb2.EndUserSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.EndUserSessionsResponse, _abc.Awaitable[_auth_pb2.EndUserSessionsResponse]]:
+        """Ends a user's sessions: the user themself ("sign out everywhere": all but the caller's own),
+        or an admin (all of them).
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

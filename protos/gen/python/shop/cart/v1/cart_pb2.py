@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shop/cart/v1/cart.proto\x12\x0cshop.cart.v1\"A\n\x08\x43\x61rtItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"O\n\x04\x43\x61rt\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.shop.cart.v1.CartItem\x12\x0f\n\x07version\x18\x03 \x01(\t\"!\n\x0eGetCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"3\n\x0fGetCartResponse\x12 \n\x04\x63\x61rt\x18\x01 \x01(\x0b\x32\x12.shop.cart.v1.Cart\"G\n\x0e\x41\x64\x64ItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"7\n\x0f\x41\x64\x64ItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"G\n\x11UpdateItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\":\n\x12UpdateItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"5\n\x11RemoveItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\"(\n\x12RemoveItemResponse\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\"#\n\x10\x43learCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x13\n\x11\x43learCartResponse\"(\n\x15\x44\x65leteUserCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x18\n\x16\x44\x65leteUserCartResponse2\xea\x03\n\x0b\x43\x61rtService\x12\x46\n\x07GetCart\x12\x1c.shop.cart.v1.GetCartRequest\x1a\x1d.shop.cart.v1.GetCartResponse\x12\x46\n\x07\x41\x64\x64Item\x12\x1c.shop.cart.v1.AddItemRequest\x1a\x1d.shop.cart.v1.AddItemResponse\x12O\n\nUpdateItem\x12\x1f.shop.cart.v1.UpdateItemRequest\x1a .shop.cart.v1.UpdateItemResponse\x12O\n\nRemoveItem\x12\x1f.shop.cart.v1.RemoveItemRequest\x1a .shop.cart.v1.RemoveItemResponse\x12L\n\tClearCart\x12\x1e.shop.cart.v1.ClearCartRequest\x1a\x1f.shop.cart.v1.ClearCartResponse\x12[\n\x0e\x44\x65leteUserCart\x12#.shop.cart.v1.DeleteUserCartRequest\x1a$.shop.cart.v1.DeleteUserCartResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17shop/cart/v1/cart.proto\x12\x0cshop.cart.v1\"A\n\x08\x43\x61rtItem\x12\x0f\n\x07item_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\"O\n\x04\x43\x61rt\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.shop.cart.v1.CartItem\x12\x0f\n\x07version\x18\x03 \x01(\t\"3\n\x0eGetCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08guest_id\x18\x02 \x01(\t\"3\n\x0fGetCartResponse\x12 \n\x04\x63\x61rt\x18\x01 \x01(\x0b\x32\x12.shop.cart.v1.Cart\"Y\n\x0e\x41\x64\x64ItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x10\n\x08guest_id\x18\x04 \x01(\t\"7\n\x0f\x41\x64\x64ItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"Y\n\x11UpdateItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\x12\x10\n\x08quantity\x18\x03 \x01(\x03\x12\x10\n\x08guest_id\x18\x04 \x01(\t\":\n\x12UpdateItemResponse\x12$\n\x04item\x18\x01 \x01(\x0b\x32\x16.shop.cart.v1.CartItem\"G\n\x11RemoveItemRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x0f\n\x07item_id\x18\x02 \x01(\x03\x12\x10\n\x08guest_id\x18\x03 \x01(\t\"(\n\x12RemoveItemResponse\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\"5\n\x10\x43learCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\x12\x10\n\x08guest_id\x18\x02 \x01(\t\"\x13\n\x11\x43learCartResponse\"(\n\x15\x44\x65leteUserCartRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"\x18\n\x16\x44\x65leteUserCartResponse\"5\n\x10MergeCartRequest\x12\x10\n\x08guest_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\"5\n\x11MergeCartResponse\x12 \n\x04\x63\x61rt\x18\x01 \x01(\x0b\x32\x12.shop.cart.v1.Cart2\xb8\x04\n\x0b\x43\x61rtService\x12\x46\n\x07GetCart\x12\x1c.shop.cart.v1.GetCartRequest\x1a\x1d.shop.cart.v1.GetCartResponse\x12\x46\n\x07\x41\x64\x64Item\x12\x1c.shop.cart.v1.AddItemRequest\x1a\x1d.shop.cart.v1.AddItemResponse\x12O\n\nUpdateItem\x12\x1f.shop.cart.v1.UpdateItemRequest\x1a .shop.cart.v1.UpdateItemResponse\x12O\n\nRemoveItem\x12\x1f.shop.cart.v1.RemoveItemRequest\x1a .shop.cart.v1.RemoveItemResponse\x12L\n\tClearCart\x12\x1e.shop.cart.v1.ClearCartRequest\x1a\x1f.shop.cart.v1.ClearCartResponse\x12[\n\x0e\x44\x65leteUserCart\x12#.shop.cart.v1.DeleteUserCartRequest\x1a$.shop.cart.v1.DeleteUserCartResponse\x12L\n\tMergeCart\x12\x1e.shop.cart.v1.MergeCartRequest\x1a\x1f.shop.cart.v1.MergeCartResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,29 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CART']._serialized_start=108
   _globals['_CART']._serialized_end=187
   _globals['_GETCARTREQUEST']._serialized_start=189
-  _globals['_GETCARTREQUEST']._serialized_end=222
-  _globals['_GETCARTRESPONSE']._serialized_start=224
-  _globals['_GETCARTRESPONSE']._serialized_end=275
-  _globals['_ADDITEMREQUEST']._serialized_start=277
-  _globals['_ADDITEMREQUEST']._serialized_end=348
-  _globals['_ADDITEMRESPONSE']._serialized_start=350
-  _globals['_ADDITEMRESPONSE']._serialized_end=405
-  _globals['_UPDATEITEMREQUEST']._serialized_start=407
-  _globals['_UPDATEITEMREQUEST']._serialized_end=478
-  _globals['_UPDATEITEMRESPONSE']._serialized_start=480
-  _globals['_UPDATEITEMRESPONSE']._serialized_end=538
-  _globals['_REMOVEITEMREQUEST']._serialized_start=540
-  _globals['_REMOVEITEMREQUEST']._serialized_end=593
-  _globals['_REMOVEITEMRESPONSE']._serialized_start=595
-  _globals['_REMOVEITEMRESPONSE']._serialized_end=635
-  _globals['_CLEARCARTREQUEST']._serialized_start=637
-  _globals['_CLEARCARTREQUEST']._serialized_end=672
-  _globals['_CLEARCARTRESPONSE']._serialized_start=674
-  _globals['_CLEARCARTRESPONSE']._serialized_end=693
-  _globals['_DELETEUSERCARTREQUEST']._serialized_start=695
-  _globals['_DELETEUSERCARTREQUEST']._serialized_end=735
-  _globals['_DELETEUSERCARTRESPONSE']._serialized_start=737
-  _globals['_DELETEUSERCARTRESPONSE']._serialized_end=761
-  _globals['_CARTSERVICE']._serialized_start=764
-  _globals['_CARTSERVICE']._serialized_end=1254
+  _globals['_GETCARTREQUEST']._serialized_end=240
+  _globals['_GETCARTRESPONSE']._serialized_start=242
+  _globals['_GETCARTRESPONSE']._serialized_end=293
+  _globals['_ADDITEMREQUEST']._serialized_start=295
+  _globals['_ADDITEMREQUEST']._serialized_end=384
+  _globals['_ADDITEMRESPONSE']._serialized_start=386
+  _globals['_ADDITEMRESPONSE']._serialized_end=441
+  _globals['_UPDATEITEMREQUEST']._serialized_start=443
+  _globals['_UPDATEITEMREQUEST']._serialized_end=532
+  _globals['_UPDATEITEMRESPONSE']._serialized_start=534
+  _globals['_UPDATEITEMRESPONSE']._serialized_end=592
+  _globals['_REMOVEITEMREQUEST']._serialized_start=594
+  _globals['_REMOVEITEMREQUEST']._serialized_end=665
+  _globals['_REMOVEITEMRESPONSE']._serialized_start=667
+  _globals['_REMOVEITEMRESPONSE']._serialized_end=707
+  _globals['_CLEARCARTREQUEST']._serialized_start=709
+  _globals['_CLEARCARTREQUEST']._serialized_end=762
+  _globals['_CLEARCARTRESPONSE']._serialized_start=764
+  _globals['_CLEARCARTRESPONSE']._serialized_end=783
+  _globals['_DELETEUSERCARTREQUEST']._serialized_start=785
+  _globals['_DELETEUSERCARTREQUEST']._serialized_end=825
+  _globals['_DELETEUSERCARTRESPONSE']._serialized_start=827
+  _globals['_DELETEUSERCARTRESPONSE']._serialized_end=851
+  _globals['_MERGECARTREQUEST']._serialized_start=853
+  _globals['_MERGECARTREQUEST']._serialized_end=906
+  _globals['_MERGECARTRESPONSE']._serialized_start=908
+  _globals['_MERGECARTRESPONSE']._serialized_end=961
+  _globals['_CARTSERVICE']._serialized_start=964
+  _globals['_CARTSERVICE']._serialized_end=1532
 # @@protoc_insertion_point(module_scope)

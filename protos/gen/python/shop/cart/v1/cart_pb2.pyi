@@ -77,16 +77,22 @@ class GetCartRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_ID_FIELD_NUMBER: _builtins.int
+    GUEST_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     """0 means the caller; another user's id needs a service token."""
+    guest_id: _builtins.str
+    """A guest's cart instead of a user's (an opaque id of 16 to 64 URL-safe characters from the
+    gateway's guest cookie): service token only, user_id 0.
+    """
     def __init__(
         self,
         *,
         user_id: _builtins.int = ...,
+        guest_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_id", b"guest_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -119,19 +125,23 @@ class AddItemRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     PRODUCT_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    GUEST_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     product_id: _builtins.int
     quantity: _builtins.int
+    guest_id: _builtins.str
+    """As in GetCartRequest."""
     def __init__(
         self,
         *,
         user_id: _builtins.int = ...,
         product_id: _builtins.int = ...,
         quantity: _builtins.int = ...,
+        guest_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["product_id", b"product_id", "quantity", b"quantity", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_id", b"guest_id", "product_id", b"product_id", "quantity", b"quantity", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -164,19 +174,23 @@ class UpdateItemRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     ITEM_ID_FIELD_NUMBER: _builtins.int
     QUANTITY_FIELD_NUMBER: _builtins.int
+    GUEST_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     item_id: _builtins.int
     quantity: _builtins.int
+    guest_id: _builtins.str
+    """As in GetCartRequest."""
     def __init__(
         self,
         *,
         user_id: _builtins.int = ...,
         item_id: _builtins.int = ...,
         quantity: _builtins.int = ...,
+        guest_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "quantity", b"quantity", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_id", b"guest_id", "item_id", b"item_id", "quantity", b"quantity", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -208,17 +222,21 @@ class RemoveItemRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     ITEM_ID_FIELD_NUMBER: _builtins.int
+    GUEST_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
     item_id: _builtins.int
+    guest_id: _builtins.str
+    """As in GetCartRequest."""
     def __init__(
         self,
         *,
         user_id: _builtins.int = ...,
         item_id: _builtins.int = ...,
+        guest_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["item_id", b"item_id", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_id", b"guest_id", "item_id", b"item_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -249,15 +267,19 @@ class ClearCartRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_ID_FIELD_NUMBER: _builtins.int
+    GUEST_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.int
+    guest_id: _builtins.str
+    """As in GetCartRequest."""
     def __init__(
         self,
         *,
         user_id: _builtins.int = ...,
+        guest_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_id", b"guest_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -311,3 +333,45 @@ class DeleteUserCartResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteUserCartResponse: _TypeAlias = DeleteUserCartResponse  # noqa: Y015
+
+@_typing.final
+class MergeCartRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GUEST_ID_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    guest_id: _builtins.str
+    user_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        guest_id: _builtins.str = ...,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["guest_id", b"guest_id", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeCartRequest: _TypeAlias = MergeCartRequest  # noqa: Y015
+
+@_typing.final
+class MergeCartResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CART_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cart(self) -> Global___Cart: ...
+    def __init__(
+        self,
+        *,
+        cart: Global___Cart | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cart", b"cart"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeCartResponse: _TypeAlias = MergeCartResponse  # noqa: Y015

@@ -66,6 +66,11 @@ class CartServiceStub:
                 request_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartRequest.SerializeToString,
                 response_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartResponse.FromString,
                 _registered_method=True)
+        self.MergeCart = channel.unary_unary(
+                '/shop.cart.v1.CartService/MergeCart',
+                request_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.MergeCartRequest.SerializeToString,
+                response_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.MergeCartResponse.FromString,
+                _registered_method=True)
 
 
 class CartServiceServicer:
@@ -112,6 +117,15 @@ class CartServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeCart(self, request, context):
+        """Moves a guest's cart into a user's (the guest cart is then gone). Per product the quantities
+        add up, capped at the per-line maximum (99); guest lines that would pass the line limit stay out.
+        Stock is checked at checkout, as for any cart line. Service token only (the gateway, at sign-in).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CartServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +158,11 @@ def add_CartServiceServicer_to_server(servicer, server):
                     servicer.DeleteUserCart,
                     request_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartRequest.FromString,
                     response_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartResponse.SerializeToString,
+            ),
+            'MergeCart': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeCart,
+                    request_deserializer=shop_dot_cart_dot_v1_dot_cart__pb2.MergeCartRequest.FromString,
+                    response_serializer=shop_dot_cart_dot_v1_dot_cart__pb2.MergeCartResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +329,33 @@ class CartService:
             '/shop.cart.v1.CartService/DeleteUserCart',
             shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartRequest.SerializeToString,
             shop_dot_cart_dot_v1_dot_cart__pb2.DeleteUserCartResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeCart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.cart.v1.CartService/MergeCart',
+            shop_dot_cart_dot_v1_dot_cart__pb2.MergeCartRequest.SerializeToString,
+            shop_dot_cart_dot_v1_dot_cart__pb2.MergeCartResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,11 @@ class CartServiceStub:
     """Empties the cart; item ids are still never reused."""
     DeleteUserCart: _grpc.UnaryUnaryMultiCallable[_cart_pb2.DeleteUserCartRequest, _cart_pb2.DeleteUserCartResponse]
     """Account deletion (service token): removes everything the cart service keeps of the user."""
+    MergeCart: _grpc.UnaryUnaryMultiCallable[_cart_pb2.MergeCartRequest, _cart_pb2.MergeCartResponse]
+    """Moves a guest's cart into a user's (the guest cart is then gone). Per product the quantities
+    add up, capped at the per-line maximum (99); guest lines that would pass the line limit stay out.
+    Stock is checked at checkout, as for any cart line. Service token only (the gateway, at sign-in).
+    """
 
 @_typing.type_check_only
 class CartServiceAsyncStub(CartServiceStub):
@@ -61,6 +66,11 @@ class CartServiceAsyncStub(CartServiceStub):
     """Empties the cart; item ids are still never reused."""
     DeleteUserCart: _aio.UnaryUnaryMultiCallable[_cart_pb2.DeleteUserCartRequest, _cart_pb2.DeleteUserCartResponse]  # type: ignore[assignment]
     """Account deletion (service token): removes everything the cart service keeps of the user."""
+    MergeCart: _aio.UnaryUnaryMultiCallable[_cart_pb2.MergeCartRequest, _cart_pb2.MergeCartResponse]  # type: ignore[assignment]
+    """Moves a guest's cart into a user's (the guest cart is then gone). Per product the quantities
+    add up, capped at the per-line maximum (99); guest lines that would pass the line limit stay out.
+    Stock is checked at checkout, as for any cart line. Service token only (the gateway, at sign-in).
+    """
 
 class CartServiceServicer(metaclass=_abc_1.ABCMeta):
     """One cart per user, kept in Redis. A user reaches only their own cart; internal services
@@ -111,5 +121,16 @@ class CartServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_cart_pb2.DeleteUserCartResponse, _abc.Awaitable[_cart_pb2.DeleteUserCartResponse]]:
         """Account deletion (service token): removes everything the cart service keeps of the user."""
+
+    @_abc_1.abstractmethod
+    def MergeCart(
+        self,
+        request: _cart_pb2.MergeCartRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_cart_pb2.MergeCartResponse, _abc.Awaitable[_cart_pb2.MergeCartResponse]]:
+        """Moves a guest's cart into a user's (the guest cart is then gone). Per product the quantities
+        add up, capped at the per-line maximum (99); guest lines that would pass the line limit stay out.
+        Stock is checked at checkout, as for any cart line. Service token only (the gateway, at sign-in).
+        """
 
 def add_CartServiceServicer_to_server(servicer: CartServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
