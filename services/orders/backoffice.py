@@ -74,11 +74,11 @@ class BackOffice:
             )
         )
         if after.refunded.amount_minor != payment.refunded.amount_minor:
+            given = f"{Decimal(amount.amount_minor).scaleb(-2)} {amount.currency}"
             await self._store.note(
                 order_id,
                 view.status,
-                f"refunded {amount.amount_minor} {amount.currency} minor units of payment {order.payment_id}"
-                + (f": {reason}" if reason else ""),
+                f"refunded {given} of payment {order.payment_id}" + (f": {reason}" if reason else ""),
                 actor,
             )
         return await self._view(order_id), after.refunded.amount_minor

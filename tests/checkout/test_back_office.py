@@ -53,7 +53,7 @@ async def test_a_partial_refund_is_made_once_per_key_and_the_rest_refunds_the_or
     assert first.status == 200, first
     assert (first.body["refunded"], first.body["fully_refunded"]) == (5.5, False)
     assert first.body["order"]["status"] == "paid"
-    assert any("refunded 550 USD" in e["note"] for e in first.body["order"]["events"])
+    assert any("refunded 5.50 USD" in e["note"] for e in first.body["order"]["events"])
     again = await _refund(http, people, order_id, key, amount=5.5, reason="scratched")
     assert again.status == 200
     assert again.body["refunded"] == 5.5

@@ -117,7 +117,7 @@ function ProductEditor({ id }: { id: number }) {
   });
   return (
     <Panel title={`Edit product ${id}`} query={product}>
-      {(p) => <EditorForm key={p.updated_at} product={p} categories={categories.data ?? []} onSaved={() => client.invalidateQueries({ queryKey: ["admin-products"] })} />}
+      {(p) => <EditorForm key={p.id} product={p} categories={categories.data ?? []} onSaved={() => client.invalidateQueries({ queryKey: ["admin-products"] })} />}
     </Panel>
   );
 }

@@ -68,7 +68,7 @@ export function Facets({ facets, categories, category, filters, onChange }: Prop
         </label>
         {RATINGS.map((r) => (
           <label key={r}>
-            <input type="radio" name="facet-rating" checked={filters.minRating === r} onChange={() => onChange({ rating: String(r) })} /> {r} stars and up
+            <input type="radio" name="facet-rating" checked={filters.minRating === r} onChange={() => onChange({ rating: String(r) })} /> {r} {r === 1 ? "star" : "stars"} and up
           </label>
         ))}
       </fieldset>
