@@ -570,6 +570,9 @@ async function main() {
       await admin.getByRole("region", { name: "Orders" }).getByRole("link", { name: `Order ${orderId}` }).waitFor();
       await axeScan(admin, "back office orders");
       await shoot(admin, "admin-orders-desktop");
+      await admin.getByRole("navigation", { name: "Back office" }).getByRole("link", { name: "Shipments" }).click();
+      await admin.getByRole("region", { name: "Shipments" }).getByRole("link", { name: `Order ${orderId}` }).waitFor();
+      await axeScan(admin, "back office shipments");
       await admin.context().close();
       await shop.context().close();
     });

@@ -121,6 +121,12 @@ async def test_marking_an_order_fulfilled_then_shipped_puts_its_shipment_in_tran
     assert again.status == 200
     assert again.body["status"] == "shipped"
     assert again.body["events"] == shipped.body["events"]
+    listed = await http.get("/admin/shipments/", token=people.admin, params={"page_size": "5"})
+    assert listed.status == 200, listed
+    mine = [s for s in listed.body["shipments"] if s["order_id"] == order_id]
+    assert [s["status"] for s in mine] == ["in_transit"]
+    _, shopper = people.customer()
+    assert (await http.get("/admin/shipments/", token=shopper)).status == 403
     detail = await http.get(f"/admin/orders/{order_id}", token=people.admin)
     assert detail.status == 200
     assert detail.body["status"] == "shipped"

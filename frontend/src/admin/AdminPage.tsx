@@ -7,6 +7,7 @@ const TABS = {
   products: { label: "Products", Tab: lazy(() => import("./ProductsTab")) },
   stock: { label: "Stock", Tab: lazy(() => import("./StockTab")) },
   orders: { label: "Orders", Tab: lazy(() => import("./OrdersTab")) },
+  shipments: { label: "Shipments", Tab: lazy(() => import("./ShipmentsTab")) },
   reviews: { label: "Reviews", Tab: lazy(() => import("./ReviewsTab")) },
   content: { label: "Posts and banners", Tab: lazy(() => import("./ContentTab")) },
 } as const;
