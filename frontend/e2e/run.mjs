@@ -236,7 +236,7 @@ async function main() {
       // A facet filter (with the count the API gives) is in the URL too. The catalog learns stock
       // from inventory's signals, shortly after: polled (bounded) until it counts the sold-out mug.
       for (let i = 0; (await call("GET", `/api/catalog/products/?q=${RUN}&facets=true`)).facets.in_stock !== 3; i++) {
-        assert.ok(i < 60, "the catalog never counted 3 mugs in stock");
+        assert.ok(i < 120, "the catalog never counted 3 mugs in stock");
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       await page.goto(`/products?q=${RUN}`);
