@@ -14,7 +14,7 @@ RUN_ARGS ?=
 BREAKING_AGAINST ?= main
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean frontend frontend-api browser
+.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean frontend frontend-api browser screenshots
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
@@ -26,6 +26,7 @@ help:
 	@echo "make dashboards   regenerate charts/shop/dashboards from deploy/observe/dashboards.py"
 	@echo "make frontend     build the shop's web pages (frontend/dist; make run and make test do it)"
 	@echo "make frontend-api regenerate frontend/src/api/schema.ts from the gateway's OpenAPI"
+	@echo "make screenshots  refresh docs/screenshots/ (the README's pictures) from the browser tests"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
 	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
 
@@ -103,6 +104,10 @@ frontend-api: setup
 	$(VENV_PY) -m deploy.local.api_schema "$$tmp/openapi.json"; \
 	frontend/node_modules/.bin/openapi-typescript "$$tmp/openapi.json" --default-non-nullable false \
 		-o frontend/src/api/schema.ts
+
+# The README's pictures: the browser tests, writing their screenshots into docs/screenshots/.
+screenshots: setup frontend
+	SHOP_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(VENV_PY) -m pytest -q tests/frontend -k "real_browser"
 
 # --- everyday ----------------------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictStr, model_validator
 
 from gateway import money
 from gateway.errors import ApiError
-from gateway.models import Amount, Message, QueryParams, RequestBody
+from gateway.models import Amount, Message, Price, QueryParams, RequestBody
 from gateway.routing import Ctx, HeaderParam, Route
 from shop.common.v1 import common_pb2
 from shop.orders.v1 import orders_pb2
@@ -198,6 +199,140 @@ async def cancel_order(ctx: Ctx) -> Message:
     return Message(message="Order canceled and refunded")
 
 
+# --- the back office: one order in full, refunds, fulfilment ------------------------------------
+
+
+class RefundIn(RequestBody):
+    amount: Price | None = Field(
+        default=None, description="How much to give back; left out, everything not refunded yet"
+    )
+    reason: StrictStr = Field(default="", max_length=500)
+
+
+class FulfilIn(RequestBody):
+    status: Literal["fulfilled", "shipped"] = Field(
+        description="fulfilled: packed; shipped: handed to the carrier (the shipment shows in transit)"
+    )
+    note: StrictStr = Field(default="", max_length=500)
+
+
+class AdminOrderLine(BaseModel):
+    product_id: int
+    name: str
+    quantity: int
+    unit_price: Amount
+    line_total: Amount
+
+
+class AdminOrderEvent(BaseModel):
+    status: str = Field(description="The status after the event")
+    note: str
+    actor: str
+    at: datetime
+
+
+class AdminOrder(BaseModel):
+    order_id: int
+    user_id: int
+    status: str = Field(examples=["paid"])
+    items: list[AdminOrderLine]
+    subtotal: Amount
+    shipping: Amount
+    total: Amount
+    shipping_method: str
+    shipping_address: str = Field(description="One line; empty when the order has none")
+    payment_id: str
+    shipment_id: str = Field(description="Empty until the order has a shipment")
+    events: list[AdminOrderEvent] = Field(description="Oldest first")
+    created_at: datetime
+
+
+class OrderRefund(BaseModel):
+    order: AdminOrder
+    refunded: Amount = Field(description="All refunded on the order's payment so far")
+    fully_refunded: bool
+
+
+def _address_line(address: common_pb2.Address) -> str:
+    parts = [address.name, address.line1, address.line2, address.city, address.region, address.postal_code]
+    text = ", ".join(p for p in parts if p)
+    return f"{text}, {address.country}" if text else ""
+
+
+def _admin_order(order: orders_pb2.Order) -> AdminOrder:
+    return AdminOrder(
+        order_id=order.id,
+        user_id=order.user_id,
+        status=_status(order),
+        items=[
+            AdminOrderLine(
+                product_id=line.product_id,
+                name=line.product_name,
+                quantity=line.quantity,
+                unit_price=money.from_proto(line.unit_price),
+                line_total=money.from_proto(line.line_total),
+            )
+            for line in order.lines
+        ],
+        subtotal=money.from_proto(order.subtotal),
+        shipping=money.from_proto(order.shipping),
+        total=money.from_proto(order.total),
+        shipping_method=order.shipping_method,
+        shipping_address=_address_line(order.shipping_address),
+        payment_id=order.payment_id,
+        shipment_id=order.shipment_id,
+        events=[
+            AdminOrderEvent(
+                status=str(orders_pb2.OrderStatus.Name(e.to_status)).removeprefix(_STATUS_PREFIX).lower(),
+                note=e.note,
+                actor=e.actor,
+                at=e.create_time.ToDatetime(UTC),
+            )
+            for e in order.events
+        ],
+        created_at=order.create_time.ToDatetime(UTC),
+    )
+
+
+async def admin_get_order(ctx: Ctx) -> AdminOrder:
+    reply = await ctx.upstreams.orders.GetOrder(
+        orders_pb2.GetOrderRequest(id=ctx.id("order_id")), metadata=ctx.metadata
+    )
+    return _admin_order(reply.order)
+
+
+async def refund_order(ctx: Ctx) -> OrderRefund:
+    body = ctx.body(RefundIn)
+    key = ctx.request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} characters")
+    if body.amount is not None and body.amount <= 0:
+        raise ApiError(400, "amount must be more than 0")
+    request = orders_pb2.RefundOrderRequest(id=ctx.id("order_id"), idempotency_key=key, reason=body.reason)
+    if body.amount is not None:
+        request.amount.CopyFrom(money.to_proto(body.amount, ctx.settings.currency))
+    reply = await ctx.upstreams.orders.RefundOrder(request, metadata=ctx.metadata)
+    return OrderRefund(
+        order=_admin_order(reply.order),
+        refunded=money.from_proto(reply.refunded),
+        fully_refunded=reply.refunded.amount_minor >= reply.order.total.amount_minor,
+    )
+
+
+async def fulfil_order(ctx: Ctx) -> AdminOrder:
+    body = ctx.body(FulfilIn)
+    reply = await ctx.upstreams.orders.FulfilOrder(
+        orders_pb2.FulfilOrderRequest(
+            id=ctx.id("order_id"),
+            status=orders_pb2.OrderStatus.Value(_STATUS_PREFIX + body.status.upper()),
+            note=body.note,
+        ),
+        metadata=ctx.metadata,
+    )
+    return _admin_order(reply.order)
+
+
+ADMIN_TAGS = ("orders admin",)
 TAGS = ("orders",)
 ROUTES = [
     Route(
@@ -234,6 +369,46 @@ ROUTES = [
         TAGS,
         auth="user",
         response=Message,
+        errors=(409,),
+    ),
+    Route(
+        "GET",
+        "/admin/orders/{order_id}",
+        admin_get_order,
+        "One order in full: lines, totals, address, shipment and its history",
+        ADMIN_TAGS,
+        auth="admin",
+        response=AdminOrder,
+    ),
+    Route(
+        "POST",
+        "/admin/orders/{order_id}/refund",
+        refund_order,
+        "Refund all of a paid order (it becomes refunded; goods that never left go back in stock) "
+        "or a part (the status stays; noted in its history). 409 when more is asked than is left",
+        ADMIN_TAGS,
+        auth="admin",
+        request=RefundIn,
+        request_optional=True,
+        response=OrderRefund,
+        errors=(409,),
+        headers=(
+            HeaderParam(
+                IDEMPOTENCY_HEADER,
+                "Retrying with the same key answers the same refund; needed for a partial refund",
+            ),
+        ),
+    ),
+    Route(
+        "POST",
+        "/admin/orders/{order_id}/fulfilment",
+        fulfil_order,
+        "Mark a paid order fulfilled (packed) or shipped (its shipment, created if missing, goes "
+        "in transit); asking again answers the order as it is",
+        ADMIN_TAGS,
+        auth="admin",
+        request=FulfilIn,
+        response=AdminOrder,
         errors=(409,),
     ),
 ]

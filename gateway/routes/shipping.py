@@ -256,6 +256,27 @@ async def order_tracking(ctx: Ctx) -> Tracking:
     return _tracking(reply.shipments[0])
 
 
+class ShipmentQuery(ZoneQuery):
+    """A page of shipments, newest first."""
+
+
+class ShipmentList(BaseModel):
+    shipments: list[Tracking] = Field(description="Newest first")
+    next_page_token: str | None
+
+
+async def list_shipments(ctx: Ctx) -> ShipmentList:
+    query = ctx.query(ShipmentQuery)
+    reply = await ctx.upstreams.shipping.ListShipments(
+        shipping_pb2.ListShipmentsRequest(page_size=query.page_size, page_token=query.page_token),
+        metadata=ctx.metadata,
+    )
+    ctx.next_page(reply.next_page_token)
+    return ShipmentList(
+        shipments=[_tracking(s) for s in reply.shipments], next_page_token=reply.next_page_token or None
+    )
+
+
 async def carrier_webhook(ctx: Ctx) -> Message:
     # The raw body and its signature go to shipping untouched: the HMAC covers the exact bytes.
     payload = await ctx.request.read()
@@ -391,6 +412,17 @@ ROUTES = [
         ADMIN,
         auth="admin",
         response=Message,
+    ),
+    Route(
+        "GET",
+        "/admin/shipments/",
+        list_shipments,
+        "Every order's shipment with its tracking timeline",
+        ADMIN,
+        auth="admin",
+        response=ShipmentList,
+        query=ShipmentQuery,
+        paged=True,
     ),
     Route(
         "POST",

@@ -34,6 +34,9 @@ class OrderError(ErrorCode):
     INVALID_TRANSITION = Kind.FAILED_PRECONDITION, "order status cannot change that way"
     NOT_CANCELLABLE = Kind.FAILED_PRECONDITION, "order cannot be cancelled"
     CHECKOUT_OWNED = Kind.FAILED_PRECONDITION, "that status is set by checkout only"
+    NOTHING_TO_REFUND = Kind.FAILED_PRECONDITION, "the order has no payment to refund"
+    NOT_REFUNDABLE = Kind.FAILED_PRECONDITION, "the order was never paid or has been closed"
+    REFUND_TOO_LARGE = Kind.FAILED_PRECONDITION, "the refund is larger than what is left to refund"
     KEY_FAILED = (
         Kind.FAILED_PRECONDITION,
         "the checkout with this idempotency key failed; send a new key to try again",
@@ -81,6 +84,15 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
 CANCELLABLE: frozenset[Status] = frozenset(
     s for s, targets in TRANSITIONS.items() if Status.CANCELLED in targets
 )
+# Statuses whose payment may be refunded, in whole or in part (REFUNDED answers retries).
+REFUNDABLE: frozenset[Status] = frozenset(
+    {Status.PAID, Status.FULFILLED, Status.SHIPPED, Status.DELIVERED, Status.REFUNDED}
+)
+# What an operator may mark an order as by hand, and how far along each one already is.
+FULFILMENT_REACHED: Mapping[Status, frozenset[Status]] = {
+    Status.FULFILLED: frozenset({Status.FULFILLED, Status.SHIPPED, Status.DELIVERED}),
+    Status.SHIPPED: frozenset({Status.SHIPPED, Status.DELIVERED}),
+}
 # Statuses only the checkout flow sets, never an operator through UpdateOrderStatus.
 CHECKOUT_OWNED: frozenset[Status] = frozenset({Status.PENDING, Status.PAID, Status.FAILED})
 

@@ -185,7 +185,34 @@ class Downstream:
                 break
         return found
 
+    async def payment(self, payment_id: str) -> payments_pb2.Payment:
+        async def call() -> payments_pb2.Payment:
+            reply: payments_pb2.GetPaymentResponse = await self.payments.GetPayment(
+                payments_pb2.GetPaymentRequest(id=payment_id), metadata=await self.service_metadata()
+            )
+            return reply.payment
+
+        return await once_more_if_unknown(call)
+
     # --- shipping ---
+
+    async def mark_in_transit(self, shipment_id: str, message: str) -> None:
+        """Puts "in transit" on a shipment's timeline (shipping then tells orders it shipped)."""
+        if self.shipping is None:
+            raise DomainError(OrderError.SHIPPING_UNAVAILABLE)
+        shipping = self.shipping
+        request = shipping_pb2.AddTrackingEventRequest(
+            shipment_id=shipment_id,
+            event=shipping_pb2.TrackingEvent(status=shipping_pb2.SHIPMENT_STATUS_IN_TRANSIT, message=message),
+        )
+        try:
+            await shipping.AddTrackingEvent(request, metadata=await self.service_metadata())
+        except grpc.aio.AioRpcError as exc:
+            if absent(exc):
+                raise DomainError(OrderError.SHIPPING_UNAVAILABLE) from exc
+            # Already further along its timeline (out for delivery, delivered): it has left.
+            if not (answered(exc) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION):
+                raise
 
     async def create_shipment(
         self, order_id: int, user_id: int, address: common_pb2.Address, method: str
@@ -235,9 +262,13 @@ class Downstream:
                 raise DomainError(OrderError.PAYMENT_OUTCOME_UNKNOWN) from exc
             raise
 
-    async def refund(self, payment_id: str, key: str, reason: str) -> payments_pb2.Payment:
-        """A full refund of what is left; idempotent per key."""
-        request = payments_pb2.RefundRequest(payment_id=payment_id, idempotency_key=key, reason=reason)
+    async def refund(
+        self, payment_id: str, key: str, reason: str, amount: common_pb2.Money | None = None
+    ) -> payments_pb2.Payment:
+        """A refund of `amount`, or of everything left when None; idempotent per key."""
+        request = payments_pb2.RefundRequest(
+            payment_id=payment_id, idempotency_key=key, reason=reason, amount=amount
+        )
 
         async def call() -> payments_pb2.Payment:
             reply: payments_pb2.RefundResponse = await self.payments.Refund(

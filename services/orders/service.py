@@ -24,6 +24,7 @@ from shop.profile.v1 import profile_pb2_grpc
 from shop.shipping.v1 import shipping_pb2_grpc
 
 from . import domain, metrics
+from .backoffice import BackOffice
 from .cancellation import Cancellation
 from .checkout import Checkout, Holds, actor_of, address_of
 from .domain import OrderError, Status
@@ -114,10 +115,13 @@ def _may_see(caller: Principal, view: OrderView) -> bool:
 
 
 class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
-    def __init__(self, store: OrdersStore, checkout: Checkout, cancellation: Cancellation) -> None:
+    def __init__(
+        self, store: OrdersStore, checkout: Checkout, cancellation: Cancellation, back_office: BackOffice
+    ) -> None:
         self._store = store
         self._checkout = checkout
         self._cancellation = cancellation
+        self._back_office = back_office
 
     async def _visible(self, caller: Principal, order_id: int) -> OrderView:
         """The order if the caller may see it; someone else's order is indistinguishable from none."""
@@ -191,6 +195,40 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
             view = await self._visible(caller, request.id)
         return orders_pb2.UpdateOrderStatusResponse(order=_to_proto(view))
 
+    async def RefundOrder(
+        self, request: orders_pb2.RefundOrderRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.RefundOrderResponse:
+        caller = principal.require_admin()
+        key = request.idempotency_key.strip()
+        if len(key) > domain.MAX_KEY:
+            raise invalid(f"idempotency_key must be at most {domain.MAX_KEY} characters")
+        reason = _note(request.reason, "reason")
+        view = await self._visible(caller, request.id)
+        amount_minor: int | None = None
+        if request.HasField("amount"):
+            amount = money.validated(request.amount, "amount", allow_zero=False)
+            if amount.currency != view.order.currency:
+                raise invalid(f"amount must be in the order's currency, {view.order.currency}")
+            amount_minor = amount.amount_minor
+        view, refunded = await self._back_office.refund(
+            request.id, key, amount_minor, reason, actor_of(caller)
+        )
+        return orders_pb2.RefundOrderResponse(
+            order=_to_proto(view), refunded=money.of(refunded, view.order.currency)
+        )
+
+    async def FulfilOrder(
+        self, request: orders_pb2.FulfilOrderRequest, context: grpc.aio.ServicerContext
+    ) -> orders_pb2.FulfilOrderResponse:
+        caller = principal.require_admin()
+        target = _status_from_proto(request.status)
+        if target is None or target not in domain.FULFILMENT_REACHED:
+            raise invalid("status must be ORDER_STATUS_FULFILLED or ORDER_STATUS_SHIPPED")
+        note = _note(request.note, "note")
+        await self._visible(caller, request.id)
+        view = await self._back_office.fulfil(request.id, target, note, actor_of(caller))
+        return orders_pb2.FulfilOrderResponse(order=_to_proto(view))
+
     async def AnonymizeUserOrders(
         self, request: orders_pb2.AnonymizeUserOrdersRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.AnonymizeUserOrdersResponse:
@@ -249,10 +287,13 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     checkout = Checkout(
         store, downstream, Holds(settings.checkout_hold_seconds, settings.payment_hold_seconds)
     )
+    cancellation = Cancellation(store, downstream)
     _start_recovery(runtime, Recovery(store, downstream, checkout, settings.recovery_after_seconds), settings)
     return [
         Registration(
-            OrdersServicer(store, checkout, Cancellation(store, downstream)),
+            OrdersServicer(
+                store, checkout, cancellation, BackOffice(store, downstream, checkout, cancellation)
+            ),
             orders_pb2_grpc.add_OrdersServiceServicer_to_server,
             orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name,
         )

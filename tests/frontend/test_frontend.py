@@ -8,7 +8,9 @@ by the launcher on a fresh data folder, the way `make run` starts it.
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +29,21 @@ CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # gzip size of the JavaScript loaded by the first page (the entry chunk); each route adds its own.
 ENTRY_BUDGET_BYTES = 150_000
 ROUTE_CHUNK_BUDGET_BYTES = 20_000
+
+
+def _count(suite: str, passed: int, failed: int) -> None:
+    """Adds a suite's counts to the file `.ci/run` sums up at its end (SHOP_TEST_COUNTS)."""
+    target = os.environ.get("SHOP_TEST_COUNTS")
+    if target:
+        with open(target, "a", encoding="utf-8") as counts:
+            counts.write(json.dumps({"suite": suite, "passed": passed, "failed": failed}) + "\n")
+
+
+def _vitest_counts(output: str) -> tuple[int, int]:
+    """From Vitest's summary line, e.g. "Tests  2 failed | 31 passed (33)"."""
+    line = next((row for row in output.splitlines() if row.strip().startswith("Tests ")), "")
+    found = dict((kind, int(n)) for n, kind in re.findall(r"(\d+) (passed|failed)", line))
+    return found.get("passed", 0), found.get("failed", 0)
 
 
 def _need(path: Path, what: str) -> None:
@@ -64,7 +81,10 @@ def test_api_types_are_generated_from_the_current_gateway(tmp_path: Path) -> Non
 
 def test_unit_and_component_tests_pass() -> None:
     _need(BIN / "vitest", "run `make setup` (npm ci in frontend/)")
-    result = _run([str(BIN / "vitest"), "run", "--reporter=dot"], 240, env={**os.environ, "CI": "true"})
+    result = _run(
+        [str(BIN / "vitest"), "run", "--reporter=dot"], 240, env={**os.environ, "CI": "true", "NO_COLOR": "1"}
+    )
+    _count("vitest", *_vitest_counts(result.stdout))
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 
@@ -78,8 +98,8 @@ def test_bundle_stays_within_its_budget() -> None:
     assert sizes[entry[0]] <= ENTRY_BUDGET_BYTES, (
         f"entry chunk {sizes[entry[0]]} B gzip > {ENTRY_BUDGET_BYTES}"
     )
-    # Route-level code splitting: each page is a chunk of its own, small beside the entry.
-    routes = {name: size for name, size in sizes.items() if name.split("-")[0].endswith("Page")}
+    # Route-level code splitting: each page (and back-office tab) is a chunk of its own.
+    routes = {name: size for name, size in sizes.items() if name.split("-")[0].endswith(("Page", "Tab"))}
     assert {"CatalogPage", "CheckoutPage", "AccountPage"} <= {n.split("-")[0] for n in routes}
     too_big = {name: size for name, size in routes.items() if size > ROUTE_CHUNK_BUDGET_BYTES}
     assert not too_big, f"route chunks over {ROUTE_CHUNK_BUDGET_BYTES} B gzip: {too_big}"
@@ -111,7 +131,7 @@ def _browser(shop: Launched, shots: Path, *mode: str) -> list[str]:
     assert node, "node is needed for the browser tests"
     result = _run(
         [node, "e2e/run.mjs", *mode],
-        240,
+        420,
         env={
             **os.environ,
             "SHOP_URL": shop.ports.shop_url,
@@ -123,6 +143,11 @@ def _browser(shop: Launched, shots: Path, *mode: str) -> list[str]:
     )
     print(result.stdout)
     summary = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL", "browser:"))]
+    _count(
+        "browser",
+        sum(line.startswith("PASS") for line in summary),
+        sum(line.startswith("FAIL") for line in summary) or int(result.returncode != 0),
+    )
     assert result.returncode == 0, "\n".join(summary) + "\n" + result.stdout[-8000:] + result.stderr[-3000:]
     return summary
 

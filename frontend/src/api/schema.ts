@@ -136,6 +136,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/orders/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One order in full: lines, totals, address, shipment and its history
+         * @description Admin role required.
+         */
+        get: operations["admin_get_order"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/orders/{order_id}/fulfilment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark a paid order fulfilled (packed) or shipped (its shipment, created if missing, goes in transit); asking again answers the order as it is
+         * @description Admin role required.
+         */
+        post: operations["fulfil_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/orders/{order_id}/refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund all of a paid order (it becomes refunded; goods that never left go back in stock) or a part (the status stays; noted in its history). 409 when more is asked than is left
+         * @description Admin role required.
+         */
+        post: operations["refund_order"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/profiles/": {
         parameters: {
             query?: never;
@@ -189,6 +249,26 @@ export interface paths {
          * @description Admin role required.
          */
         put: operations["set_review_hidden"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/shipments/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every order's shipment with its tracking timeline
+         * @description Admin role required.
+         */
+        get: operations["list_shipments"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1191,6 +1271,95 @@ export interface components {
             /** Region */
             region: string;
         };
+        /** AdminOrder */
+        AdminOrder: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Events
+             * @description Oldest first
+             */
+            events: components["schemas"]["AdminOrderEvent"][];
+            /** Items */
+            items: components["schemas"]["AdminOrderLine"][];
+            /** Order Id */
+            order_id: number;
+            /** Payment Id */
+            payment_id: string;
+            /**
+             * Shipment Id
+             * @description Empty until the order has a shipment
+             */
+            shipment_id: string;
+            /**
+             * Shipping
+             * @description In the shop's currency
+             */
+            shipping: number;
+            /**
+             * Shipping Address
+             * @description One line; empty when the order has none
+             */
+            shipping_address: string;
+            /** Shipping Method */
+            shipping_method: string;
+            /**
+             * Status
+             * @example paid
+             */
+            status: string;
+            /**
+             * Subtotal
+             * @description In the shop's currency
+             */
+            subtotal: number;
+            /**
+             * Total
+             * @description In the shop's currency
+             */
+            total: number;
+            /** User Id */
+            user_id: number;
+        };
+        /** AdminOrderEvent */
+        AdminOrderEvent: {
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Note */
+            note: string;
+            /**
+             * Status
+             * @description The status after the event
+             */
+            status: string;
+        };
+        /** AdminOrderLine */
+        AdminOrderLine: {
+            /**
+             * Line Total
+             * @description In the shop's currency
+             */
+            line_total: number;
+            /** Name */
+            name: string;
+            /** Product Id */
+            product_id: number;
+            /** Quantity */
+            quantity: number;
+            /**
+             * Unit Price
+             * @description In the shop's currency
+             */
+            unit_price: number;
+        };
         /** Banner */
         Banner: {
             /** Active */
@@ -1524,6 +1693,20 @@ export interface components {
             out_of_stock: number;
             /** Price Bands */
             price_bands: components["schemas"]["PriceBandView"][];
+        };
+        /** FulfilIn */
+        FulfilIn: {
+            /**
+             * Note
+             * @default
+             */
+            note?: string;
+            /**
+             * Status
+             * @description fulfilled: packed; shipped: handed to the carrier (the shipment shows in transit)
+             * @enum {string}
+             */
+            status: "fulfilled" | "shipped";
         };
         /** Health */
         Health: {
@@ -1943,6 +2126,17 @@ export interface components {
             /** Orders */
             orders: components["schemas"]["OrderSummary"][];
         };
+        /** OrderRefund */
+        OrderRefund: {
+            /** Fully Refunded */
+            fully_refunded: boolean;
+            order: components["schemas"]["AdminOrder"];
+            /**
+             * Refunded
+             * @description All refunded on the order's payment so far
+             */
+            refunded: number;
+        };
         /** OrderSummary */
         OrderSummary: {
             /** Items */
@@ -2304,6 +2498,20 @@ export interface components {
              */
             score: number;
         };
+        /** RefundIn */
+        RefundIn: {
+            /**
+             * Amount
+             * @description How much to give back; left out, everything not refunded yet
+             * @default null
+             */
+            amount?: number | null;
+            /**
+             * Reason
+             * @default
+             */
+            reason?: string;
+        };
         /** Registered */
         Registered: {
             /** Message */
@@ -2362,6 +2570,16 @@ export interface components {
         SessionsEnded: {
             /** Ended */
             ended: number;
+        };
+        /** ShipmentList */
+        ShipmentList: {
+            /** Next Page Token */
+            next_page_token: string | null;
+            /**
+             * Shipments
+             * @description Newest first
+             */
+            shipments: components["schemas"]["Tracking"][];
         };
         /** ShippingMethod */
         ShippingMethod: {
@@ -3500,6 +3718,299 @@ export interface operations {
             };
         };
     };
+    admin_get_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOrder"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    fulfil_order: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FulfilIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminOrder"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    refund_order: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retrying with the same key answers the same refund; needed for a partial refund */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RefundIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderRefund"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such resource, or not the caller's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     search_profiles: {
         parameters: {
             query?: {
@@ -3719,6 +4230,85 @@ export interface operations {
             };
             /** @description Request body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A service behind the gateway timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_shipments: {
+        parameters: {
+            query?: {
+                page_size?: number;
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description The page_token of the next page; absent on the last page */
+                    "X-Next-Page-Token"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShipmentList"];
+                };
+            };
+            /** @description Invalid input (the message names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed for this caller */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,6 +5,8 @@ import { api, data, nextPageToken } from "../api/client";
 import { Panel } from "../shared/Panel";
 import { ProductCard } from "../shared/ProductCard";
 import { useTitle } from "../shared/useTitle";
+import { Facets } from "./Facets";
+import { filterQuery, parseFilters } from "./filters";
 import { SORTS, parseSort, type SortKey } from "./sort";
 
 const PAGE_SIZE = 12;
@@ -15,6 +17,7 @@ export default function CatalogPage() {
   const sort = parseSort(params.get("sort"));
   const page = params.get("page") ?? "";
   const category = Number(params.get("category") ?? 0) || null;
+  const filters = parseFilters(params);
   const [draft, setDraft] = useState(q);
   useEffect(() => setDraft(q), [q]); // Back/Forward change the URL: the box follows it
   useTitle(q ? `Search: ${q}` : "Catalog");
@@ -25,10 +28,10 @@ export default function CatalogPage() {
     staleTime: 5 * 60_000,
   });
   const products = useQuery({
-    queryKey: ["catalog", q, sort, category, page],
+    queryKey: ["catalog", q, sort, category, filters, page],
     queryFn: async () => {
       const result = await api.GET("/api/catalog/products/", {
-        params: { query: { q, sort, category, page_size: PAGE_SIZE, page_token: page } },
+        params: { query: { q, sort, category, ...filterQuery(filters), facets: true, page_size: PAGE_SIZE, page_token: page } },
       });
       return { ...data(result), next: nextPageToken(result.response) };
     },
@@ -81,6 +84,13 @@ export default function CatalogPage() {
           </select>
         </div>
       </div>
+      <Facets
+        facets={products.data?.facets ?? null}
+        categories={categories.data ?? []}
+        category={category}
+        filters={filters}
+        onChange={(changes) => update({ ...changes, page: "" })}
+      />
       <Panel
         title="Products"
         hideTitle

@@ -70,6 +70,16 @@ class OrdersServiceStub:
                 request_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseRequest.SerializeToString,
                 response_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseResponse.FromString,
                 _registered_method=True)
+        self.RefundOrder = channel.unary_unary(
+                '/shop.orders.v1.OrdersService/RefundOrder',
+                request_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.RefundOrderRequest.SerializeToString,
+                response_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.RefundOrderResponse.FromString,
+                _registered_method=True)
+        self.FulfilOrder = channel.unary_unary(
+                '/shop.orders.v1.OrdersService/FulfilOrder',
+                request_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.FulfilOrderRequest.SerializeToString,
+                response_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.FulfilOrderResponse.FromString,
+                _registered_method=True)
 
 
 class OrdersServiceServicer:
@@ -125,6 +135,25 @@ class OrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefundOrder(self, request, context):
+        """Admin: refunds all of a paid order's payment or a part of it. Everything (amount unset, or
+        all that is left) moves a paid or delivered order to REFUNDED, putting goods that never left
+        back on the shelf; a part leaves the status as it is and is noted on the order. The same
+        idempotency key answers the same refund without refunding again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FulfilOrder(self, request, context):
+        """Admin: marks a paid order FULFILLED (packed) or SHIPPED (handed to the carrier), creating its
+        shipment if it has none yet; SHIPPED also puts "in transit" on the shipment's timeline.
+        Asking for the status the order already has answers the order unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrdersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +191,16 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     servicer.CheckPurchase,
                     request_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseRequest.FromString,
                     response_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseResponse.SerializeToString,
+            ),
+            'RefundOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefundOrder,
+                    request_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.RefundOrderRequest.FromString,
+                    response_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.RefundOrderResponse.SerializeToString,
+            ),
+            'FulfilOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.FulfilOrder,
+                    request_deserializer=shop_dot_orders_dot_v1_dot_orders__pb2.FulfilOrderRequest.FromString,
+                    response_serializer=shop_dot_orders_dot_v1_dot_orders__pb2.FulfilOrderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +393,60 @@ class OrdersService:
             '/shop.orders.v1.OrdersService/CheckPurchase',
             shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseRequest.SerializeToString,
             shop_dot_orders_dot_v1_dot_orders__pb2.CheckPurchaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefundOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.orders.v1.OrdersService/RefundOrder',
+            shop_dot_orders_dot_v1_dot_orders__pb2.RefundOrderRequest.SerializeToString,
+            shop_dot_orders_dot_v1_dot_orders__pb2.RefundOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FulfilOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.orders.v1.OrdersService/FulfilOrder',
+            shop_dot_orders_dot_v1_dot_orders__pb2.FulfilOrderRequest.SerializeToString,
+            shop_dot_orders_dot_v1_dot_orders__pb2.FulfilOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,17 @@ class OrdersServiceStub:
     """Internal (service token only): whether the user has an order containing the product that was
     paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
     """
+    RefundOrder: _grpc.UnaryUnaryMultiCallable[_orders_pb2.RefundOrderRequest, _orders_pb2.RefundOrderResponse]
+    """Admin: refunds all of a paid order's payment or a part of it. Everything (amount unset, or
+    all that is left) moves a paid or delivered order to REFUNDED, putting goods that never left
+    back on the shelf; a part leaves the status as it is and is noted on the order. The same
+    idempotency key answers the same refund without refunding again.
+    """
+    FulfilOrder: _grpc.UnaryUnaryMultiCallable[_orders_pb2.FulfilOrderRequest, _orders_pb2.FulfilOrderResponse]
+    """Admin: marks a paid order FULFILLED (packed) or SHIPPED (handed to the carrier), creating its
+    shipment if it has none yet; SHIPPED also puts "in transit" on the shipment's timeline.
+    Asking for the status the order already has answers the order unchanged.
+    """
 
 @_typing.type_check_only
 class OrdersServiceAsyncStub(OrdersServiceStub):
@@ -70,6 +81,17 @@ class OrdersServiceAsyncStub(OrdersServiceStub):
     CheckPurchase: _aio.UnaryUnaryMultiCallable[_orders_pb2.CheckPurchaseRequest, _orders_pb2.CheckPurchaseResponse]  # type: ignore[assignment]
     """Internal (service token only): whether the user has an order containing the product that was
     paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
+    """
+    RefundOrder: _aio.UnaryUnaryMultiCallable[_orders_pb2.RefundOrderRequest, _orders_pb2.RefundOrderResponse]  # type: ignore[assignment]
+    """Admin: refunds all of a paid order's payment or a part of it. Everything (amount unset, or
+    all that is left) moves a paid or delivered order to REFUNDED, putting goods that never left
+    back on the shelf; a part leaves the status as it is and is noted on the order. The same
+    idempotency key answers the same refund without refunding again.
+    """
+    FulfilOrder: _aio.UnaryUnaryMultiCallable[_orders_pb2.FulfilOrderRequest, _orders_pb2.FulfilOrderResponse]  # type: ignore[assignment]
+    """Admin: marks a paid order FULFILLED (packed) or SHIPPED (handed to the carrier), creating its
+    shipment if it has none yet; SHIPPED also puts "in transit" on the shipment's timeline.
+    Asking for the status the order already has answers the order unchanged.
     """
 
 class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -131,6 +153,29 @@ class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_orders_pb2.CheckPurchaseResponse, _abc.Awaitable[_orders_pb2.CheckPurchaseResponse]]:
         """Internal (service token only): whether the user has an order containing the product that was
         paid and not cancelled or refunded (paid, fulfilled, shipped or delivered).
+        """
+
+    @_abc_1.abstractmethod
+    def RefundOrder(
+        self,
+        request: _orders_pb2.RefundOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.RefundOrderResponse, _abc.Awaitable[_orders_pb2.RefundOrderResponse]]:
+        """Admin: refunds all of a paid order's payment or a part of it. Everything (amount unset, or
+        all that is left) moves a paid or delivered order to REFUNDED, putting goods that never left
+        back on the shelf; a part leaves the status as it is and is noted on the order. The same
+        idempotency key answers the same refund without refunding again.
+        """
+
+    @_abc_1.abstractmethod
+    def FulfilOrder(
+        self,
+        request: _orders_pb2.FulfilOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.FulfilOrderResponse, _abc.Awaitable[_orders_pb2.FulfilOrderResponse]]:
+        """Admin: marks a paid order FULFILLED (packed) or SHIPPED (handed to the carrier), creating its
+        shipment if it has none yet; SHIPPED also puts "in transit" on the shipment's timeline.
+        Asking for the status the order already has answers the order unchanged.
         """
 
 def add_OrdersServiceServicer_to_server(servicer: OrdersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
