@@ -953,7 +953,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a review (its author or an admin) */
+        /** Delete a review (its author or an admin; anyone else's is 404) */
         delete: operations["delete_review"];
         options?: never;
         head?: never;
@@ -2203,7 +2203,10 @@ export interface components {
             /** User Id */
             user_id: number;
         };
-        /** ReviewDetail */
+        /**
+         * ReviewDetail
+         * @description A public listing names no reviewer: a user id there would let anyone collect who reviewed what.
+         */
         ReviewDetail: {
             /** Comment */
             comment: string;
@@ -2216,8 +2219,6 @@ export interface components {
             id: number;
             /** Rating */
             rating: number;
-            /** User Id */
-            user_id: number;
             /** Verified Purchase */
             verified_purchase: boolean;
         };
@@ -7286,7 +7287,7 @@ export interface operations {
                 page_size?: number;
                 page_token?: string;
                 sort?: "newest" | "highest" | "lowest";
-                /** @description Add id, user_id, verified_purchase, created_at */
+                /** @description Add id, verified_purchase, created_at */
                 detail?: boolean;
             };
             header?: never;
@@ -7975,15 +7976,6 @@ export interface operations {
             };
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not allowed for this caller */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
