@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from gateway import activity, middlewares, openapi, throttle
+from gateway import activity, middlewares, openapi, security_headers, slow_clients, throttle
 from gateway.routes import ROUTES
 from gateway.routing import OPENAPI, SETTINGS, UPSTREAMS, Route, register
 from gateway.settings import GatewaySettings
@@ -32,11 +32,13 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
             middlewares.readable_headers,
             middlewares.cors(settings.cors_origins),
             middlewares.errors,
+            slow_clients.body_in_time(settings.http_body_timeout_seconds),
         ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[OPENAPI] = openapi.document(routes)
+    app.on_response_prepare.append(security_headers.on_prepare(routes))
     app.cleanup_ctx.append(upstreams_ctx)
     app.cleanup_ctx.append(activity.recording(settings))
     app.cleanup_ctx.append(throttle.throttling(settings))

@@ -51,6 +51,11 @@ class GatewaySettings(CommonSettings):
     registrations_per_client: int = Field(default=20, gt=0, description="per hour")
     # Proxies in front that append the caller to X-Forwarded-For (an ingress: 1); 0 trusts none.
     forwarded_hops: int = Field(default=0, ge=0, le=10)
+    # Slow or idle clients (gateway/slow_clients.py): a connection that has not sent a whole request
+    # line and headers this long after opening or after its last answer is closed; a request whose
+    # body has not arrived this long after its headers is answered 408 and its connection closed.
+    http_idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -95,3 +95,19 @@ async def test_an_unreachable_upstream_is_a_502_json_error(dist: Path) -> None:
         reply = await client.get("/api/health")
         assert reply.status == 502
         assert await reply.json() == {"error": "/api/ is unavailable"}
+
+
+async def test_every_answer_is_nosniff_and_names_no_server_version(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    answers = [
+        await client.get("/"),
+        await client.get("/assets/index-abc.js"),
+        await client.get("/assets/missing.js"),  # 404
+        await client.post("/products/3"),  # 405: only GET serves pages
+        await client.get("/api/products/"),  # proxied: the upstream's aiohttp Server header is replaced
+    ]
+    for reply in answers:
+        assert reply.headers["X-Content-Type-Options"] == "nosniff", (reply.status, reply.url)
+        assert reply.headers["Server"] == "shop", (reply.status, reply.headers["Server"])
+    assert [a.status for a in answers] == [200, 200, 404, 405, 200]

@@ -1,0 +1,54 @@
+"""Slow and idle clients are cut off, so a few sockets cannot hold the gateway's connections forever.
+
+- Nothing sent, request line or headers trickled, or idle between requests: aiohttp's keep-alive
+  timer (`keepalive_timeout`, started when the connection opens and after each answer) closes a
+  connection still waiting for a whole request after `SHOP_HTTP_IDLE_TIMEOUT_SECONDS`.
+- Body trickled: `body_in_time` reads the body before the handler runs and answers 408 (and closes
+  the connection) when it has not all arrived `SHOP_HTTP_BODY_TIMEOUT_SECONDS` after the headers.
+  Handlers read the body as usual and get the bytes already read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from gateway.errors import ApiError, json_error
+from gateway.settings import GatewaySettings
+
+BODY_TOO_SLOW = "Request body not received in time"
+# After an answer that did not read the whole body, what is left is read and dropped for at most
+# this long (so the client sees the answer) before the connection closes; aiohttp's default is 10 s.
+LINGERING_SECONDS = 2.0
+
+
+def server_options(settings: GatewaySettings) -> dict[str, Any]:
+    """The aiohttp server (web.Server / RequestHandler) arguments that bound slow connections."""
+    return {"keepalive_timeout": settings.http_idle_timeout_seconds, "lingering_time": LINGERING_SECONDS}
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Request body too large (limit {limit} bytes)")
+
+
+def body_in_time(seconds: float) -> Middleware:
+    @web.middleware
+    async def body_in_time_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        length = request.content_length
+        # A declared length over the limit is refused by the handler without reading anything.
+        if request.body_exists and (length is None or length <= request.client_max_size):
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()  # kept by aiohttp: later reads return the same bytes
+            except TimeoutError:
+                response = json_error(408, BODY_TOO_SLOW)
+                response.force_close()
+                return response
+            except web.HTTPRequestEntityTooLarge as exc:
+                raise too_large(request.client_max_size) from exc
+        return await handler(request)
+
+    return body_in_time_middleware
