@@ -17,6 +17,7 @@ from shop.common.v1 import common_pb2
 from shop.shipping.v1 import shipping_pb2
 
 SIGNATURE_HEADER = "X-Shop-Signature"
+TIMESTAMP_HEADER = "X-Shop-Timestamp"
 MAX_TEXT = 200
 MAX_ITEMS = 500
 MAX_ZONE_ENTRIES = 300
@@ -261,7 +262,10 @@ async def carrier_webhook(ctx: Ctx) -> Message:
     payload = await ctx.request.read()
     await ctx.upstreams.shipping.HandleCarrierWebhook(
         shipping_pb2.HandleCarrierWebhookRequest(
-            carrier=ctx.slug(), payload=payload, signature=ctx.request.headers.get(SIGNATURE_HEADER, "")
+            carrier=ctx.slug(),
+            payload=payload,
+            signature=ctx.request.headers.get(SIGNATURE_HEADER, ""),
+            timestamp=ctx.request.headers.get(TIMESTAMP_HEADER, ""),
         ),
         metadata=ctx.metadata,
     )
@@ -345,11 +349,18 @@ ROUTES = [
         "/shipping/webhooks/{slug}",
         carrier_webhook,
         "A carrier's tracking update ({slug} is the carrier, e.g. ups); signed with X-Shop-Signature: "
-        "hex HMAC-SHA256 of the raw body",
+        'hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>"; refused (401) when the timestamp is over '
+        "5 minutes off, and (409) when the same signature comes again",
         TAGS,
         response=Message,
         errors=(400, 401, 409),
-        headers=(HeaderParam(SIGNATURE_HEADER, "Hex HMAC-SHA256 of the raw body with the webhook secret"),),
+        headers=(
+            HeaderParam(
+                SIGNATURE_HEADER,
+                'Hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>" with the webhook secret',
+            ),
+            HeaderParam(TIMESTAMP_HEADER, "When the carrier signed it, in Unix seconds"),
+        ),
     ),
     Route(
         "GET",

@@ -21,7 +21,7 @@ from gateway.routes import ROUTES
 from gateway.routing import Route
 from services.kit import paging
 from services.kit.config import SERVICE_PORTS
-from services.shipping.test_shipping import sign, start_shipping
+from services.shipping.test_shipping import start_shipping, webhook_headers
 from tests.security.real_gateway import Gateway, serve_gateway
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory
@@ -94,7 +94,7 @@ async def test_deeply_nested_bodies_are_400_on_every_route(gateway: Gateway, sha
             _path(route),
             data=text,
             token=gateway.admin,
-            headers={"Content-Type": "application/json", "X-Shop-Signature": sign(text.encode())},
+            headers={"Content-Type": "application/json", **webhook_headers(text.encode())},
         )
         _assert_json_error(reply)
         assert reply.status == 400, (route.method, route.path, reply)
@@ -106,7 +106,7 @@ async def test_signed_webhook_with_out_of_range_time_is_400(gateway: Gateway) ->
             {"tracking_number": "1Z999AA10123456784", "status": "in_transit", "occurred_at": occurred}
         ).encode()
         reply = await gateway.api.call(
-            "POST", "/api/shipping/webhooks/ups", data=body, headers={"X-Shop-Signature": sign(body)}
+            "POST", "/api/shipping/webhooks/ups", data=body, headers=webhook_headers(body)
         )
         _assert_json_error(reply)
 

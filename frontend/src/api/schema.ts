@@ -1003,7 +1003,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A carrier's tracking update ({slug} is the carrier, e.g. ups); signed with X-Shop-Signature: hex HMAC-SHA256 of the raw body */
+        /** A carrier's tracking update ({slug} is the carrier, e.g. ups); signed with X-Shop-Signature: hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>"; refused (401) when the timestamp is over 5 minutes off, and (409) when the same signature comes again */
         post: operations["carrier_webhook"];
         delete?: never;
         options?: never;
@@ -8150,8 +8150,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Hex HMAC-SHA256 of the raw body with the webhook secret */
+                /** @description Hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>" with the webhook secret */
                 "X-Shop-Signature"?: string;
+                /** @description When the carrier signed it, in Unix seconds */
+                "X-Shop-Timestamp"?: string;
             };
             path: {
                 slug: string;
