@@ -3,9 +3,8 @@
 - Nothing sent, request line or headers trickled, or idle between requests: aiohttp's keep-alive
   timer (`keepalive_timeout`, started when the connection opens and after each answer) closes a
   connection still waiting for a whole request after `SHOP_HTTP_IDLE_TIMEOUT_SECONDS`.
-- Body trickled: `body_in_time` reads the body before the handler runs and answers 408 (and closes
-  the connection) when it has not all arrived `SHOP_HTTP_BODY_TIMEOUT_SECONDS` after the headers.
-  Handlers read the body as usual and get the bytes already read.
+- Body trickled: `body_in_time` answers 408 (and closes the connection) when the body has not all
+  arrived `SHOP_HTTP_BODY_TIMEOUT_SECONDS` after the headers, however the handler reads it.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.errors import ApiError, json_error
+from gateway.errors import json_error
 from gateway.settings import GatewaySettings
 
 BODY_TOO_SLOW = "Request body not received in time"
@@ -30,25 +29,22 @@ def server_options(settings: GatewaySettings) -> dict[str, Any]:
     return {"keepalive_timeout": settings.http_idle_timeout_seconds, "lingering_time": LINGERING_SECONDS}
 
 
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"Request body too large (limit {limit} bytes)")
-
-
 def body_in_time(seconds: float) -> Middleware:
     @web.middleware
     async def body_in_time_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        length = request.content_length
-        # A declared length over the limit is refused by the handler without reading anything.
-        if request.body_exists and (length is None or length <= request.client_max_size):
-            try:
-                async with asyncio.timeout(seconds):
-                    await request.read()  # kept by aiohttp: later reads return the same bytes
-            except TimeoutError:
-                response = json_error(408, BODY_TOO_SLOW)
-                response.force_close()
-                return response
-            except web.HTTPRequestEntityTooLarge as exc:
-                raise too_large(request.client_max_size) from exc
-        return await handler(request)
+        if not request.body_exists:
+            return await handler(request)
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                # Once the whole body is in (aiohttp's parser reached its end), the handler has as
+                # long as it needs; until then the deadline stands, however the handler reads it.
+                request.content.on_eof(lambda: deadline.reschedule(None))
+                return await handler(request)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            response = json_error(408, BODY_TOO_SLOW)
+            response.force_close()
+            return response
 
     return body_in_time_middleware
