@@ -34,11 +34,18 @@ def body_in_time(seconds: float) -> Middleware:
     async def body_in_time_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.body_exists:
             return await handler(request)
+        handling = True
+
+        def body_complete() -> None:
+            # The body may end after the answer (a handler that did not read it): nothing to lift then.
+            if handling:
+                deadline.reschedule(None)
+
         try:
             async with asyncio.timeout(seconds) as deadline:
                 # Once the whole body is in (aiohttp's parser reached its end), the handler has as
                 # long as it needs; until then the deadline stands, however the handler reads it.
-                request.content.on_eof(lambda: deadline.reschedule(None))
+                request.content.on_eof(body_complete)
                 return await handler(request)
         except TimeoutError:
             if not deadline.expired():
@@ -46,5 +53,7 @@ def body_in_time(seconds: float) -> Middleware:
             response = json_error(408, BODY_TOO_SLOW)
             response.force_close()
             return response
+        finally:
+            handling = False
 
     return body_in_time_middleware

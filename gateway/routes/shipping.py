@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictStr
 
 from gateway import money
 from gateway.errors import ApiError
-from gateway.models import Amount, Id, Message, Price, QueryParams, RequestBody
+from gateway.models import COUNTRY_PATTERN, Amount, Id, Message, Price, QueryParams, RequestBody
 from gateway.routing import Ctx, HeaderParam, Route
 from services.kit import timestamps
 from shop.common.v1 import common_pb2
@@ -34,7 +34,9 @@ class AddressIn(RequestBody):
     city: Text = ""
     region: Text = Field(default="", description="State or province, e.g. NY")
     postal_code: Text = ""
-    country: StrictStr = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. US")
+    country: StrictStr = Field(
+        min_length=2, max_length=2, pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2, e.g. US"
+    )
 
 
 class QuoteItem(RequestBody):
@@ -111,7 +113,7 @@ class RateIn(RequestBody):
 
 class ZoneIn(RequestBody):
     name: StrictStr = Field(min_length=1, max_length=MAX_TEXT)
-    countries: list[StrictStr] = Field(
+    countries: list[Annotated[StrictStr, Field(pattern=COUNTRY_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_ZONE_ENTRIES, description="Empty: every country"
     )
     regions: list[StrictStr] = Field(default_factory=list, max_length=MAX_ZONE_ENTRIES)

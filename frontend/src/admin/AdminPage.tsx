@@ -8,7 +8,7 @@ import { formatPrice } from "../shared/money";
 import { Panel } from "../shared/Panel";
 import { useTitle } from "../shared/useTitle";
 
-const STATUSES = ["pending", "paid", "fulfilled", "shipped", "delivered", "cancelled", "refunded", "failed"];
+const STATUSES = ["pending", "paid", "fulfilled", "shipped", "delivered", "cancelled", "refunded", "failed"] as const;
 
 function NewProduct() {
   const client = useQueryClient();
@@ -133,7 +133,8 @@ function Products() {
 
 function Orders() {
   const [params, setParams] = useSearchParams();
-  const status = params.get("status") ?? "";
+  const given = params.get("status") ?? "";
+  const status = STATUSES.find((s) => s === given) ?? "";
   const client = useQueryClient();
   const orders = useQuery({
     queryKey: ["admin-orders", status],

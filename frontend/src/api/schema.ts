@@ -1555,6 +1555,24 @@ export interface components {
             /** Resulting On Hand */
             resulting_on_hand: number;
         };
+        /**
+         * NewAccount
+         * @description What auth accepts: an address with a dotted domain (no spaces or invisible characters), and a
+         *     password of 8-128 characters that zxcvbn does not guess in under 10,000 tries.
+         */
+        NewAccount: {
+            /**
+             * Email
+             * @example user@example.com
+             */
+            email: string;
+            /**
+             * Password
+             * @description 8-128 characters; common, leaked or pattern passwords (12345678, password) are refused
+             * @example correct horse battery
+             */
+            password: string;
+        };
         /** NewAddress */
         NewAddress: {
             /** City */
@@ -1715,7 +1733,10 @@ export interface components {
         NewItem: {
             /** Product Id */
             product_id: number;
-            /** Quantity */
+            /**
+             * Quantity
+             * @description Per line, at most 99
+             */
             quantity: number;
         };
         /** NewPost */
@@ -1734,7 +1755,7 @@ export interface components {
             body_markdown?: string;
             /**
              * Slug
-             * @description a-z, 0-9 and hyphens; derived from the title when empty
+             * @description a-z, 0-9 and single hyphens, with a letter; derived from the title when empty
              * @default
              */
             slug?: string;
@@ -3377,6 +3398,7 @@ export interface operations {
                 /** @description Part of the email or display name */
                 q?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -3737,6 +3759,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -4415,7 +4438,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Credentials"];
+                "application/json": components["schemas"]["NewAccount"];
             };
         };
         responses: {
@@ -4501,6 +4524,7 @@ export interface operations {
                 /** @description Every placement when empty */
                 placement?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Admins only: switched-off, future and expired banners too */
                 include_inactive?: boolean;
@@ -5415,6 +5439,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -5592,6 +5617,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -5682,6 +5708,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -5772,9 +5799,10 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Only orders in this status: one of pending, paid, fulfilled, shipped, delivered, cancelled, refunded, failed */
-                status?: string | null;
+                status?: "pending" | "paid" | "fulfilled" | "shipped" | "delivered" | "cancelled" | "refunded" | "failed";
             };
             header?: never;
             path?: never;
@@ -6145,6 +6173,7 @@ export interface operations {
             query?: {
                 tag?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Admins only: drafts and scheduled posts too */
                 include_drafts?: boolean;
@@ -6769,6 +6798,7 @@ export interface operations {
                 /** @description Text search over name and description */
                 q?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Add each product's rating */
                 include?: "rating" | null;
@@ -6922,6 +6952,7 @@ export interface operations {
                 days?: number;
                 type?: "all" | "viewed" | "added_to_cart" | "ordered" | "reviewed";
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -7285,6 +7316,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 sort?: "newest" | "highest" | "lowest";
                 /** @description Add id, verified_purchase, created_at */
