@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from gateway import activity, middlewares, openapi, sessions, throttle
+from gateway import activity, middlewares, openapi, security_headers, sessions, slow_clients, throttle
 from gateway.routes import ROUTES
 from gateway.routing import OPENAPI, SETTINGS, UPSTREAMS, Route, register
 from gateway.settings import GatewaySettings
@@ -32,12 +32,14 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
             middlewares.readable_headers,
             middlewares.cors(settings.cors_origins),
             middlewares.errors,
+            slow_clients.body_in_time(settings.http_body_timeout_seconds),
         ],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[OPENAPI] = openapi.document(routes)
     app[sessions.POLICY] = sessions.CookiePolicy(settings.session_cookie_secure, settings.forwarded_hops)
+    app.on_response_prepare.append(security_headers.on_prepare(routes))
     app.cleanup_ctx.append(upstreams_ctx)
     app.cleanup_ctx.append(activity.recording(settings))
     app.cleanup_ctx.append(throttle.throttling(settings))

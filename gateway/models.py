@@ -1,7 +1,7 @@
 """Building blocks of the request and response bodies; each resource's own shapes live with its routes.
 
 Request bodies are strict: a JSON string is not a number, `true` is not a number, 1.5 is not an
-integer; missing required fields fail; unknown fields are ignored.
+integer (but 3.0 is 3, as in JSON Schema); missing required fields fail; unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -26,8 +26,17 @@ Price = Annotated[
     AfterValidator(_two_decimals),
 ]
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# Units of stock: inventory keeps at most a billion of one product.
+STOCK_MAX = 1_000_000_000
+Stock = Annotated[int, Field(ge=0, le=STOCK_MAX)]
 PositiveCount = Annotated[int, Field(ge=1, le=INT64_MAX)]
 Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+# ISO codes as the services check them (they upper-case first): "US", "usd".
+COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+CURRENCY_PATTERN = r"^([A-Za-z]{3})?$"
+# A slug: lowercase letters, digits and single hyphens, with a letter somewhere (all digits would
+# read as an id).
+SLUG_WITH_LETTER = r"^([a-z0-9]+-)*[0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 # What an API response carries for money: the number in major units (100.0).
 Amount = Annotated[float, Field(description="In the shop's currency")]
 
@@ -40,6 +49,8 @@ def _without_defaults(schema: dict[str, Any]) -> None:
     # A patch field's default only stands for "unchanged"; it is not a value to document.
     for prop in schema.get("properties", {}).values():
         prop.pop("default", None)
+    # `{}` changes nothing and is refused: the document says so.
+    schema["minProperties"] = 1
 
 
 class Patch(RequestBody):

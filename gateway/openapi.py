@@ -36,6 +36,7 @@ _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
 
 # Every route that reaches a service can meet these.
 _UPSTREAM_FAILURES = (500, 503, 504)
+PAGE_TOKEN = "page_token"
 
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input (the message names the field)",
@@ -76,6 +77,10 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
         prop = dict(prop)
         description = prop.pop("description", None)
         prop.pop("title", None)
+        if name == PAGE_TOKEN:
+            # Opaque, from the previous page's X-Next-Page-Token: base64url without padding.
+            prop["pattern"] = "^[A-Za-z0-9_-]*$"
+            description = description or "The X-Next-Page-Token of the previous page; empty: the first page"
         param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
         if description:
             param["description"] = description

@@ -229,7 +229,7 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> BaseMode
         data: Any = {}
     else:
         try:
-            data = jsontext.loads(raw)
+            data = jsontext.loads(raw, parse_float=_integral_as_int)
         except ValueError as exc:  # also NaN, non-UTF-8 bytes and nesting thousands deep
             raise ApiError(400, "Malformed JSON body") from exc
     if not isinstance(data, dict):
@@ -238,6 +238,15 @@ async def _read_body(request: web.Request, route: Route, limit: int) -> BaseMode
         return route.request.model_validate(data)
     except ValidationError as exc:
         raise ApiError(400, validation_message(exc)) from exc
+
+
+def _integral_as_int(text: str) -> float | int:
+    """JSON Schema counts 3.0 as an integer, so the document's "integer" fields take it; float fields
+    take ints alike. Values beyond int64 stay floats (and fail their field's bounds)."""
+    value = float(text)
+    if value.is_integer() and abs(value) <= INT64_MAX:
+        return int(value)
+    return value
 
 
 def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:

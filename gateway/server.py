@@ -18,6 +18,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway.errors import INTERNAL_ERROR, json_error
+from gateway.routing import SETTINGS
+from gateway.security_headers import harden
+from gateway.slow_clients import server_options
 
 log = logging.getLogger("shop.http")
 
@@ -45,6 +48,7 @@ class JsonErrorHandler(RequestHandler):
             log.info("malformed request", extra={"status": status, "reason": type(exc).__name__})
             text = MALFORMED_REQUEST if status == 400 else HTTPStatus(status).phrase
         response = json_error(status, text)
+        harden(response)
         response.force_close()
         return response
 
@@ -55,11 +59,12 @@ class _JsonErrorServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """`web.AppRunner` whose connections are handled by `JsonErrorHandler`."""
+    """`web.AppRunner` whose connections are handled by `JsonErrorHandler` and time out when slow."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        kwargs: dict[str, Any] = dict(server._kwargs)
+        # Slow and idle connections are closed (gateway/slow_clients.py) unless the caller says otherwise.
+        kwargs: dict[str, Any] = {**server_options(self.app[SETTINGS]), **server._kwargs}
         return _JsonErrorServer(
             server.request_handler,
             request_factory=server.request_factory,

@@ -54,6 +54,11 @@ class GatewaySettings(CommonSettings):
     # Browser session cookies (gateway/sessions.py): Secure when the request came over https (auto),
     # or always, or never.
     session_cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Slow or idle clients (gateway/slow_clients.py): a connection that has not sent a whole request
+    # line and headers this long after opening or after its last answer is closed; a request whose
+    # body has not arrived this long after its headers is answered 408 and its connection closed.
+    http_idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

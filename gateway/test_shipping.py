@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 from uuid import uuid4
@@ -13,7 +15,7 @@ from gateway.app import create_app
 from gateway.conftest import Api, User, assert_error, gateway_settings, new_product
 from services.kit.server import start
 from services.shipping.service import build
-from services.shipping.test_shipping import sign, start_shipping
+from services.shipping.test_shipping import WEBHOOK_SECRET, sign, stamp, start_shipping, webhook_headers
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.shipping.v1 import shipping_pb2, shipping_pb2_grpc
@@ -236,11 +238,15 @@ async def test_tracking_edge_cases(
 # --- carrier webhooks ---------------------------------------------------------------------------
 
 
-async def _webhook(api: Api, carrier: str, body: dict[str, Any], signature: str | None) -> Any:
+async def _webhook(
+    api: Api, carrier: str, body: dict[str, Any], signature: str | None, timestamp: str | None = None
+) -> Any:
     raw = json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if signature is not None:
         headers["X-Shop-Signature"] = signature
+    if timestamp is not None:
+        headers["X-Shop-Timestamp"] = timestamp
     return await api.call("POST", f"/api/shipping/webhooks/{carrier}", data=raw, headers=headers)
 
 
@@ -258,15 +264,28 @@ async def test_carrier_webhooks_need_a_good_signature(
     }
     raw = json.dumps(body).encode()
 
-    assert_error(await _webhook(api, "ups", body, "0" * 64), 401, mentions="signature")
-    assert_error(await _webhook(api, "ups", body, None), 401)
-    assert_error(await _webhook(api, "ups", {**body, "status": "delivered"}, sign(raw)), 401)
+    now, before = stamp(), stamp(1)
+    assert_error(await _webhook(api, "ups", body, "0" * 64, now), 401, mentions="signature")
+    assert_error(await _webhook(api, "ups", body, None, now), 401)
+    # Signed without the timestamp (the old scheme), or with no timestamp header: refused.
+    assert_error(
+        await _webhook(
+            api, "ups", body, hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest(), now
+        ),
+        401,
+    )
+    assert_error(await _webhook(api, "ups", body, sign(raw, now)), 401, mentions="timestamp")
+    assert_error(await _webhook(api, "ups", {**body, "status": "delivered"}, sign(raw, now), now), 401)
     assert (await api.get(tracking, token=user.token)).body["status"] == "label_created"
-    assert_error(await _webhook(api, "UPS!", body, sign(raw)), 404)
-    assert_error(await _webhook(api, "dhl", body, sign(raw)), 404)
+    assert_error(await _webhook(api, "UPS!", body, sign(raw, now), now), 404)
+    assert_error(await _webhook(api, "dhl", body, sign(raw, before), before), 404)
 
-    accepted = await _webhook(api, "ups", body, sign(raw))
+    accepted = await _webhook(api, "ups", body, sign(raw, now), now)
     assert (accepted.status, accepted.body) == (200, {"message": "Tracking event recorded"})
+    # The same signed request again is a replay: 409, and nothing more is recorded.
+    assert_error(await _webhook(api, "ups", body, sign(raw, now), now), 409, mentions="already received")
+    old = stamp(10 * 60)
+    assert_error(await _webhook(api, "ups", body, sign(raw, old), old), 401, mentions="timestamp")
     seen = (await api.get(tracking, token=user.token)).body
     assert (seen["status"], seen["events"][-1]["location"]) == ("in_transit", "Louisville, KY")
     await _wait_for_order(api, user, order_id, "shipped")
@@ -280,7 +299,7 @@ async def test_webhooks_without_a_secret_are_503(platform: Platform) -> None:
         settings = gateway_settings(platform, shipping_addr=f"127.0.0.1:{running.port}")
         async with TestClient(TestServer(create_app(settings))) as client:
             reply = await Api(client).call(
-                "POST", "/api/shipping/webhooks/ups", data=b"{}", headers={"X-Shop-Signature": sign(b"{}")}
+                "POST", "/api/shipping/webhooks/ups", data=b"{}", headers=webhook_headers(b"{}")
             )
     finally:
         await running.stop(grace=0)

@@ -43,6 +43,14 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 _MAX_BODY = 2 * 1024 * 1024
+# In place of aiohttp's "Python/3.x aiohttp/3.x" (and the gateway's, passed on): no versions to match.
+SERVER_NAME = "shop"
+
+
+async def _harden(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer (files, proxied ones, aiohttp's own 404/405) is taken for its declared type only."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Server"] = SERVER_NAME
 
 
 def _proxy(prefix: str, upstream: str, strip: str) -> web.RouteDef:
@@ -94,6 +102,7 @@ def create_app(dist: Path, api_url: str, provider_url: str) -> web.Application:
         return web.FileResponse(index, headers={**PAGE_HEADERS, "Cache-Control": "no-cache"})
 
     app.cleanup_ctx.append(session_ctx)
+    app.on_response_prepare.append(_harden)
     app.add_routes(
         [
             _proxy("/api/", api_url.rstrip("/"), ""),

@@ -108,3 +108,19 @@ async def test_every_cookie_of_an_answer_reaches_the_browser(
     reply = await client.post("/api/auth/session/", data="{}")
     cookies = reply.headers.getall("Set-Cookie")
     assert sorted(c.split(";")[0] for c in cookies) == ["one=1", "two=2"]
+
+
+async def test_every_answer_is_nosniff_and_names_no_server_version(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    answers = [
+        await client.get("/"),
+        await client.get("/assets/index-abc.js"),
+        await client.get("/assets/missing.js"),  # 404
+        await client.post("/products/3"),  # 405: only GET serves pages
+        await client.get("/api/products/"),  # proxied: the upstream's aiohttp Server header is replaced
+    ]
+    for reply in answers:
+        assert reply.headers["X-Content-Type-Options"] == "nosniff", (reply.status, reply.url)
+        assert reply.headers["Server"] == "shop", (reply.status, reply.headers["Server"])
+    assert [a.status for a in answers] == [200, 200, 404, 405, 200]

@@ -11,10 +11,29 @@ from gateway.routing import Ctx, Route
 from gateway.throttle import THROTTLE, Throttle
 from shop.auth.v1 import auth_pb2
 
+# Auth's rules, stated in the document (auth checks them itself too).
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
+
+# A local part and a dotted domain of visible ASCII (auth also takes other visible characters).
+EMAIL_PATTERN = r"^[!-?A-~]+@[!-\-/-?A-~]+(\.[!-\-/-?A-~]+)+$"
+
 
 class Credentials(RequestBody):
-    email: str = Field(max_length=320, examples=["user@example.com"])
-    password: str = Field(max_length=1024, examples=["correct horse battery"])
+    email: str = Field(min_length=1, max_length=320, examples=["user@example.com"])
+    password: str = Field(min_length=1, max_length=1024, examples=["correct horse battery"])
+
+
+class NewAccount(RequestBody):
+    """What auth accepts: an address with a dotted domain (no spaces or invisible characters), and a
+    password of 8-128 characters that zxcvbn does not guess in under 10,000 tries."""
+
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=254, examples=["user@example.com"])
+    password: str = Field(
+        min_length=MIN_PASSWORD,
+        max_length=MAX_PASSWORD,
+        examples=["correct horse battery"],
+        description="8-128 characters; common, leaked or pattern passwords (12345678, password) are refused",
+    )
 
 
 class Registered(BaseModel):
@@ -37,7 +56,7 @@ def _throttle(ctx: Ctx) -> tuple[Throttle | None, str]:
 
 
 async def register(ctx: Ctx) -> Registered:
-    body = ctx.body(Credentials)
+    body = ctx.body(NewAccount)
     throttle, client = _throttle(ctx)
     if throttle:
         await throttle.before_registration(client)
@@ -83,7 +102,7 @@ ROUTES = [
         register,
         "Register a new user",
         TAGS,
-        request=Credentials,
+        request=NewAccount,
         response=Registered,
         status=201,
         errors=(409, 429),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, Field, RootModel
 
-from gateway.models import Id, Message, PositiveCount, RequestBody
+from gateway.models import Id, Message, RequestBody
 from gateway.routing import Ctx, Route
 from shop.cart.v1 import cart_pb2
 
 
 class NewItem(RequestBody):
     product_id: Id
-    quantity: PositiveCount
+    quantity: int = Field(ge=1, le=99, description="Per line, at most 99")
 
 
 class ItemAdded(BaseModel):

@@ -5,14 +5,14 @@ filters and facets, and image uploads. Public reads see active products only."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from gateway import money
 from gateway.errors import ApiError
-from gateway.models import Amount, Id, Patch, Price, QueryParams, RequestBody
+from gateway.models import SLUG_WITH_LETTER, Amount, Id, Patch, Price, QueryParams, RequestBody
 from gateway.routes.products import _available
 from gateway.routing import Ctx, FileBody, Route
 from shop.catalog.v1 import catalog_pb2
@@ -42,7 +42,9 @@ _SORT = {
     "rating": catalog_pb2.SEARCH_SORT_RATING,
     "popularity": catalog_pb2.SEARCH_SORT_POPULARITY,
 }
-Slug = StrictStr
+# Lowercase letters, digits and single hyphens, with a letter (all digits would read as an id);
+# empty where the field is optional ("made from the name").
+Slug = Annotated[StrictStr, Field(pattern=f"^$|{SLUG_WITH_LETTER}")]
 
 
 # --- response shapes ---------------------------------------------------------------------------

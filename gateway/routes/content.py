@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, BeforeValidator, Field, RootModel, StrictBool, StrictInt, StrictStr
 
 from gateway.auth import authenticate
-from gateway.models import Message, Patch, QueryParams, RequestBody
+from gateway.models import SLUG_WITH_LETTER, Message, Patch, QueryParams, RequestBody
 from gateway.routing import Ctx, Route
 from services.kit import timestamps
 from services.kit.clients import Metadata
@@ -76,7 +76,10 @@ class NewPost(RequestBody):
     title: StrictStr = Field(min_length=1, max_length=MAX_TITLE)
     body_markdown: StrictStr = Field(default="", max_length=MAX_BODY, description="Markdown")
     slug: StrictStr = Field(
-        default="", max_length=MAX_SLUG, description="a-z, 0-9 and hyphens; derived from the title when empty"
+        default="",
+        max_length=MAX_SLUG,
+        pattern=f"^$|{SLUG_WITH_LETTER}",
+        description="a-z, 0-9 and single hyphens, with a letter; derived from the title when empty",
     )
     author_name: StrictStr = Field(default="", max_length=MAX_AUTHOR, description="The byline")
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
@@ -85,7 +88,9 @@ class NewPost(RequestBody):
 class PostChanges(Patch):
     title: StrictStr = Field(default="", min_length=1, max_length=MAX_TITLE)
     body_markdown: StrictStr = Field(default="", max_length=MAX_BODY)
-    slug: StrictStr = Field(default="", min_length=1, max_length=MAX_SLUG, description="Must be free")
+    slug: StrictStr = Field(
+        default="", min_length=1, max_length=MAX_SLUG, pattern=SLUG_WITH_LETTER, description="Must be free"
+    )
     author_name: StrictStr = Field(default="", max_length=MAX_AUTHOR)
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS, description="Replaces all tags")
 

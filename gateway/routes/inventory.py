@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, RootModel
 
-from gateway.models import Count, Message, QueryParams, RequestBody
+from gateway.models import Message, QueryParams, RequestBody, Stock
 from gateway.routing import Ctx, Route
 from shop.inventory.v1 import inventory_pb2
 
@@ -16,7 +16,7 @@ MAX_PAGES = 10_000
 
 
 class StockUpdate(RequestBody):
-    stock: Count
+    stock: Stock
 
 
 class StockLevels(RootModel[dict[str, int]]):

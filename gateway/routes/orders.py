@@ -119,7 +119,9 @@ class OrderQuery(QueryParams):
     page_size: int = Field(default=50, ge=1, le=200)
     page_token: str = Field(default="", max_length=1000)
     status: str | None = Field(
-        default=None, description=f"Only orders in this status: one of {', '.join(ORDER_STATUSES)}"
+        default=None,
+        description=f"Only orders in this status: one of {', '.join(ORDER_STATUSES)}",
+        json_schema_extra={"enum": list(ORDER_STATUSES)},
     )
 
     @model_validator(mode="after")

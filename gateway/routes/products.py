@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, RootModel, StrictStr
 
 from gateway import money
 from gateway.errors import INTERNAL_ERROR, ApiError, UpstreamError
-from gateway.models import Amount, Count, Message, Patch, Price, QueryParams, RequestBody
+from gateway.models import Amount, Message, Patch, Price, QueryParams, RequestBody, Stock
 from gateway.routing import Ctx, Route
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
@@ -24,14 +24,14 @@ class NewProduct(RequestBody):
     name: StrictStr = Field(min_length=1, max_length=MAX_NAME)
     price: Price
     description: StrictStr = ""
-    stock: Count | None = Field(default=None, description="Units on hand; left unset when omitted")
+    stock: Stock | None = Field(default=None, description="Units on hand; left unset when omitted")
 
 
 class ProductChanges(Patch):
     name: StrictStr = Field(default="", min_length=1, max_length=MAX_NAME)
     price: Price = 0.0
     description: StrictStr = ""
-    stock: Count = 0
+    stock: Stock = 0
 
 
 class ProductCreated(BaseModel):

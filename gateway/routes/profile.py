@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, RootModel, StrictBool, StrictStr
 
 from gateway.errors import ApiError
-from gateway.models import Message, Patch, QueryParams, RequestBody
+from gateway.models import COUNTRY_PATTERN, CURRENCY_PATTERN, Message, Patch, QueryParams, RequestBody
 from gateway.routing import Ctx, Route
 from shop.auth.v1 import auth_pb2
 from shop.common.v1 import common_pb2
@@ -39,7 +39,9 @@ class ProfileChanges(Patch):
     )
     marketing_opt_in: StrictBool = False
     locale: StrictStr = Field(default="", max_length=35, description="BCP 47 tag such as en-US")
-    currency: StrictStr = Field(default="", max_length=3, description="ISO 4217 code such as USD")
+    currency: StrictStr = Field(
+        default="", max_length=3, pattern=CURRENCY_PATTERN, description="ISO 4217 code such as USD"
+    )
 
 
 class AddressOut(BaseModel):
@@ -68,7 +70,9 @@ class NewAddress(RequestBody):
     city: StrictStr = Field(min_length=1, max_length=100)
     region: StrictStr = Field(default="", max_length=100)
     postal_code: StrictStr = Field(min_length=1, max_length=20)
-    country: StrictStr = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2", examples=["US"])
+    country: StrictStr = Field(
+        min_length=2, max_length=2, pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2", examples=["US"]
+    )
     phone: StrictStr = Field(default="", max_length=32)
     is_default: StrictBool = Field(default=False, description="The first address is the default anyway")
 
@@ -81,7 +85,7 @@ class AddressChanges(Patch):
     city: StrictStr = Field(default="", min_length=1, max_length=100)
     region: StrictStr = Field(default="", max_length=100)
     postal_code: StrictStr = Field(default="", min_length=1, max_length=20)
-    country: StrictStr = Field(default="", min_length=2, max_length=2)
+    country: StrictStr = Field(default="", min_length=2, max_length=2, pattern=COUNTRY_PATTERN)
     phone: StrictStr = Field(default="", max_length=32)
 
 

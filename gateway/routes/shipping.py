@@ -10,13 +10,14 @@ from pydantic import AfterValidator, BaseModel, Field, StrictStr
 
 from gateway import money
 from gateway.errors import ApiError
-from gateway.models import Amount, Id, Message, Price, QueryParams, RequestBody
+from gateway.models import COUNTRY_PATTERN, Amount, Id, Message, Price, QueryParams, RequestBody
 from gateway.routing import Ctx, HeaderParam, Route
 from services.kit import timestamps
 from shop.common.v1 import common_pb2
 from shop.shipping.v1 import shipping_pb2
 
 SIGNATURE_HEADER = "X-Shop-Signature"
+TIMESTAMP_HEADER = "X-Shop-Timestamp"
 MAX_TEXT = 200
 MAX_ITEMS = 500
 MAX_ZONE_ENTRIES = 300
@@ -33,7 +34,9 @@ class AddressIn(RequestBody):
     city: Text = ""
     region: Text = Field(default="", description="State or province, e.g. NY")
     postal_code: Text = ""
-    country: StrictStr = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. US")
+    country: StrictStr = Field(
+        min_length=2, max_length=2, pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2, e.g. US"
+    )
 
 
 class QuoteItem(RequestBody):
@@ -110,7 +113,7 @@ class RateIn(RequestBody):
 
 class ZoneIn(RequestBody):
     name: StrictStr = Field(min_length=1, max_length=MAX_TEXT)
-    countries: list[StrictStr] = Field(
+    countries: list[Annotated[StrictStr, Field(pattern=COUNTRY_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_ZONE_ENTRIES, description="Empty: every country"
     )
     regions: list[StrictStr] = Field(default_factory=list, max_length=MAX_ZONE_ENTRIES)
@@ -282,7 +285,10 @@ async def carrier_webhook(ctx: Ctx) -> Message:
     payload = await ctx.request.read()
     await ctx.upstreams.shipping.HandleCarrierWebhook(
         shipping_pb2.HandleCarrierWebhookRequest(
-            carrier=ctx.slug(), payload=payload, signature=ctx.request.headers.get(SIGNATURE_HEADER, "")
+            carrier=ctx.slug(),
+            payload=payload,
+            signature=ctx.request.headers.get(SIGNATURE_HEADER, ""),
+            timestamp=ctx.request.headers.get(TIMESTAMP_HEADER, ""),
         ),
         metadata=ctx.metadata,
     )
@@ -366,11 +372,18 @@ ROUTES = [
         "/shipping/webhooks/{slug}",
         carrier_webhook,
         "A carrier's tracking update ({slug} is the carrier, e.g. ups); signed with X-Shop-Signature: "
-        "hex HMAC-SHA256 of the raw body",
+        'hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>"; refused (401) when the timestamp is over '
+        "5 minutes off, and (409) when the same signature comes again",
         TAGS,
         response=Message,
         errors=(400, 401, 409),
-        headers=(HeaderParam(SIGNATURE_HEADER, "Hex HMAC-SHA256 of the raw body with the webhook secret"),),
+        headers=(
+            HeaderParam(
+                SIGNATURE_HEADER,
+                'Hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>" with the webhook secret',
+            ),
+            HeaderParam(TIMESTAMP_HEADER, "When the carrier signed it, in Unix seconds"),
+        ),
     ),
     Route(
         "GET",

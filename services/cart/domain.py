@@ -16,6 +16,8 @@ class CartError(ErrorCode):
     PRODUCT_NOT_FOUND = Kind.NOT_FOUND, "product not found"
     ITEM_NOT_FOUND = Kind.NOT_FOUND, "item not in cart"
     CART_FULL = Kind.FAILED_PRECONDITION, "cart is full"
+    # A valid quantity that the line, as it stands, cannot take: a conflict with the cart's state.
+    LINE_FULL = Kind.FAILED_PRECONDITION, "the line would hold more than 99"
 
 
 def product_id(value: int) -> int:

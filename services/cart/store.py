@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 
-from services.kit.errors import DomainError, invalid
+from services.kit.errors import DomainError
 from services.kit.redis import Keys
 
 from .domain import MAX_LINES, MAX_QUANTITY, CartError
@@ -175,8 +175,9 @@ class CartStore:
         if status == "full":
             raise DomainError(CartError.CART_FULL)
         if status == "too_many":
-            raise invalid(
-                f"the cart already holds {reply[2]} of product {product_id}; at most {MAX_QUANTITY} per line"
+            raise DomainError(
+                CartError.LINE_FULL,
+                f"the cart already holds {reply[2]} of product {product_id}; at most {MAX_QUANTITY} per line",
             )
         return Item(int(reply[1]), product_id, int(reply[2]))
 

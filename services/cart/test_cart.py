@@ -193,7 +193,8 @@ async def test_quantity_stays_within_99_after_merging(
     me = bearer(tokens.customer(_uid()))
     await cart.AddItem(cart_pb2.AddItemRequest(product_id=pid, quantity=60), metadata=me)
     code = await _code(cart.AddItem(cart_pb2.AddItemRequest(product_id=pid, quantity=40), metadata=me))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    # A valid quantity the line cannot take as it stands: a conflict (409 over REST), not bad input.
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert await _lines(cart, me) == [(1, pid, 60)]
     reply = await cart.AddItem(cart_pb2.AddItemRequest(product_id=pid, quantity=39), metadata=me)
     assert reply.item.quantity == 99

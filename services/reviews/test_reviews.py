@@ -307,7 +307,8 @@ async def test_delete_by_author_or_admin_only(clients: Clients) -> None:
         await clients.reviews.DeleteReview(
             reviews_pb2.DeleteReviewRequest(id=mine.id), metadata=bearer(clients.tokens.customer(new_user()))
         )
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Not PERMISSION_DENIED: a stranger must not learn that the review exists.
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await clients.reviews.DeleteReview(reviews_pb2.DeleteReviewRequest(id=mine.id))
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -27,6 +27,8 @@ class ShippingError(ErrorCode):
     INVALID_TRANSITION = Kind.FAILED_PRECONDITION, "shipment status cannot change that way"
     WEBHOOKS_DISABLED = Kind.UNAVAILABLE, "carrier webhooks are not configured"
     BAD_SIGNATURE = Kind.UNAUTHENTICATED, "invalid webhook signature"
+    STALE_WEBHOOK = Kind.UNAUTHENTICATED, "webhook timestamp missing or more than 5 minutes off"
+    REPLAYED_WEBHOOK = Kind.ALREADY_EXISTS, "webhook already received"
     CONCURRENT_CHANGE = Kind.ABORTED, "the shipment changed concurrently; try again"
 
 

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import random
 import re
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.kit.server import start
+from services.shipping import webhooks
 from shop.cart.v1 import cart_pb2, cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
@@ -51,8 +51,19 @@ async def start_shipping(platform: Platform) -> None:
     await platform.start("shipping", **SHIPPING_SETTINGS)
 
 
-def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def stamp(seconds_ago: int = 0) -> str:
+    """A webhook timestamp (Unix seconds); distinct ones make distinct signatures of one body."""
+    return str(int(time.time()) - seconds_ago)
+
+
+def sign(body: bytes, timestamp: str, secret: str = WEBHOOK_SECRET) -> str:
+    return webhooks.signature(secret, timestamp, body)
+
+
+def webhook_headers(body: bytes, timestamp: str | None = None) -> dict[str, str]:
+    """The headers of a webhook signed as a carrier signs it."""
+    when = stamp() if timestamp is None else timestamp
+    return {"X-Shop-Timestamp": when, "X-Shop-Signature": sign(body, when)}
 
 
 def us_address(**fields: str) -> common_pb2.Address:
@@ -555,11 +566,15 @@ def _soon(minutes: int) -> str:
 
 
 def _webhook(
-    carrier: str, body: dict[str, Any], signature: str | None = None
+    carrier: str, body: dict[str, Any], signature: str | None = None, *, seconds_ago: int = 0
 ) -> S.HandleCarrierWebhookRequest:
     payload = json.dumps(body).encode()
+    when = stamp(seconds_ago)
     return S.HandleCarrierWebhookRequest(
-        carrier=carrier, payload=payload, signature=sign(payload) if signature is None else signature
+        carrier=carrier,
+        payload=payload,
+        signature=sign(payload, when) if signature is None else signature,
+        timestamp=when,
     )
 
 
@@ -577,8 +592,8 @@ async def test_signed_carrier_webhooks_advance_the_timeline(shop: Shop) -> None:
     reply = await shop.shipping.HandleCarrierWebhook(_webhook("ups", body))
     assert reply.shipment.status == S.SHIPMENT_STATUS_IN_TRANSIT
     assert reply.shipment.events[-1].location == "Louisville, KY"
-    # A resent webhook changes nothing.
-    again = await shop.shipping.HandleCarrierWebhook(_webhook("UPS", body))
+    # A webhook the carrier sends again (signed anew) changes nothing.
+    again = await shop.shipping.HandleCarrierWebhook(_webhook("UPS", body, seconds_ago=1))
     assert len(again.shipment.events) == len(reply.shipment.events)
     await shop.wait_for_order(order.id, orders_pb2.ORDER_STATUS_SHIPPED)
 
@@ -593,9 +608,9 @@ async def test_signed_carrier_webhooks_advance_the_timeline(shop: Shop) -> None:
     forged.payload = forged.payload.replace(b"DELIVERED", b"EXCEPTION")
     assert (await _error(shop.shipping.HandleCarrierWebhook(forged)))[0] == grpc.StatusCode.UNAUTHENTICATED
     # Another carrier's webhook does not reach this shipment.
-    assert (await _error(shop.shipping.HandleCarrierWebhook(_webhook("dhl", delivered))))[0] == (
-        grpc.StatusCode.NOT_FOUND
-    )
+    assert (await _error(shop.shipping.HandleCarrierWebhook(_webhook("dhl", delivered, seconds_ago=2))))[
+        0
+    ] == (grpc.StatusCode.NOT_FOUND)
     # A signature of non-ASCII text is just wrong, not a crash.
     assert (await _error(shop.shipping.HandleCarrierWebhook(_webhook("ups", delivered, "é" * 64))))[0] == (
         grpc.StatusCode.UNAUTHENTICATED
@@ -613,7 +628,10 @@ async def test_signed_carrier_webhooks_advance_the_timeline(shop: Shop) -> None:
         )
     deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
     for payload in (b"{nope", deep):
-        garbage = S.HandleCarrierWebhookRequest(carrier="ups", payload=payload, signature=sign(payload))
+        when = stamp()
+        garbage = S.HandleCarrierWebhookRequest(
+            carrier="ups", payload=payload, signature=sign(payload, when), timestamp=when
+        )
         assert (await _error(shop.shipping.HandleCarrierWebhook(garbage)))[
             0
         ] == grpc.StatusCode.INVALID_ARGUMENT
@@ -621,6 +639,40 @@ async def test_signed_carrier_webhooks_advance_the_timeline(shop: Shop) -> None:
     done = await shop.shipping.HandleCarrierWebhook(_webhook("ups", delivered))
     assert done.shipment.status == S.SHIPMENT_STATUS_DELIVERED
     await shop.wait_for_order(order.id, orders_pb2.ORDER_STATUS_DELIVERED)
+
+
+async def test_replayed_or_stale_webhooks_are_refused(shop: Shop) -> None:
+    _, who = shop.customer()
+    shipment = await shop.ship(await shop.paid_order(who))
+    body = {"tracking_number": shipment.tracking_number, "status": "in_transit", "occurred_at": _soon(1)}
+    first = _webhook("ups", body)
+    assert (await shop.shipping.HandleCarrierWebhook(first)).shipment.status == S.SHIPMENT_STATUS_IN_TRANSIT
+    # The very same signed request again (captured and replayed): refused, however soon.
+    code, details = await _error(shop.shipping.HandleCarrierWebhook(first))
+    assert (code, details) == (grpc.StatusCode.ALREADY_EXISTS, "webhook already received")
+
+    later = {**body, "status": "delivered", "occurred_at": _soon(2)}
+    window = webhooks.WINDOW_SECONDS
+    for stale in (
+        _webhook("ups", later, seconds_ago=window + 60),
+        _webhook("ups", later, seconds_ago=-window - 60),
+    ):
+        code, details = await _error(shop.shipping.HandleCarrierWebhook(stale))
+        assert (code, details) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "webhook timestamp missing or more than 5 minutes off",
+        )
+    # The timestamp is part of what is signed: a fresh one on an old signature does not pass.
+    old = _webhook("ups", later, seconds_ago=window + 60)
+    old.timestamp = stamp()
+    assert (await _error(shop.shipping.HandleCarrierWebhook(old)))[0] == grpc.StatusCode.UNAUTHENTICATED
+    for missing in ("", "soon", "1" * 40, "١٢"):
+        odd = _webhook("ups", later)
+        odd.timestamp = missing
+        assert (await _error(shop.shipping.HandleCarrierWebhook(odd)))[0] == grpc.StatusCode.UNAUTHENTICATED
+    assert (await shop.shipping.HandleCarrierWebhook(_webhook("ups", later))).shipment.status == (
+        S.SHIPMENT_STATUS_DELIVERED
+    )
 
 
 async def test_webhooks_are_refused_without_a_secret(shop: Shop) -> None:

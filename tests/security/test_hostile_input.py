@@ -12,23 +12,17 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
-from aiohttp.web_runner import BaseRunner
 
-from gateway.app import create_app
-from gateway.conftest import Api, Reply, gateway_settings
+from gateway.conftest import Reply
 from gateway.middlewares import HTTP_REQUESTS
 from gateway.routes import ROUTES
 from gateway.routing import Route
-from gateway.server import GatewayRunner
 from services.kit import paging
 from services.kit.config import SERVICE_PORTS
-from services.shipping.test_shipping import sign, start_shipping
+from services.shipping.test_shipping import start_shipping, webhook_headers
+from tests.security.real_gateway import Gateway, serve_gateway
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory
 
@@ -40,57 +34,14 @@ HUGE = "9" * 5000
 MARKER = "ZZhostileZZ"
 
 
-class GatewayTestServer(TestServer):
-    """aiohttp's TestServer with the gateway's own runner (JSON answers to protocol errors)."""
-
-    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return GatewayRunner(self.app, **kwargs)
-
-
-@dataclass(frozen=True)
-class Gateway:
-    api: Api
-    host: str
-    port: int
-    admin: str
-
-    async def raw(
-        self, request: bytes, *, hang_up: bool = False, half_close: bool = False
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Sends bytes as they are; the status, headers and body of the answer. `hang_up` closes the
-        connection at once; `half_close` ends the sending side (EOF) and still reads."""
-        reader, writer = await asyncio.open_connection(self.host, self.port)
-        try:
-            writer.write(request)
-            await writer.drain()
-            if hang_up:
-                return 0, {}, b""
-            if half_close:
-                writer.write_eof()
-            data = await asyncio.wait_for(reader.read(), timeout=30)
-            if not data:
-                return 0, {}, b""
-        finally:
-            writer.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ")[1])
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        return status, headers, body
-
-
 @pytest.fixture(scope="module")
 async def gateway(platform: Platform, tokens: TokenFactory) -> AsyncIterator[Gateway]:
     for name in SERVICE_PORTS:
         if name != "shipping":
             await platform.start(name)
     await start_shipping(platform)
-    server = GatewayTestServer(create_app(gateway_settings(platform)), host="127.0.0.1")
-    await server.start_server()
-    assert server.port is not None
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        yield Gateway(Api(session, str(server.make_url(""))), "127.0.0.1", server.port, tokens.admin())
-    await server.close()
+    async with serve_gateway(platform, tokens) as gateway:
+        yield gateway
 
 
 def _server_errors() -> float:
@@ -143,7 +94,7 @@ async def test_deeply_nested_bodies_are_400_on_every_route(gateway: Gateway, sha
             _path(route),
             data=text,
             token=gateway.admin,
-            headers={"Content-Type": "application/json", "X-Shop-Signature": sign(text.encode())},
+            headers={"Content-Type": "application/json", **webhook_headers(text.encode())},
         )
         _assert_json_error(reply)
         assert reply.status == 400, (route.method, route.path, reply)
@@ -155,7 +106,7 @@ async def test_signed_webhook_with_out_of_range_time_is_400(gateway: Gateway) ->
             {"tracking_number": "1Z999AA10123456784", "status": "in_transit", "occurred_at": occurred}
         ).encode()
         reply = await gateway.api.call(
-            "POST", "/api/shipping/webhooks/ups", data=body, headers={"X-Shop-Signature": sign(body)}
+            "POST", "/api/shipping/webhooks/ups", data=body, headers=webhook_headers(body)
         )
         _assert_json_error(reply)
 

@@ -9,7 +9,7 @@ import { Field, FormError, SelectField } from "../shared/Field";
 import { formatPrice } from "../shared/money";
 import { Panel } from "../shared/Panel";
 
-const STATUSES = ["pending", "paid", "fulfilled", "shipped", "delivered", "cancelled", "refunded", "failed"];
+const STATUSES = ["pending", "paid", "fulfilled", "shipped", "delivered", "cancelled", "refunded", "failed"] as const;
 const SHIPMENT_STEPS = ["in_transit", "out_for_delivery", "delivered", "exception"] as const;
 type ShipmentStep = (typeof SHIPMENT_STEPS)[number];
 const label = (status: string) => status.replace(/_/g, " ");
@@ -213,7 +213,8 @@ function OrderDetail({ orderId }: { orderId: number }) {
 
 export default function OrdersTab() {
   const [params, setParams] = useSearchParams();
-  const status = params.get("status") ?? "";
+  const given = params.get("status") ?? "";
+  const status = STATUSES.find((s) => s === given) ?? "";
   const selected = Number(params.get("order") ?? 0);
   const orders = useQuery({
     queryKey: ["admin-orders", status],

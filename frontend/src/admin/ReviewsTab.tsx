@@ -48,7 +48,7 @@ export default function ReviewsTab() {
                 "id" in review ? (
                   <li key={review.id} className="review">
                     <p>
-                      <strong>{review.rating} out of 5</strong> by user {review.user_id}: {review.comment}
+                      <strong>{review.rating} out of 5</strong> (review {review.id}): {review.comment}
                     </p>
                     <button type="button" onClick={() => hide.mutate({ id: review.id, hidden: true })} disabled={hide.isPending}>
                       Hide review {review.id}

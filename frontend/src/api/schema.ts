@@ -1141,7 +1141,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a review (its author or an admin) */
+        /** Delete a review (its author or an admin; anyone else's is 404) */
         delete: operations["delete_review"];
         options?: never;
         head?: never;
@@ -1191,7 +1191,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A carrier's tracking update ({slug} is the carrier, e.g. ups); signed with X-Shop-Signature: hex HMAC-SHA256 of the raw body */
+        /** A carrier's tracking update ({slug} is the carrier, e.g. ups); signed with X-Shop-Signature: hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>"; refused (401) when the timestamp is over 5 minutes off, and (409) when the same signature comes again */
         post: operations["carrier_webhook"];
         delete?: never;
         options?: never;
@@ -1846,6 +1846,24 @@ export interface components {
             /** Resulting On Hand */
             resulting_on_hand: number;
         };
+        /**
+         * NewAccount
+         * @description What auth accepts: an address with a dotted domain (no spaces or invisible characters), and a
+         *     password of 8-128 characters that zxcvbn does not guess in under 10,000 tries.
+         */
+        NewAccount: {
+            /**
+             * Email
+             * @example user@example.com
+             */
+            email: string;
+            /**
+             * Password
+             * @description 8-128 characters; common, leaked or pattern passwords (12345678, password) are refused
+             * @example correct horse battery
+             */
+            password: string;
+        };
         /** NewAddress */
         NewAddress: {
             /** City */
@@ -2006,7 +2024,10 @@ export interface components {
         NewItem: {
             /** Product Id */
             product_id: number;
-            /** Quantity */
+            /**
+             * Quantity
+             * @description Per line, at most 99
+             */
             quantity: number;
         };
         /** NewPost */
@@ -2025,7 +2046,7 @@ export interface components {
             body_markdown?: string;
             /**
              * Slug
-             * @description a-z, 0-9 and hyphens; derived from the title when empty
+             * @description a-z, 0-9 and single hyphens, with a letter; derived from the title when empty
              * @default
              */
             slug?: string;
@@ -2519,7 +2540,10 @@ export interface components {
             /** User Id */
             user_id: number;
         };
-        /** ReviewDetail */
+        /**
+         * ReviewDetail
+         * @description A public listing names no reviewer: a user id there would let anyone collect who reviewed what.
+         */
         ReviewDetail: {
             /** Comment */
             comment: string;
@@ -2532,8 +2556,6 @@ export interface components {
             id: number;
             /** Rating */
             rating: number;
-            /** User Id */
-            user_id: number;
             /** Verified Purchase */
             verified_purchase: boolean;
         };
@@ -4017,6 +4039,7 @@ export interface operations {
                 /** @description Part of the email or display name */
                 q?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -4270,6 +4293,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -4456,6 +4480,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -5210,7 +5235,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Credentials"];
+                "application/json": components["schemas"]["NewAccount"];
             };
         };
         responses: {
@@ -5645,6 +5670,7 @@ export interface operations {
                 /** @description Every placement when empty */
                 placement?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Admins only: switched-off, future and expired banners too */
                 include_inactive?: boolean;
@@ -6769,6 +6795,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -6946,6 +6973,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -7036,6 +7064,7 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -7126,9 +7155,10 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Only orders in this status: one of pending, paid, fulfilled, shipped, delivered, cancelled, refunded, failed */
-                status?: string | null;
+                status?: "pending" | "paid" | "fulfilled" | "shipped" | "delivered" | "cancelled" | "refunded" | "failed";
             };
             header?: never;
             path?: never;
@@ -7499,6 +7529,7 @@ export interface operations {
             query?: {
                 tag?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Admins only: drafts and scheduled posts too */
                 include_drafts?: boolean;
@@ -8123,6 +8154,7 @@ export interface operations {
                 /** @description Text search over name and description */
                 q?: string;
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 /** @description Add each product's rating */
                 include?: "rating" | null;
@@ -8276,6 +8308,7 @@ export interface operations {
                 days?: number;
                 type?: "all" | "viewed" | "added_to_cart" | "ordered" | "reviewed";
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
             };
             header?: never;
@@ -8639,9 +8672,10 @@ export interface operations {
         parameters: {
             query?: {
                 page_size?: number;
+                /** @description The X-Next-Page-Token of the previous page; empty: the first page */
                 page_token?: string;
                 sort?: "newest" | "highest" | "lowest";
-                /** @description Add id, user_id, verified_purchase, created_at */
+                /** @description Add id, verified_purchase, created_at */
                 detail?: boolean;
             };
             header?: never;
@@ -9337,15 +9371,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this caller */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
@@ -9513,8 +9538,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Hex HMAC-SHA256 of the raw body with the webhook secret */
+                /** @description Hex HMAC-SHA256 of "<X-Shop-Timestamp>.<raw body>" with the webhook secret */
                 "X-Shop-Signature"?: string;
+                /** @description When the carrier signed it, in Unix seconds */
+                "X-Shop-Timestamp"?: string;
             };
             path: {
                 slug: string;

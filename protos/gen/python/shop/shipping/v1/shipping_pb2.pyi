@@ -743,6 +743,7 @@ class HandleCarrierWebhookRequest(_message.Message):
     CARRIER_FIELD_NUMBER: _builtins.int
     PAYLOAD_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
     carrier: _builtins.str
     """The carrier named in the webhook's URL; it must be the shipment's carrier."""
     payload: _builtins.bytes
@@ -750,17 +751,22 @@ class HandleCarrierWebhookRequest(_message.Message):
     "occurred_at" (RFC 3339)}.
     """
     signature: _builtins.str
-    """Hex HMAC-SHA256 of payload (the X-Shop-Signature header)."""
+    """Hex HMAC-SHA256 of "<timestamp>.<payload>" (the X-Shop-Signature header)."""
+    timestamp: _builtins.str
+    """When the carrier signed it, in Unix seconds (the X-Shop-Timestamp header): refused when more
+    than 5 minutes off, and a signature is accepted once (no replays).
+    """
     def __init__(
         self,
         *,
         carrier: _builtins.str = ...,
         payload: _builtins.bytes = ...,
         signature: _builtins.str = ...,
+        timestamp: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "payload", b"payload", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "payload", b"payload", "signature", b"signature", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
