@@ -24,14 +24,14 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 @contextlib.asynccontextmanager
 async def launcher(
-    data_dir: Path, offset: int, services: str, *, gateway: bool = True
+    data_dir: Path, offset: int, services: str, *, gateway: bool = True, log_level: str = "WARNING"
 ) -> AsyncIterator[None]:
     """Runs `python -m deploy.local` (embedded Redis, loopback only) until the block ends."""
     env = {
         **os.environ,
         "SHOP_DATA_DIR": str(data_dir),
         "SHOP_PORT_OFFSET": str(offset),
-        "SHOP_LOG_LEVEL": "WARNING",
+        "SHOP_LOG_LEVEL": log_level,
         "SHOP_BIND_HOST": "127.0.0.1",
         "SHOP_GATEWAY_HOST": "127.0.0.1",
     }

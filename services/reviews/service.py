@@ -21,7 +21,7 @@ from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 
 from .domain import MAX_RATING, MIN_RATING, Cursor, Sort, average
-from .store import DeleteOutcome, ReviewRow, ReviewsStore, SummaryRow
+from .store import DeleteOutcome, ReviewRow, ReviewsStore, Summary
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MAX_COMMENT = 2000
@@ -60,7 +60,7 @@ def _to_proto(row: ReviewRow) -> reviews_pb2.Review:
     )
 
 
-def _summary(product_id: int, row: SummaryRow | None) -> reviews_pb2.RatingSummary:
+def _summary(product_id: int, row: Summary | None) -> reviews_pb2.RatingSummary:
     if row is None:
         return reviews_pb2.RatingSummary(product_id=product_id, average=0.0, count=0, histogram=[0] * 5)
     return reviews_pb2.RatingSummary(
