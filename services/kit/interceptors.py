@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.kit import deadlines, principal
+from services.kit.clients import unreachable
 from services.kit.errors import DomainError
 from services.kit.revocation import TokenChecker
 from services.kit.telemetry import RPC_DURATION, RPC_REQUESTS
@@ -169,7 +170,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except grpc.aio.AioRpcError as exc:
             # A downstream service failed in a way the servicer did not handle: pass on the
             # kind of failure, not the other service's details.
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if unreachable(exc):
                 outcome.fail(exc.code(), "a service this one depends on is unavailable")
             else:
                 outcome.fail(grpc.StatusCode.INTERNAL, "internal error")

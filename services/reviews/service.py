@@ -13,7 +13,7 @@ import grpc
 
 from services.catalog.client import require_product
 from services.kit import paging, principal, timestamps
-from services.kit.clients import ServiceToken
+from services.kit.clients import ServiceToken, unreachable
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime
 from shop.catalog.v1 import catalog_pb2_grpc
@@ -122,7 +122,7 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
                 )
         except (grpc.aio.AioRpcError, TimeoutError) as exc:
             code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else grpc.StatusCode.DEADLINE_EXCEEDED
-            expected = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            expected = unreachable(code)
             log.log(
                 logging.WARNING if expected else logging.ERROR,
                 "purchase not checked: review saved without verified purchase",
