@@ -195,7 +195,8 @@ async def main(args: argparse.Namespace) -> None:
         f"throughput benchmark: {args.checkouts} units per scenario, {args.concurrency} concurrent shoppers, "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    await variant(args, "SQLite (a file per service)", None)
+    if not args.skip_sqlite:
+        await variant(args, "SQLite (a file per service)", None)
     if args.postgres:
         server = args.postgres.replace("+asyncpg", "")
         name = f"shop_perf_{random.randrange(10**8)}"
@@ -222,4 +223,5 @@ if __name__ == "__main__":
         help="a server URL ending in /, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/",
     )
     parser.add_argument("--floor", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     asyncio.run(main(parser.parse_args()))
