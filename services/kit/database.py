@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, event, func, or_, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Executable
@@ -44,8 +44,9 @@ def _connect(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # No ping before each checkout (a round trip per query). A connection the server dropped
-        # fails its statement once (UNAVAILABLE, which kit clients retry for reads); SQLAlchemy
-        # then discards every pooled connection older than that failure. Recycling bounds the age
+        # fails its statement once: `fetch` reads again, anything else answers UNAVAILABLE (which
+        # kit clients retry for reads); SQLAlchemy then discards every pooled connection older
+        # than that failure. Recycling bounds the age
         # of a connection that idle-timeouts along the way could cut silently.
         return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
     if parsed.database and parsed.database != ":memory:":
@@ -100,6 +101,17 @@ class Database:
         """The rows of one read statement (Core, no ORM session), run on its own outside a
         transaction: the cheapest read, for hot single-query paths. Several queries that must
         agree with each other belong in `read()`."""
+        try:
+            return await self._fetch(statement)
+        except DBAPIError as exc:
+            # The server dropped the pooled connection (restart, failover, idle cut). SQLAlchemy has
+            # discarded it and the pooled ones older than it; a read on its own is safe to ask again.
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection lost; reading again", extra={"error": str(exc)})
+        return await self._fetch(statement)
+
+    async def _fetch(self, statement: Executable) -> Sequence[Sequence[Any]]:
         async with self._statements.connect() as conn:
             result = await conn.execute(statement)
             return result.all()
