@@ -44,7 +44,8 @@ async def launcher(
             *argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 120
+            # The launcher's own start-up limit (SHOP_STARTUP_TIMEOUT, 60 s by default) plus its set-up.
+            deadline = time.monotonic() + float(os.environ.get("SHOP_STARTUP_TIMEOUT", "60")) + 60
             while not state_file(data_dir).exists():
                 if proc.returncode is not None or time.monotonic() > deadline:
                     raise SystemExit(f"the platform did not start; see {data_dir / 'launcher.log'}")
