@@ -24,14 +24,14 @@ def percentile(samples: Sequence[float], q: float) -> float:
 
 @contextlib.asynccontextmanager
 async def launcher(
-    data_dir: Path, offset: int, services: str, *, gateway: bool = True
+    data_dir: Path, offset: int, services: str, *, gateway: bool = True, log_level: str = "WARNING"
 ) -> AsyncIterator[None]:
     """Runs `python -m deploy.local` (embedded Redis, loopback only) until the block ends."""
     env = {
         **os.environ,
         "SHOP_DATA_DIR": str(data_dir),
         "SHOP_PORT_OFFSET": str(offset),
-        "SHOP_LOG_LEVEL": "WARNING",
+        "SHOP_LOG_LEVEL": log_level,
         "SHOP_BIND_HOST": "127.0.0.1",
         "SHOP_GATEWAY_HOST": "127.0.0.1",
     }
@@ -44,7 +44,8 @@ async def launcher(
             *argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            deadline = time.monotonic() + 120
+            # The launcher's own start-up limit (SHOP_STARTUP_TIMEOUT, 60 s by default) plus its set-up.
+            deadline = time.monotonic() + float(os.environ.get("SHOP_STARTUP_TIMEOUT", "60")) + 60
             while not state_file(data_dir).exists():
                 if proc.returncode is not None or time.monotonic() > deadline:
                     raise SystemExit(f"the platform did not start; see {data_dir / 'launcher.log'}")

@@ -16,7 +16,7 @@ import grpc
 
 from gateway.errors import INTERNAL_ERROR, ApiError, UpstreamError
 from gateway.settings import GatewaySettings
-from services.kit.clients import Channels, Metadata, ServiceToken, service_token_issuer
+from services.kit.clients import Channels, Metadata, ServiceToken, service_token_issuer, unreachable
 from shop.activity.v1 import activity_pb2_grpc
 from shop.auth.v1 import auth_pb2_grpc
 from shop.cart.v1 import cart_pb2_grpc
@@ -87,7 +87,7 @@ class Upstreams:
             try:
                 return await fetch()
             except UpstreamError as exc:
-                if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                if unreachable(exc.code):
                     raise
                 # The caller did nothing wrong: the gateway's own identity is misconfigured.
                 log.error("cannot get the gateway's service token", extra={"error": str(exc)})

@@ -13,6 +13,7 @@ from gateway import money
 from gateway.errors import INTERNAL_ERROR, ApiError, UpstreamError
 from gateway.models import Amount, Message, Patch, Price, QueryParams, RequestBody, Stock
 from gateway.routing import Ctx, Route
+from services.kit.clients import unreachable
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.reviews.v1 import reviews_pb2
@@ -91,7 +92,7 @@ async def _ratings(ctx: Ctx, product_ids: Sequence[int]) -> dict[int, Rating] | 
             reviews_pb2.BatchGetRatingSummariesRequest(product_ids=list(product_ids)), metadata=ctx.metadata
         )
     except UpstreamError as exc:
-        if exc.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if unreachable(exc.code):
             return None
         raise
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from services.kit.clients import unreachable
 from services.kit.errors import CommonError, DomainError, ErrorCode
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
@@ -17,7 +18,7 @@ async def require_product(
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             raise DomainError(not_found, f"product {product_id} not found") from None
-        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if unreachable(exc):
             raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "the catalog is unavailable") from None
         raise
     product: catalog_pb2.Product = reply.product

@@ -100,7 +100,7 @@ _LEVEL_COLUMNS = (
 )
 
 
-def _level(row: sa.Row[int, int, int, int]) -> Level:
+def _level(row: Sequence[int]) -> Level:
     return Level(row[0], row[1], row[2], row[3])
 
 
@@ -343,9 +343,14 @@ class InventoryStore:
 
     async def levels(self, product_ids: Sequence[int]) -> list[Level]:
         """One level per id, in the order asked; zeros for a product never stocked."""
-        async with self._db.read() as session:
-            found = await _read_levels(session, product_ids)
-        return [found[pid] for pid in product_ids]
+        # A hot read (every stock check): one Core statement outside a transaction.
+        found = {
+            row[0]: _level(row)
+            for row in await self._db.fetch(
+                sa.select(*_LEVEL_COLUMNS).where(StockLevelRow.product_id.in_(set(product_ids)))
+            )
+        }
+        return [found.get(pid) or Level(pid) for pid in product_ids]
 
     async def list_levels(self, limit: int, after: int | None, *, low_only: bool = False) -> list[Level]:
         stmt = sa.select(*_LEVEL_COLUMNS)

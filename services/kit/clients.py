@@ -1,10 +1,24 @@
-"""Typed clients for calling other services.
+"""Typed clients for calling other services, and the rules every call to one follows.
 
 `Channels` keeps one channel per target for the life of the process. Every call made through
-it gets a deadline (the caller's remaining deadline, capped by the default), W3C trace context,
-and the current caller's bearer token unless the call passes its own `authorization` metadata
-(for example a service token from `ServiceToken`), and is counted and timed by outcome in the
-client-side RPC metrics (`shop_rpc_client_*`).
+it gets a deadline (the caller's remaining deadline, capped by the default), a client span with
+W3C trace context, and the current caller's bearer token unless the call passes its own
+`authorization` metadata (for example a service token from `ServiceToken`), and is counted and
+timed by outcome in the client-side RPC metrics (`shop_rpc_client_*`).
+
+How a failed call is read, in one place for every service and the gateway:
+
+- `unreachable`: UNAVAILABLE or DEADLINE_EXCEEDED, the other service is down or out of time;
+- `answered`: the other service said no on purpose (a domain error, which the kit's server
+  interceptor marks with `shop-error-code` trailing metadata); otherwise the outcome is unknown
+  and the request may or may not have taken effect;
+- `once_more_if_unknown`: an idempotent change (per key or reference) is asked again once when
+  its outcome is unknown, which settles it without risk of doing anything twice;
+- reads (Get*, List*, BatchGet*, Search*, Check*, Quote*) refused with UNAVAILABLE before any
+  answer are retried once by the channel itself, within the call's deadline and a retry budget
+  (at most one retry per ten calls to that target, after a few to start with), so a restarted
+  replica or a dropped connection costs a caller nothing while a service that is down is not
+  hammered twice as hard.
 """
 
 from __future__ import annotations
@@ -15,16 +29,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.kit import deadlines, principal
 from services.kit.config import CommonSettings
+from services.kit.errors import CommonError, DomainError, ErrorCode
 from services.kit.telemetry import RPC_CLIENT_DURATION, RPC_CLIENT_REQUESTS
 
 StubT = TypeVar("StubT")
+T = TypeVar("T")
 
 Metadata = Sequence[tuple[str, str]]
 
+_tracer = trace.get_tracer("shop.kit.grpc")
 
 # Reconnect quickly after a service comes back instead of backing off for up to two minutes.
 CHANNEL_OPTIONS = [
@@ -33,12 +51,119 @@ CHANNEL_OPTIONS = [
     ("grpc.enable_retries", 0),
 ]
 
+UNREACHED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# A service that is not deployed yet answers like one that is down (UNIMPLEMENTED when something
+# else listens on its address).
+_ABSENT = UNREACHED | {grpc.StatusCode.UNIMPLEMENTED}
+READ_PREFIXES = ("Get", "List", "BatchGet", "Search", "Check", "Quote")
+# A retried read needs at least this much of its deadline left.
+_RETRY_MIN_SECONDS = 0.05
+
+
+def unreachable(failure: grpc.aio.AioRpcError | grpc.StatusCode) -> bool:
+    """Unavailable or deadline exceeded: the other service is down, unreachable or out of time."""
+    code = failure if isinstance(failure, grpc.StatusCode) else failure.code()
+    return code in UNREACHED
+
+
+def error_code(exc: grpc.aio.AioRpcError) -> str | None:
+    """The domain error name the other service answered with, or None if it did not answer."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == "shop-error-code":
+            return str(value)
+    return None
+
+
+def answered(exc: grpc.aio.AioRpcError) -> bool:
+    return error_code(exc) is not None
+
+
+def transient(exc: grpc.aio.AioRpcError) -> bool:
+    """Unreachable without an answer: asking again may settle it."""
+    return not answered(exc) and unreachable(exc)
+
+
+def absent(exc: grpc.aio.AioRpcError) -> bool:
+    """The service did not answer at all (down, not deployed, out of time)."""
+    return not answered(exc) and exc.code() in _ABSENT
+
+
+def dependency_error(
+    exc: grpc.aio.AioRpcError, message: str, kind: ErrorCode = CommonError.DEPENDENCY_UNAVAILABLE
+) -> DomainError | None:
+    """The caller's own UNAVAILABLE error (`kind`, `message`) when `exc` says the other service is
+    unreachable; None for any other failure, which the caller handles or passes on."""
+    return DomainError(kind, message) if unreachable(exc) else None
+
+
+async def once_more_if_unknown(call: Callable[[], Awaitable[T]]) -> T:
+    """Calls an idempotent RPC; if its outcome is unknown, asks again once to learn it."""
+    try:
+        return await call()
+    except grpc.aio.AioRpcError as exc:
+        if not transient(exc):
+            raise
+    return await call()
+
+
+class RetryBudget:
+    """Retries allowed to one target: every call earns `ratio` of a retry, up to `cap` saved."""
+
+    def __init__(self, ratio: float = 0.1, cap: float = 10.0) -> None:
+        self._ratio = ratio
+        self._cap = cap
+        self._balance = cap
+
+    def earn(self) -> None:
+        self._balance = min(self._cap, self._balance + self._ratio)
+
+    def spend(self) -> bool:
+        if self._balance < 1.0:
+            return False
+        self._balance -= 1.0
+        return True
+
+
+class _Method:
+    """What the interceptor works out once per method: its short name, whether it is a read, and
+    its metric children per outcome."""
+
+    __slots__ = ("attributes", "by_code", "is_read", "labels", "span_name")
+
+    def __init__(self, caller: str, target: str, method: str) -> None:
+        service, _, short = method.lstrip("/").rpartition("/")
+        self.span_name = method.lstrip("/")
+        self.attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": short}
+        self.is_read = short.startswith(READ_PREFIXES)
+        self.labels = (caller, target, short)
+        self.by_code: dict[grpc.StatusCode, tuple[Any, Any]] = {}
+
+    def record(self, code: grpc.StatusCode, elapsed: float) -> None:
+        children = self.by_code.get(code)
+        if children is None:
+            labels = (*self.labels, code.name)
+            children = self.by_code[code] = (
+                RPC_CLIENT_REQUESTS.labels(*labels),
+                RPC_CLIENT_DURATION.labels(*labels),
+            )
+        children[0].inc()
+        children[1].observe(elapsed)
+
 
 class _CallDefaults(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     def __init__(self, default_timeout: float, caller: str, target: str) -> None:
         self._default_timeout = default_timeout
         self._caller = caller
         self._target = target
+        self._methods: dict[str, _Method] = {}
+        self.budget = RetryBudget()
+
+    def _method(self, name: str | bytes) -> _Method:
+        key = name.decode() if isinstance(name, bytes) else name
+        found = self._methods.get(key)
+        if found is None:
+            found = self._methods[key] = _Method(self._caller, self._target, key)
+        return found
 
     async def intercept_unary_unary(
         self,
@@ -46,38 +171,69 @@ class _CallDefaults(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
-        if "authorization" not in metadata:
+        about = self._method(client_call_details.method)
+        metadata = list(client_call_details.metadata or ())
+        if not any(key == "authorization" for key, _ in metadata):
             caller = principal.current()
             if caller is not None:
-                metadata.add("authorization", f"Bearer {caller.token}")
+                metadata.append(("authorization", f"Bearer {caller.token}"))
         timeout = client_call_details.timeout
         if timeout is None:
             timeout = deadlines.remaining(self._default_timeout)
-        details = grpc.aio.ClientCallDetails(
-            client_call_details.method,
-            timeout,
-            metadata,
-            client_call_details.credentials,
-            client_call_details.wait_for_ready,
-        )
         started = time.perf_counter()
-        call = await continuation(details, request)
         code = grpc.StatusCode.OK
-        try:
-            # Waiting here for the outcome the caller is about to await anyway; the call keeps it.
-            await call
-        except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        finally:
-            method = client_call_details.method
-            short = (method.decode() if isinstance(method, bytes) else method).rsplit("/", 1)[-1]
-            labels = (self._caller, self._target, short, code.name)
-            RPC_CLIENT_REQUESTS.labels(*labels).inc()
-            RPC_CLIENT_DURATION.labels(*labels).observe(time.perf_counter() - started)
+        with _tracer.start_as_current_span(
+            about.span_name,
+            kind=SpanKind.CLIENT,
+            attributes=about.attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            metadata.extend(carrier.items())
+            details = grpc.aio.ClientCallDetails(
+                client_call_details.method,
+                timeout,
+                grpc.aio.Metadata(*metadata),
+                client_call_details.credentials,
+                client_call_details.wait_for_ready,
+            )
+            self.budget.earn()
+            try:
+                call = await continuation(details, request)
+                try:
+                    # Waiting here for the outcome the caller is about to await anyway; the call keeps it.
+                    await call
+                except grpc.aio.AioRpcError as exc:
+                    left = timeout - (time.perf_counter() - started)
+                    if (
+                        about.is_read
+                        and exc.code() == grpc.StatusCode.UNAVAILABLE
+                        and not answered(exc)
+                        and left > _RETRY_MIN_SECONDS
+                        and self.budget.spend()
+                    ):
+                        retry = grpc.aio.ClientCallDetails(
+                            details.method,
+                            left,
+                            details.metadata,
+                            details.credentials,
+                            details.wait_for_ready,
+                        )
+                        call = await continuation(retry, request)
+                        await call
+                    else:
+                        code = exc.code()
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()  # the retry failed too
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            finally:
+                about.record(code, time.perf_counter() - started)
+                if code is not grpc.StatusCode.OK and span.is_recording():
+                    span.set_status(Status(StatusCode.ERROR, code.name))
         return call
 
 
@@ -95,7 +251,6 @@ class Channels:
             self._channels[service] = grpc.aio.insecure_channel(
                 self._settings.address_of(service),
                 interceptors=[
-                    *aio_client_interceptors(),  # type: ignore[no-untyped-call]
                     _CallDefaults(self._settings.rpc_timeout_seconds, self._caller, service),
                 ],
                 options=CHANNEL_OPTIONS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, event, func, or_, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import Executable
 
 from services.kit import telemetry
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 _WRITE = "shop_write"
+# A connection that runs each statement on its own, outside a transaction (see Database.fetch).
+_AUTOCOMMIT = "shop_autocommit"
 SQLITE_BUSY_SECONDS = 30
 
 
@@ -40,7 +43,12 @@ def _create_engine(url: str) -> AsyncEngine:
 def _connect(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No ping before each checkout (a round trip per query). A connection the server dropped
+        # fails its statement once: `fetch` reads again, anything else answers UNAVAILABLE (which
+        # kit clients retry for reads); SQLAlchemy then discards every pooled connection older
+        # than that failure. Recycling bounds the age
+        # of a connection that idle-timeouts along the way could cut silently.
+        return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
@@ -58,7 +66,10 @@ def _connect(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_AUTOCOMMIT):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE) else "BEGIN")
 
     return engine
 
@@ -69,6 +80,13 @@ class Database:
         self.engine = _create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Single-statement reads need no transaction: PostgreSQL skips BEGIN and ROLLBACK (two round
+        # trips), SQLite runs the SELECT in its own implicit one.
+        self._statements = (
+            self.engine.execution_options(**{_AUTOCOMMIT: True})
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         # SQLite allows one writer at a time; a writer that finds the lock taken sleeps in SQLite's
         # busy handler (up to 100 ms a turn), which under contention costs far more than the
         # writes. Writers of this process queue here instead and reach SQLite one at a time.
@@ -78,6 +96,25 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             yield session
+
+    async def fetch(self, statement: Executable) -> Sequence[Sequence[Any]]:
+        """The rows of one read statement (Core, no ORM session), run on its own outside a
+        transaction: the cheapest read, for hot single-query paths. Several queries that must
+        agree with each other belong in `read()`."""
+        try:
+            return await self._fetch(statement)
+        except DBAPIError as exc:
+            # The server dropped the pooled connection (restart, failover, idle cut). SQLAlchemy has
+            # discarded it and the pooled ones older than it; a read on its own is safe to ask again.
+            if not exc.connection_invalidated:
+                raise
+            log.warning("database connection lost; reading again", extra={"error": str(exc)})
+        return await self._fetch(statement)
+
+    async def _fetch(self, statement: Executable) -> Sequence[Sequence[Any]]:
+        async with self._statements.connect() as conn:
+            result = await conn.execute(statement)
+            return result.all()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -23,7 +23,6 @@ import grpc
 import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.kit import completion, logs, telemetry
 from services.kit import redis as kit_redis
@@ -225,8 +224,12 @@ async def start(settings: ServiceSettings, build: Build) -> RunningService:
         registrations = await build(runtime)
         server = grpc.aio.server(
             interceptors=[
-                aio_server_interceptor(),  # type: ignore[no-untyped-call]
-                ServiceInterceptor(settings.service_name, runtime.tokens, settings.rpc_timeout_seconds),
+                ServiceInterceptor(
+                    settings.service_name,
+                    runtime.tokens,
+                    settings.rpc_timeout_seconds,
+                    settings.rpc_log_sample,
+                ),
             ],
             options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)],
         )

@@ -14,11 +14,12 @@ import logging
 
 import grpc
 
+from services.kit.clients import answered
 from services.kit.errors import DomainError
 
 from . import domain
 from .domain import OrderError, Status
-from .downstream import Downstream, answered, to_completion
+from .downstream import Downstream, to_completion
 from .settlement import Settlement, refund_key
 from .store import OrdersStore, OrderView
 

@@ -9,7 +9,7 @@
        claiming the cart's version: a second checkout of the same cart, whatever its key, while
        this one runs or after it succeeded                                   -> ABORTED (409)
     5. reserve the stock, reference order:<id>    insufficient          -> order FAILED
-    6. extend the reservation, then charge (key order:<id>:charge)
+    6. charge (key order:<id>:charge); the hold taken in 5 already lasts as long as a charge may
                                                   declined / down       -> release, order FAILED
     7. commit the reservation                     hold gone, no stock   -> refund, order FAILED
                                                   inventory down        -> stays PENDING (paid);
@@ -34,6 +34,7 @@ import grpc
 from google.protobuf import json_format
 
 from services.kit import money, telemetry
+from services.kit.clients import absent, answered, dependency_error
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
 from shop.cart.v1 import cart_pb2
@@ -47,7 +48,7 @@ from shop.shipping.v1 import shipping_pb2
 
 from . import domain, metrics
 from .domain import CatalogPrice, OrderError, PricedLine, ShippingOption, Status
-from .downstream import Downstream, absent, answered, to_completion
+from .downstream import Downstream, to_completion
 from .settlement import Settlement
 from .store import OrderRow, OrdersStore, OrderView
 
@@ -74,6 +75,12 @@ class Holds:
     reserve_seconds: int = 300
     payment_seconds: int = 900
 
+    def for_checkout(self) -> int:
+        """The hold taken at checkout. The charge follows the reservation at once, so the hold is
+        taken for as long as the charge needs in the first place: a slow provider must not let
+        the stock go (this saves the ExtendReservation round trip the flow used to make)."""
+        return max(self.reserve_seconds, self.payment_seconds)
+
 
 def actor_of(caller: Principal) -> str:
     if caller.is_service:
@@ -82,9 +89,7 @@ def actor_of(caller: Principal) -> str:
 
 
 def _unavailable(service: str, exc: grpc.aio.AioRpcError) -> DomainError | grpc.aio.AioRpcError:
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return DomainError(OrderError.DEPENDENCY_UNAVAILABLE, f"{service} service unavailable")
-    return exc
+    return dependency_error(exc, f"{service} service unavailable", OrderError.DEPENDENCY_UNAVAILABLE) or exc
 
 
 def payment_method(given: payments_pb2.PaymentMethod) -> payments_pb2.PaymentMethod:
@@ -129,10 +134,16 @@ class Checkout:
             if earlier is not None:
                 return await self._settled(user_id, key, earlier)
 
-        quantities, cart_version = await self._cart()
-        lines, currency = domain.price_lines(quantities, await self._prices(list(quantities)))
         given = request.shipping_address if request.HasField("shipping_address") else None
-        address, option = await self._shipping(given, request.shipping_method.strip(), lines, currency)
+        if given is None:
+            # Independent reads, side by side.
+            (quantities, cart_version), address = await asyncio.gather(self._cart(), self._default_address())
+        else:
+            (quantities, cart_version), address = await self._cart(), given
+        lines, currency = domain.price_lines(quantities, await self._prices(list(quantities)))
+        address, option = await self._shipping(
+            address, given is not None, request.shipping_method.strip(), lines, currency
+        )
         totals = domain.totals(lines, currency, option.cost_minor if option else 0)
         view, created = await self._store.create(
             user_id,
@@ -202,15 +213,20 @@ class Checkout:
 
     @telemetry.step("checkout.shipping")
     async def _shipping(
-        self, given: common_pb2.Address | None, requested: str, lines: list[PricedLine], currency: str
+        self,
+        address: common_pb2.Address | None,
+        given: bool,
+        requested: str,
+        lines: list[PricedLine],
+        currency: str,
     ) -> tuple[common_pb2.Address | None, ShippingOption | None]:
-        """Where the order goes and the shipping option charged for (None: nothing charged)."""
-        address = given if given is not None else await self._default_address()
+        """Where the order goes (the address given, else the default one) and the shipping option
+        charged for (None: nothing charged)."""
         if address is None:
             log.info("checkout without a shipping address: no shipping charged")
             return None, None
         if self._down.shipping is None:
-            if given is not None:
+            if given:
                 raise DomainError(OrderError.SHIPPING_UNAVAILABLE)
             return address, None
         request = shipping_pb2.QuoteShippingRequest(
@@ -227,7 +243,7 @@ class Checkout:
         try:
             reply = await self._down.shipping.QuoteShipping(request)
         except grpc.aio.AioRpcError as exc:
-            if absent(exc) and given is None:
+            if absent(exc) and not given:
                 # Shipping is optional until it is deployed: the parcel is created later.
                 log.warning(
                     "shipping unavailable at checkout: no shipping charged", extra={"code": exc.code().name}
@@ -251,23 +267,26 @@ class Checkout:
         await self._unless_cancelled(order.id, reservation_id, payment)
         await self._take_stock(view, reservation_id, payment)
         paid = await self.mark_paid(view, payment, reservation_id)
-        await self.ship(paid)
+        # The shipment and the emptied cart do not depend on each other.
+        await asyncio.gather(self.ship(paid), self._clear_cart(order.id))
+        done = await self._store.get(order.id)
+        assert done is not None
+        return done
+
+    async def _clear_cart(self, order_id: int) -> None:
         try:
             await self._down.cart.ClearCart(cart_pb2.ClearCartRequest())
         except grpc.aio.AioRpcError as exc:
             log.warning(
-                "cart not cleared after checkout", extra={"order_id": order.id, "code": exc.code().name}
+                "cart not cleared after checkout", extra={"order_id": order_id, "code": exc.code().name}
             )
-        done = await self._store.get(order.id)
-        assert done is not None
-        return done
 
     @telemetry.step("checkout.reserve")
     async def _reserve(self, view: OrderView) -> str:
         order = view.order
         try:
             reservation = await self._down.reserve(
-                f"order:{order.id}", view.quantities, self._holds.reserve_seconds
+                f"order:{order.id}", view.quantities, self._holds.for_checkout()
             )
         except grpc.aio.AioRpcError as exc:
             if answered(exc) and exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
@@ -311,18 +330,6 @@ class Checkout:
         self, view: OrderView, reservation_id: str, method: payments_pb2.PaymentMethod
     ) -> payments_pb2.Payment:
         order = view.order
-        try:
-            # The hold must outlive the charge: a slow provider must not let the stock go.
-            await self._down.extend(reservation_id, self._holds.payment_seconds)
-        except (grpc.aio.AioRpcError, DomainError) as exc:
-            await self.release(order.id, reservation_id, "reservation could not be extended", Status.PENDING)
-            if isinstance(exc, grpc.aio.AioRpcError) and answered(exc):
-                await self._fail(order.id, f"reservation lost before payment: {exc.details()}")
-                raise DomainError(
-                    OrderError.INSUFFICIENT_STOCK, "the stock held for this order expired; please try again"
-                ) from exc
-            await self._fail(order.id, "reservation could not be extended: inventory unavailable")
-            raise DomainError(OrderError.DEPENDENCY_UNAVAILABLE, "inventory service unavailable") from exc
         try:
             return await self._charge(order, method)
         except (grpc.aio.AioRpcError, DomainError) as exc:

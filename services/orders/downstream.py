@@ -1,24 +1,20 @@
-"""The services orders calls, with the few rules every call follows:
-
-- calls that need the service role (stock, payments) carry this service's own token;
-- a failure is *answered* when the other service said no on purpose (a domain error, which the
-  kit marks with `shop-error-code` trailing metadata) and *unknown* otherwise (down, deadline,
-  internal error): the request may or may not have taken effect;
-- calls that are idempotent per reference or key (AdjustStock, Charge, Refund) are retried once
-  when the outcome is unknown, which settles it without risk of doing anything twice.
+"""The services orders calls. Calls that need the service role (stock, payments) carry this
+service's own token; calls that are idempotent per reference or key (reservations, AdjustStock,
+Charge, Refund, CreateShipment) are asked once more when their outcome is unknown. What
+*answered* and *unknown* mean is the kit's (services/kit/clients.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 
 from services.kit import completion, deadlines
-from services.kit.clients import Metadata, ServiceToken
+from services.kit.clients import Metadata, ServiceToken, answered, once_more_if_unknown
 from services.kit.errors import DomainError
 from shop.cart.v1 import cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
@@ -32,34 +28,9 @@ from .domain import OrderError
 
 T = TypeVar("T")
 
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-# A service that is not deployed yet answers like one that is down (UNIMPLEMENTED when something
-# else listens on its address).
-_ABSENT = (*_TRANSIENT, grpc.StatusCode.UNIMPLEMENTED)
 # Time given to finish a flow once it has started changing other services (taking stock,
 # charging, compensating), independent of the caller's remaining deadline.
 FLOW_BUDGET_SECONDS = 30.0
-
-
-def error_code(exc: grpc.aio.AioRpcError) -> str | None:
-    """The domain error name the other service answered with, or None if it did not answer."""
-    for key, value in exc.trailing_metadata() or ():
-        if key == "shop-error-code":
-            return str(value)
-    return None
-
-
-def answered(exc: grpc.aio.AioRpcError) -> bool:
-    return error_code(exc) is not None
-
-
-def transient(exc: grpc.aio.AioRpcError) -> bool:
-    return not answered(exc) and exc.code() in _TRANSIENT
-
-
-def absent(exc: grpc.aio.AioRpcError) -> bool:
-    """The service did not answer at all (down, not deployed, out of time)."""
-    return not answered(exc) and exc.code() in _ABSENT
 
 
 async def to_completion(coro: Coroutine[Any, Any, T]) -> T:
@@ -72,16 +43,6 @@ async def to_completion(coro: Coroutine[Any, Any, T]) -> T:
         return await coro
 
     return await completion.to_completion(run())
-
-
-async def once_more_if_unknown(call: Callable[[], Awaitable[T]]) -> T:
-    """Calls an idempotent RPC; if its outcome is unknown, asks again once to learn it."""
-    try:
-        return await call()
-    except grpc.aio.AioRpcError as exc:
-        if not transient(exc):
-            raise
-    return await call()
 
 
 @dataclass

@@ -30,6 +30,7 @@ from datetime import timedelta
 import grpc
 
 from services.kit import timestamps
+from services.kit.clients import answered
 from services.kit.errors import DomainError
 from shop.cart.v1 import cart_pb2
 from shop.inventory.v1 import inventory_pb2
@@ -38,7 +39,7 @@ from shop.payments.v1 import payments_pb2
 from . import metrics
 from .checkout import Checkout
 from .domain import Status
-from .downstream import Downstream, answered
+from .downstream import Downstream
 from .settlement import refund_key
 from .store import OrdersStore, OrderView
 

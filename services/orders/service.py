@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class Settings(ServiceSettings):
     # How long inventory holds an order's stock while its checkout runs, and from the charge on
-    # (the reservation is extended right before charging).
+    # (the charge follows the reservation at once: the hold is taken for the longer of the two).
     checkout_hold_seconds: int = Field(default=300, gt=0, le=7 * 24 * 3600)
     payment_hold_seconds: int = Field(default=900, gt=0, le=7 * 24 * 3600)
     # A PENDING order older than this is a checkout that stopped half-way; the recovery pass

@@ -14,7 +14,7 @@ from typing import cast
 import grpc
 
 from services.kit import paging, principal, timestamps
-from services.kit.clients import ServiceToken
+from services.kit.clients import ServiceToken, unreachable
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -102,7 +102,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise DomainError(ProfileError.USER_NOT_FOUND, f"user {user_id} not found") from None
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if unreachable(exc):
                 raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "auth is unavailable") from None
             raise
         email: str = reply.user.email

@@ -13,7 +13,7 @@ import grpc
 
 from services.catalog.client import require_product
 from services.kit import paging, principal, timestamps
-from services.kit.clients import ServiceToken
+from services.kit.clients import ServiceToken, unreachable
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime
 from shop.catalog.v1 import catalog_pb2_grpc
@@ -21,7 +21,7 @@ from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 
 from .domain import MAX_RATING, MIN_RATING, Cursor, Sort, average
-from .store import DeleteOutcome, ReviewRow, ReviewsStore, SummaryRow
+from .store import DeleteOutcome, ReviewRow, ReviewsStore, Summary
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MAX_COMMENT = 2000
@@ -59,7 +59,7 @@ def _to_proto(row: ReviewRow) -> reviews_pb2.Review:
     )
 
 
-def _summary(product_id: int, row: SummaryRow | None) -> reviews_pb2.RatingSummary:
+def _summary(product_id: int, row: Summary | None) -> reviews_pb2.RatingSummary:
     if row is None:
         return reviews_pb2.RatingSummary(product_id=product_id, average=0.0, count=0, histogram=[0] * 5)
     return reviews_pb2.RatingSummary(
@@ -121,7 +121,7 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
                 )
         except (grpc.aio.AioRpcError, TimeoutError) as exc:
             code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else grpc.StatusCode.DEADLINE_EXCEEDED
-            expected = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            expected = unreachable(code)
             log.log(
                 logging.WARNING if expected else logging.ERROR,
                 "purchase not checked: review saved without verified purchase",

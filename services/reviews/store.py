@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -47,6 +48,16 @@ class ReviewRow(Base):
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+@dataclass(frozen=True)
+class Summary:
+    """A product's rating summary as read."""
+
+    product_id: int
+    count: int
+    total: int
+    histogram: list[int]
+
+
 class SummaryRow(Base):
     __tablename__ = "rating_summaries"
 
@@ -62,6 +73,18 @@ class SummaryRow(Base):
     @property
     def histogram(self) -> list[int]:
         return [self.r1, self.r2, self.r3, self.r4, self.r5]
+
+
+_SUMMARY_COLUMNS = (
+    SummaryRow.product_id,
+    SummaryRow.count,
+    SummaryRow.total,
+    SummaryRow.r1,
+    SummaryRow.r2,
+    SummaryRow.r3,
+    SummaryRow.r4,
+    SummaryRow.r5,
+)
 
 
 class DeleteOutcome(enum.Enum):
@@ -206,14 +229,16 @@ class ReviewsStore:
             await self._adjust_summaries(session, deltas)
             return len(rows)
 
-    async def summaries(self, product_ids: Sequence[int]) -> dict[int, SummaryRow]:
+    async def summaries(self, product_ids: Sequence[int]) -> dict[int, Summary]:
+        """The summaries that exist among `product_ids` (a hot read: one Core statement)."""
         if not product_ids:
             return {}
-        async with self._db.read() as session:
-            rows = await session.scalars(
-                sa.select(SummaryRow).where(SummaryRow.product_id.in_(set(product_ids)))
-            )
-            return {row.product_id: row for row in rows}
+        rows = await self._db.fetch(
+            sa.select(*_SUMMARY_COLUMNS).where(SummaryRow.product_id.in_(set(product_ids)))
+        )
+        return {
+            row[0]: Summary(row[0], row[1], row[2], [row[3], row[4], row[5], row[6], row[7]]) for row in rows
+        }
 
     async def _adjust_summaries(self, session: AsyncSession, deltas: Mapping[int, Delta]) -> None:
         """The one place summaries change: an atomic upsert adding each delta to its product's row.

@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from pydantic import Field, SecretStr
 
 from services.kit import jsontext, money, paging, principal, timestamps
+from services.kit.clients import unreachable
 from services.kit.config import ServiceSettings
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.principal import Principal
@@ -302,7 +303,7 @@ class ShippingServicer(shipping_pb2_grpc.ShippingServiceServicer):
         try:
             reply = await self._catalog.BatchGetProducts(catalog_pb2.BatchGetProductsRequest(ids=ids))
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if unreachable(exc):
                 raise DomainError(CommonError.DEPENDENCY_UNAVAILABLE, "the catalog is unavailable") from exc
             raise
         return {p.id: p for p in reply.products}
