@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import grpc
 
 from services.kit import completion, deadlines
-from services.kit.clients import Metadata, ServiceToken, answered, once_more_if_unknown
+from services.kit.clients import Metadata, ServiceToken, absent, answered, once_more_if_unknown
 from services.kit.errors import DomainError
 from shop.cart.v1 import cart_pb2_grpc
 from shop.catalog.v1 import catalog_pb2_grpc
