@@ -9,7 +9,8 @@ Every change runs as one Lua script, so concurrent writes to a cart never lose a
 refreshes the expiry of all three keys. The version never repeats, so orders can check a cart out
 once: two checkouts that read the same version are two checkouts of the same cart. The JSON is
 written by the scripts with the ids spliced in as the decimal strings Python validated (Lua
-numbers would round ids above 2^53).
+numbers would round ids above 2^53). On Redis Cluster the user id in the names is a hash tag
+(`cart:{123}`), which puts a cart's three keys in one slot.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from services.kit.errors import DomainError, invalid
-from services.kit.redis import Keys
+from services.kit.redis import Keys, hash_tag, is_cluster
 
 from .domain import MAX_LINES, MAX_QUANTITY, CartError
 
@@ -102,17 +103,21 @@ class CartStore:
         self._ttl = ttl_seconds
         self._add = client.register_script(_ADD)
         self._set = client.register_script(_SET)
+        self._tagged = is_cluster(client)
 
     def _cart_keys(self, user_id: int) -> list[str]:
+        # On a cluster the three keys share the user's hash tag, so one script can touch them all.
+        # A single server keeps the untagged names, which its existing carts are stored under.
+        user = hash_tag(user_id) if self._tagged else user_id
         return [
-            self._keys("cart", user_id),
-            self._keys("cart", user_id, "products"),
-            self._keys("cart", user_id, "seq"),
+            self._keys("cart", user),
+            self._keys("cart", user, "products"),
+            self._keys("cart", user, "seq"),
         ]
 
     async def items(self, user_id: int) -> tuple[list[Item], str]:
         """The cart's lines, in the order they were first added, and its version ("" when empty)."""
-        raw = await self._redis.hgetall(self._keys("cart", user_id))
+        raw = await self._redis.hgetall(self._cart_keys(user_id)[0])
         version = str(raw.pop(VERSION, ""))
         items = []
         for item_id, value in raw.items():
