@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.local.keys import ensure_keys
-from deploy.local.ports import GATEWAY_HTTP_PORT, GATEWAY_METRICS_PORT
+from deploy.local.ports import GATEWAY_HTTP_PORT, GATEWAY_METRICS_PORT, STOREFRONT_HTTP_PORT
 from deploy.migrate import sql_services
 from services.auth.domain import TokenIssuer
 from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS, CommonSettings
@@ -34,7 +34,8 @@ from tests.support.tokens import TokenFactory
 KUBERNETES_VERSION = "1.35.0"  # what the helm binary was built against (KubeClientVersion)
 # Prometheus Operator objects: no schema in kubernetes-validate; checked by hand below.
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
-PROCESSES = {"gateway", *SERVICE_PORTS}
+BACKENDS = {"gateway", *SERVICE_PORTS}
+PROCESSES = {"storefront", *BACKENDS}
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +92,9 @@ def test_one_deployment_and_service_per_process(rendered: dict[str, Rendered]) -
             deployment = r.deployment(name)
             service = r.get("Service", f"{RELEASE}-shop-{name}")
             ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
-            if name == "gateway":
+            if name == "storefront":
+                assert ports == {"http": STOREFRONT_HTTP_PORT}
+            elif name == "gateway":
                 assert ports["http"] == GATEWAY_HTTP_PORT
                 assert ports["metrics"] == GATEWAY_METRICS_PORT
             else:
@@ -213,6 +216,10 @@ def test_every_address_a_process_calls_is_a_service_its_network_policy_opens(
         caller = r.deployment(name)
         env = _env(caller["spec"]["template"]["spec"]["containers"][0])
         addresses = {k: v for k, v in env.items() if re.fullmatch(r"SHOP_[A-Z]+_ADDR", k)}
+        # HTTP addresses of other components (the storefront's proxies).
+        for variable, value in env.items():
+            if variable.endswith("_URL") and isinstance(value, str) and value.startswith("http://"):
+                addresses[variable] = value.removeprefix("http://")
         for variable, value in env.items():
             if isinstance(value, dict) and "secretKeyRef" in value:
                 ref = value["secretKeyRef"]
@@ -266,7 +273,9 @@ def test_grpc_ports_are_closed_to_everyone_else(rendered: dict[str, Rendered]) -
 
 def test_only_auth_gets_the_signing_key(rendered: dict[str, Rendered]) -> None:
     for r in rendered.values():
-        for name in PROCESSES:
+        storefront = r.deployment("storefront")["spec"]["template"]["spec"]
+        assert [v["name"] for v in storefront["volumes"]] == ["tmp"]  # no keys, no service secret
+        for name in BACKENDS:
             volumes = r.deployment(name)["spec"]["template"]["spec"]["volumes"]
             items = {i["key"] for v in volumes if "secret" in v for i in v["secret"]["items"]}
             assert ("auth_private.pem" in items) == (name == "auth"), name
@@ -313,7 +322,7 @@ def test_ingress_routes_the_shop_the_api_and_card_tokenization(rendered: dict[st
     }
     assert paths["/api"] == (f"{RELEASE}-shop-gateway", "http")
     assert paths["/v1/tokens"] == (f"{RELEASE}-shop-payments", "http")
-    assert "/" in paths
+    assert paths["/"] == (f"{RELEASE}-shop-storefront", "http")
     assert ingress["spec"]["tls"][0]["hosts"] == ["shop.example.com"]
 
 
