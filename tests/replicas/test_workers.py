@@ -8,15 +8,19 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 import grpc
 import pytest
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 
 from services.activity.consumer import StreamConsumer
 from services.activity.service import MIGRATIONS as ACTIVITY_MIGRATIONS
 from services.activity.store import ActivityStore
+from services.auth.service import MIGRATIONS as AUTH_MIGRATIONS
+from services.auth.store import DeletionStepRow, DeletionSteps
 from services.inventory.domain import Line
 from services.inventory.service import MIGRATIONS as INVENTORY_MIGRATIONS
 from services.inventory.service import LowStockGauge, Settings, Sweeper
@@ -27,11 +31,15 @@ from services.kit.database import Database
 from services.kit.lease import Lease, LeaseLost, exclusive
 from services.payments.providers import ProviderResult
 from services.payments.test_resolver import Launch, StallingProvider, _charge, _payments, _until, launch, svc
+from services.shipping.service import MIGRATIONS as SHIPPING_MIGRATIONS
+from services.shipping.store import OrderUpdateRow, ShippingStore
 from shop.activity.v1 import activity_pb2
 from shop.payments.v1 import payments_pb2
 from tests.support.run import redis_prefix
 
 __all__ = ["launch", "svc"]  # fixtures shared with the resolver's own tests
+# Rows per outbox: enough for the two walks to overlap; SQLite makes the two writers take turns.
+ROWS = 12
 
 
 async def _engines(url: str, service: str, migrations: object, count: int = 2) -> list[Database]:
@@ -232,3 +240,50 @@ async def test_two_consumers_store_each_stream_entry_once(database_url: str, red
             await client.aclose()
         for db in dbs:
             await db.close()
+
+
+# --- shipping's order sync and auth's deletion outbox: rows claimed by a conditional update --------
+
+
+async def test_two_outbox_workers_claim_each_row_once(database_url: str) -> None:
+    """Shipping's order updates and auth's deletion steps: two replicas walk the same due rows at the
+    same time, as their loops do (`due`, then `claim` each), and each row is taken by one of them."""
+    now = timestamps.now()
+    later = now + timedelta(seconds=30)
+    batch = uuid4().int % 10**9
+    for service, migrations, row, store_of in (
+        ("shipping", SHIPPING_MIGRATIONS, OrderUpdateRow, ShippingStore),
+        ("auth", AUTH_MIGRATIONS, DeletionStepRow, DeletionSteps),
+    ):
+        dbs = await _engines(database_url, service, migrations)
+        try:
+            async with dbs[0].write() as session:
+                for n in range(ROWS):
+                    owner = (
+                        {"order_id": batch + n, "shipment_id": n}
+                        if row is OrderUpdateRow
+                        else {"user_id": batch + n}
+                    )
+                    session.add(row(**owner, target="shipped", next_attempt_at=now, created_at=now))
+            stores = [store_of(db) for db in dbs]
+
+            async def work(store: Any) -> list[int]:
+                if isinstance(store, ShippingStore):
+                    due = await store.due_order_updates(now, 100)
+                    return [u.id for u in due if await store.claim_order_update(u.id, now, later)]
+                return [s.id for s in await store.due(now, 100) if await store.claim(s.id, now, later)]
+
+            first, second = await asyncio.gather(*(work(store) for store in stores))
+            mine = await _ids_of(dbs[0], row, batch)
+            taken = Counter(i for i in first + second if i in mine)
+            assert set(taken) == mine, service
+            assert set(taken.values()) == {1}, service
+        finally:
+            for db in dbs:
+                await db.close()
+
+
+async def _ids_of(db: Database, row: Any, batch: int) -> set[int]:
+    owner = row.order_id if row is OrderUpdateRow else row.user_id
+    async with db.read() as session:
+        return set(await session.scalars(sa.select(row.id).where(owner >= batch, owner < batch + ROWS)))
