@@ -191,7 +191,7 @@ async def test_two_resolvers_void_each_abandoned_charge_once(
             p.status == payments_pb2.PAYMENT_STATUS_FAILED for p in found
         )
 
-    await _until(all_failed)
+    await _until(all_failed, 30)
     await asyncio.sleep(0.3)  # a few more passes of both: nothing is voided again
     payments = [p for ref in references for p in await _payments(second, svc, ref)]
     assert {p.id: provider.voids[p.id] for p in payments} == {p.id: 1 for p in payments}
