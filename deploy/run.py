@@ -1,6 +1,7 @@
 """`python -m deploy.run NAME`: the image's entry point; runs one process of the platform by name.
 
 NAME is `gateway`, a service from the platform table (`services.kit.config.SERVICE_PORTS`),
+`storefront` (the built shop's files, proxying /api; `deploy/local/storefront.py`),
 `migrate` (every SQL service's migrations, then exit; `deploy/migrate.py`) or `keys DIR` (make the
 key pair and service secret under DIR once; `deploy/keys.py`). The process replaces
 this one (exec), so it is PID 1's direct child in a container and gets SIGTERM itself.
@@ -14,7 +15,12 @@ from collections.abc import Sequence
 
 from services.kit.config import SERVICE_PORTS
 
-EXTRA = {"gateway": "gateway", "migrate": "deploy.migrate", "keys": "deploy.keys"}
+EXTRA = {
+    "gateway": "gateway",
+    "storefront": "deploy.local.storefront",
+    "migrate": "deploy.migrate",
+    "keys": "deploy.keys",
+}
 
 
 def module_of(name: str) -> str | None:

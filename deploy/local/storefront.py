@@ -4,7 +4,8 @@ One origin for the browser: `/api/...` goes to the gateway and `/provider/...` t
 provider's tokenization server (path kept without the `/provider` prefix), so card data goes from the
 browser to the provider and never through `/api`. Every other path that is not a file gets
 `index.html` (client-side routes). Settings come from the environment:
-SHOP_STOREFRONT_PORT, SHOP_STOREFRONT_DIST, SHOP_STOREFRONT_API_URL, SHOP_STOREFRONT_PROVIDER_URL.
+SHOP_STOREFRONT_PORT, SHOP_STOREFRONT_HOST (127.0.0.1; the image listens on every interface),
+SHOP_STOREFRONT_DIST, SHOP_STOREFRONT_API_URL, SHOP_STOREFRONT_PROVIDER_URL.
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ def main() -> None:
     port = int(env.get("SHOP_STOREFRONT_PORT", "3000"))
     api = env.get("SHOP_STOREFRONT_API_URL", "http://127.0.0.1:5000")
     provider = env.get("SHOP_STOREFRONT_PROVIDER_URL", "http://127.0.0.1:5001")
-    web.run_app(create_app(dist, api, provider), host="127.0.0.1", port=port, print=None)
+    host = env.get("SHOP_STOREFRONT_HOST", "127.0.0.1")
+    web.run_app(create_app(dist, api, provider), host=host, port=port, print=None)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from services.kit import activity_stream as stream
 from services.kit import paging, principal, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import invalid
+from services.kit.lease import Lease, exclusive
 from services.kit.server import Registration, Runtime
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 
@@ -209,10 +210,13 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         return activity_pb2.DeleteUserEventsResponse(deleted=await self._store.delete_user(request.user_id))
 
 
-async def _purge_forever(store: ActivityStore, retention: timedelta, interval: float) -> None:
+async def _purge_forever(
+    store: ActivityStore, retention: timedelta, interval: float, lease: Lease | None
+) -> None:
+    """A purge every interval, by whichever replica holds the lease."""
     while True:
         try:
-            deleted = await store.purge_before(timestamps.now() - retention)
+            _, deleted = await exclusive(lease, lambda: store.purge_before(timestamps.now() - retention))
             if deleted:
                 log.info("purged old activity events", extra={"deleted": deleted})
         except Exception as exc:
@@ -234,7 +238,12 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     )
     runtime.background(consumer.run(), "activity-stream-consumer")
     runtime.background(
-        _purge_forever(store, timedelta(days=settings.retention_days), settings.purge_interval_seconds),
+        _purge_forever(
+            store,
+            timedelta(days=settings.retention_days),
+            settings.purge_interval_seconds,
+            runtime.lease("purge", ttl_seconds=300.0),
+        ),
         "activity-purge",
     )
     return [

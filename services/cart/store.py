@@ -9,7 +9,8 @@ Every change runs as one Lua script, so concurrent writes to a cart never lose a
 refreshes the expiry of all three keys. The version never repeats, so orders can check a cart out
 once: two checkouts that read the same version are two checkouts of the same cart. The JSON is
 written by the scripts with the ids spliced in as the decimal strings Python validated (Lua
-numbers would round ids above 2^53).
+numbers would round ids above 2^53). On Redis Cluster the owner's id in the names is a hash tag
+(`cart:{123}`), which puts a cart's three keys in one slot.
 
 A guest's cart merges into a user's in two steps that each touch one owner's keys (so they hold
 on Redis Cluster too): the guest's lines are read and deleted in one transaction, then added to
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import redis.asyncio as redis
 
 from services.kit.errors import DomainError
-from services.kit.redis import Keys
+from services.kit.redis import Keys, hash_tag, is_cluster
 
 from .domain import MAX_LINES, MAX_QUANTITY, CartError
 
@@ -147,17 +148,21 @@ class CartStore:
         self._add = client.register_script(_ADD)
         self._set = client.register_script(_SET)
         self._merge = client.register_script(_MERGE)
+        self._tagged = is_cluster(client)
 
     def _cart_keys(self, user_id: Owner) -> list[str]:
+        # On a cluster the three keys share the owner's hash tag, so one script can touch them all.
+        # A single server keeps the untagged names, which its existing carts are stored under.
+        user = hash_tag(user_id) if self._tagged else user_id
         return [
-            self._keys("cart", user_id),
-            self._keys("cart", user_id, "products"),
-            self._keys("cart", user_id, "seq"),
+            self._keys("cart", user),
+            self._keys("cart", user, "products"),
+            self._keys("cart", user, "seq"),
         ]
 
     async def items(self, user_id: Owner) -> tuple[list[Item], str]:
         """The cart's lines, in the order they were first added, and its version ("" when empty)."""
-        raw = await self._redis.hgetall(self._keys("cart", user_id))
+        raw = await self._redis.hgetall(self._cart_keys(user_id)[0])
         version = str(raw.pop(VERSION, ""))
         items = []
         for item_id, value in raw.items():

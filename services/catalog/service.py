@@ -442,7 +442,10 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         ),
         metadata=token.metadata,
     )
-    runtime.background(SignalsSync(db, sources, settings.signals_interval_seconds).run(), "catalog-signals")
+    runtime.background(
+        SignalsSync(db, sources, settings.signals_interval_seconds, runtime.lease("signals")).run(),
+        "catalog-signals",
+    )
     runtime.background(telemetry.refreshing(metrics.refresher(db)), "catalog-metrics")
     return [
         Registration(

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from services.kit.clients import Metadata
 from services.kit.database import Database
+from services.kit.lease import Lease, exclusive
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
@@ -44,16 +45,18 @@ class Sources:
 
 
 class SignalsSync:
-    def __init__(self, db: Database, sources: Sources, interval: float) -> None:
+    def __init__(self, db: Database, sources: Sources, interval: float, lease: Lease | None = None) -> None:
         self._db = db
         self._sources = sources
         self._interval = interval
+        # One replica a pass: the pass is idempotent, but N replicas would ask the sources N times.
+        self._lease = lease
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                await self.sync_once()
+                await exclusive(self._lease, self.sync_once)
             except Exception:  # one failed pass must not end the loop
                 log.warning("signals pass failed", exc_info=True)
 

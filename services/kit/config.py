@@ -13,6 +13,8 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit import keyfiles
+
 # gRPC and metrics ports per service, before SHOP_PORT_OFFSET. The launcher, the chart and the
 # gateway all read this one table.
 SERVICE_PORTS: dict[str, tuple[int, int]] = {
@@ -84,7 +86,7 @@ class CommonSettings(BaseSettings):
     def public_key_pem(self) -> bytes:
         path = self.auth_public_key_file or self.data_dir / "keys" / "auth_public.pem"
         try:
-            return path.read_bytes()
+            return keyfiles.public_key_pem(path.read_bytes())
         except OSError as exc:
             raise ConfigError(f"SHOP_AUTH_PUBLIC_KEY_FILE: cannot read {path}: {exc.strerror}") from exc
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.kit import redis as kit_redis
 from services.kit.errors import CommonError, DomainError
 from services.kit.principal import Principal, TokenVerifier
 from services.kit.redis import Keys
@@ -83,10 +84,13 @@ class RevocationList:
 
     async def refused(self, who: Principal) -> bool:
         """Whether a user's token was revoked, its account deleted or its role changed since."""
-        revoked, deleted, generation = await self._redis.mget(
-            self._keys("revoked", who.token_id),
-            self._keys("revoked-user", who.subject),
-            self._keys("user-gen", who.subject),
+        revoked, deleted, generation = await kit_redis.mget(
+            self._redis,
+            [
+                self._keys("revoked", who.token_id),
+                self._keys("revoked-user", who.subject),
+                self._keys("user-gen", who.subject),
+            ],
         )
         return bool(revoked or deleted) or (generation is not None and who.generation < int(generation))
 
@@ -95,7 +99,7 @@ class RevocationList:
         ids = sorted(set(user_ids))
         if not ids:
             return set()
-        found = await self._redis.mget([self._keys("revoked-user", u) for u in ids])
+        found = await kit_redis.mget(self._redis, [self._keys("revoked-user", u) for u in ids])
         return {u for u, value in zip(ids, found, strict=True) if value}
 
 
@@ -152,6 +156,7 @@ class TokenChecker:
         while True:
             pubsub = client.pubsub()
             try:
+                await kit_redis.ready(client)
                 await pubsub.subscribe(self.revocations.channel)
                 while True:
                     message = await pubsub.get_message(timeout=30.0)

@@ -30,6 +30,7 @@ from services.kit.clients import Channels, ServiceToken, service_token_issuer
 from services.kit.config import ServiceSettings, load
 from services.kit.database import Database
 from services.kit.interceptors import ServiceInterceptor
+from services.kit.lease import Lease
 from services.kit.principal import TokenVerifier
 from services.kit.revocation import RevocationList, TokenChecker
 
@@ -70,6 +71,7 @@ class Runtime:
     _redis: aioredis.Redis | None = None
     _channels: Channels | None = None
     _tokens: TokenChecker | None = None
+    _lease_redis: aioredis.Redis | None = None
 
     async def database(self, migrations: Path) -> Database:
         """The service's database, migrated to the newest revision in `migrations`."""
@@ -135,6 +137,17 @@ class Runtime:
 
     def redis_keys(self) -> kit_redis.Keys:
         return kit_redis.Keys(self.settings.redis_prefix, self.settings.service_name)
+
+    def lease(self, name: str, ttl_seconds: float = 60.0) -> Lease | None:
+        """The lease that lets one replica at a time run the periodic pass `name` (None without
+        Redis: one process). Its client stays out of the health checks, like the token checker's:
+        without Redis the pass waits, the service goes on."""
+        if not self.settings.redis_url:
+            return None
+        if self._lease_redis is None:
+            self._lease_redis = kit_redis.connect(self.settings.redis_url)
+            self.stack.push_async_callback(self._lease_redis.aclose)
+        return Lease(self._lease_redis, self.redis_keys()("lease", name), ttl_seconds)
 
     @property
     def channels(self) -> Channels:

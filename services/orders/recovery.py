@@ -32,6 +32,7 @@ import grpc
 from services.kit import timestamps
 from services.kit.clients import answered
 from services.kit.errors import DomainError
+from services.kit.lease import Lease, exclusive
 from shop.cart.v1 import cart_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.payments.v1 import payments_pb2
@@ -108,10 +109,13 @@ class Recovery:
             log.info("recovery pass", extra=outcome.__dict__)
         return outcome
 
-    async def run(self, interval_seconds: float) -> None:
+    async def run(self, interval_seconds: float, lease: Lease | None = None) -> None:
+        """A pass every interval, by whichever replica holds the lease (the others wait their turn)."""
         while True:
             try:
-                metrics.recovery_pass((await self.run_once()).__dict__)
+                ran, outcome = await exclusive(lease, self.run_once)
+                if ran and outcome is not None:
+                    metrics.recovery_pass(outcome.__dict__)
             except Exception as exc:  # the database or a service hiccup must not end the loop
                 metrics.recovery_pass(None)
                 log.warning("recovery pass failed", extra={"error": repr(exc)})

@@ -13,6 +13,7 @@ from pydantic import Field
 from services.kit import money, paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
+from services.kit.lease import exclusive
 from services.kit.principal import Principal
 from services.kit.server import Registration, Runtime
 from shop.cart.v1 import cart_pb2_grpc
@@ -254,12 +255,14 @@ def _start_recovery(runtime: Runtime, recovery: Recovery, settings: Settings) ->
     """One pass at start-up (in the background: the services it calls may still be starting),
     then one every interval; stopped with the service."""
 
+    lease = runtime.lease("recovery")
+
     async def loop() -> None:
         if settings.recovery_interval_seconds > 0:
-            await recovery.run(settings.recovery_interval_seconds)
+            await recovery.run(settings.recovery_interval_seconds, lease)
         else:
             with contextlib.suppress(Exception):
-                await recovery.run_once()
+                await exclusive(lease, recovery.run_once)
 
     runtime.background(loop(), "orders-recovery")
 

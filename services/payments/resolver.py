@@ -25,6 +25,7 @@ from collections.abc import Set
 from datetime import timedelta
 
 from services.kit import timestamps
+from services.kit.lease import Lease, exclusive
 
 from . import metrics
 from .domain import Operation, Status
@@ -46,11 +47,14 @@ class Resolver:
         self._in_flight = in_flight
         self._after = after
 
-    async def run(self, interval_seconds: float) -> None:
-        """One pass now, then one every interval (0: only the one)."""
+    async def run(self, interval_seconds: float, lease: Lease | None = None) -> None:
+        """One pass now, then one every interval (0: only the one), by whichever replica holds the
+        lease (two replicas asking the provider about one payment would settle it twice)."""
         while True:
             try:
-                metrics.resolver_pass(await self.run_once())
+                ran, settled = await exclusive(lease, self.run_once)
+                if ran:
+                    metrics.resolver_pass(settled)
             except Exception as exc:  # a database or provider hiccup must not end the loop
                 metrics.resolver_pass(None)
                 log.warning("resolver pass failed", extra={"error": repr(exc)})

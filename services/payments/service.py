@@ -511,7 +511,10 @@ async def build_with(
     resolver = Resolver(
         store, provider, servicer.in_flight, timedelta(seconds=settings.provider_lookup_after_seconds)
     )
-    runtime.background(resolver.run(settings.provider_lookup_interval_seconds), "payments-resolver")
+    runtime.background(
+        resolver.run(settings.provider_lookup_interval_seconds, runtime.lease("resolver")),
+        "payments-resolver",
+    )
     return [
         Registration(
             servicer,

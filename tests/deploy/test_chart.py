@@ -19,22 +19,28 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deploy.local.keys import ensure_keys
-from deploy.local.ports import GATEWAY_HTTP_PORT, GATEWAY_METRICS_PORT
+from deploy.local.ports import GATEWAY_HTTP_PORT, GATEWAY_METRICS_PORT, STOREFRONT_HTTP_PORT
 from deploy.migrate import sql_services
-from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS
+from services.auth.domain import TokenIssuer
+from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS, CommonSettings
+from services.kit.principal import TokenVerifier
 from tests.deploy.chart import CHART, HELM, PROFILES, RELEASE, ROOT, Obj, Rendered, helm, refusal, render
+from tests.support.tokens import TokenFactory
 
 KUBERNETES_VERSION = "1.35.0"  # what the helm binary was built against (KubeClientVersion)
 # Prometheus Operator objects: no schema in kubernetes-validate; checked by hand below.
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
-PROCESSES = {"gateway", *SERVICE_PORTS}
+BACKENDS = {"gateway", *SERVICE_PORTS}
+PROCESSES = {"storefront", *BACKENDS}
 
 
 @pytest.fixture(scope="session")
 def key_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The JWT pair a first install must be given, made the way the local launcher makes it."""
+    """A JWT pair supplied to the chart, made the way the local launcher makes it."""
     keys = ensure_keys(tmp_path_factory.mktemp("chart-keys"))
     return [
         "--set-file",
@@ -86,7 +92,9 @@ def test_one_deployment_and_service_per_process(rendered: dict[str, Rendered]) -
             deployment = r.deployment(name)
             service = r.get("Service", f"{RELEASE}-shop-{name}")
             ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
-            if name == "gateway":
+            if name == "storefront":
+                assert ports == {"http": STOREFRONT_HTTP_PORT}
+            elif name == "gateway":
                 assert ports["http"] == GATEWAY_HTTP_PORT
                 assert ports["metrics"] == GATEWAY_METRICS_PORT
             else:
@@ -208,6 +216,10 @@ def test_every_address_a_process_calls_is_a_service_its_network_policy_opens(
         caller = r.deployment(name)
         env = _env(caller["spec"]["template"]["spec"]["containers"][0])
         addresses = {k: v for k, v in env.items() if re.fullmatch(r"SHOP_[A-Z]+_ADDR", k)}
+        # HTTP addresses of other components (the storefront's proxies).
+        for variable, value in env.items():
+            if variable.endswith("_URL") and isinstance(value, str) and value.startswith("http://"):
+                addresses[variable] = value.removeprefix("http://")
         for variable, value in env.items():
             if isinstance(value, dict) and "secretKeyRef" in value:
                 ref = value["secretKeyRef"]
@@ -261,7 +273,9 @@ def test_grpc_ports_are_closed_to_everyone_else(rendered: dict[str, Rendered]) -
 
 def test_only_auth_gets_the_signing_key(rendered: dict[str, Rendered]) -> None:
     for r in rendered.values():
-        for name in PROCESSES:
+        storefront = r.deployment("storefront")["spec"]["template"]["spec"]
+        assert [v["name"] for v in storefront["volumes"]] == ["tmp"]  # no keys, no service secret
+        for name in BACKENDS:
             volumes = r.deployment(name)["spec"]["template"]["spec"]["volumes"]
             items = {i["key"] for v in volumes if "secret" in v for i in v["secret"]["items"]}
             assert ("auth_private.pem" in items) == (name == "auth"), name
@@ -308,7 +322,7 @@ def test_ingress_routes_the_shop_the_api_and_card_tokenization(rendered: dict[st
     }
     assert paths["/api"] == (f"{RELEASE}-shop-gateway", "http")
     assert paths["/v1/tokens"] == (f"{RELEASE}-shop-payments", "http")
-    assert "/" in paths
+    assert paths["/"] == (f"{RELEASE}-shop-storefront", "http")
     assert ingress["spec"]["tls"][0]["hosts"] == ["shop.example.com"]
 
 
@@ -339,8 +353,50 @@ def test_a_typo_or_a_wrong_type_in_values_is_refused(setting: str, message: str,
     assert message in refusal("default", [*key_args, "--set", setting])
 
 
-def test_a_first_install_without_jwt_keys_is_refused_with_a_clear_message() -> None:
-    assert "secrets.jwtPrivateKey and secrets.jwtPublicKey are required" in refusal("default", [])
+def _secret_files(r: Rendered) -> dict[str, bytes]:
+    secret = r.get("Secret", f"{RELEASE}-shop-secrets")
+    return {k: base64.b64decode(v) for k, v in secret["data"].items()}
+
+
+def test_a_first_install_without_keys_generates_a_pair_every_service_verifies_with(tmp_path: Path) -> None:
+    files = _secret_files(render("default"))
+    public = tmp_path / "auth_public.pem"
+    public.write_bytes(files["auth_public.pem"])
+    # What a service reads from its mounted file, and auth's own check that it matches its key.
+    settings = CommonSettings(auth_public_key_file=public)
+    token = TokenFactory(files["auth_private.pem"]).customer(42)
+    assert TokenVerifier(settings.public_key_pem()).verify(token).user_id == 42
+    private = serialization.load_pem_private_key(files["auth_private.pem"], password=None)
+    assert isinstance(private, Ed25519PrivateKey)
+    assert settings.public_key_pem() == TokenIssuer(private).public_pem
+    assert len(files["service_secret"]) == 64
+    # Another install generates its own.
+    assert _secret_files(render("default"))["auth_private.pem"] != files["auth_private.pem"]
+
+
+def test_supplied_keys_are_kept_as_given(key_args: list[str]) -> None:
+    files = _secret_files(render("default", [*key_args, "--set", "secrets.serviceSecret=s3cret"]))
+    assert files["auth_private.pem"] == Path(key_args[1].split("=", 1)[1]).read_bytes()
+    assert files["auth_public.pem"] == Path(key_args[3].split("=", 1)[1]).read_bytes()
+    assert files["service_secret"] == b"s3cret"
+
+
+def test_half_a_key_pair_is_refused_with_a_clear_message(key_args: list[str]) -> None:
+    assert "secrets.jwtPrivateKey and secrets.jwtPublicKey go together" in refusal("default", key_args[:2])
+
+
+def test_an_existing_secret_is_used_instead_of_the_charts(key_args: list[str]) -> None:
+    r = render("default", ["--set", "secrets.existingSecret=shop-keys-by-ops"])
+    assert not [s for s in r.of_kind("Secret") if s["metadata"]["name"] == f"{RELEASE}-shop-secrets"]
+    for workload, container in r.containers():
+        volumes = workload["spec"]["template"]["spec"].get("volumes", [])
+        for volume in volumes:
+            if volume["name"] == "keys":
+                assert volume["secret"]["secretName"] == "shop-keys-by-ops"
+        for env in container.get("env", []):
+            ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+            if ref.get("key") == "admin-password":
+                assert ref["name"] == "shop-keys-by-ops"
 
 
 def _chart_copy(tmp_path: Path) -> Path:

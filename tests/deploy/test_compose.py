@@ -18,7 +18,7 @@ from services.kit.config import SERVICE_PORTS
 from tests.deploy.chart import RELEASE, ROOT, Rendered, render
 
 COMPOSE = ROOT / "deploy" / "compose.yaml"
-PROCESSES = {"gateway", *SERVICE_PORTS}
+PROCESSES = {"storefront", "gateway", *SERVICE_PORTS}
 # check-jsonschema ships the Compose specification's schema (vendor.compose-spec).
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
@@ -113,6 +113,7 @@ def test_the_same_settings_ports_and_callers(compose: dict[str, Any], chart: Ren
                 continue  # an Ingress in front in the chart, none in compose
             if key.endswith("_ADDR"):
                 value = value.removeprefix(f"{RELEASE}-shop-")
+            value = value.replace(f"http://{RELEASE}-shop-", "http://")  # another component's URL
             assert mine[key] == value, f"{name}: {key}={mine[key]!r}, the chart says {value!r}"
 
 
@@ -151,9 +152,11 @@ def test_the_same_migrations_databases_scrapes_dashboards_and_alerts(
     prometheus = yaml.safe_load((ROOT / "deploy" / "compose" / "prometheus.yml").read_text())
     targets = {t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     metrics = {
-        f"{name}:{next(p['containerPort'] for p in c['ports'] if p['name'] == 'metrics')}"
+        f"{name}:{p['containerPort']}"
         for name in PROCESSES
         for c in chart.deployment(name)["spec"]["template"]["spec"]["containers"]
+        for p in c["ports"]
+        if p["name"] == "metrics"
     }
     assert targets == metrics
 

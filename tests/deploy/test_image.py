@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from deploy.local.health import wait_grpc_serving, wait_http_ok
@@ -41,8 +42,21 @@ def test_hadolint_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_storefront_is_built_in_a_node_stage_and_served_from_the_image() -> None:
+    """The shop's files come from the locked frontend build; only the built files reach the image."""
+    frontend, _, final = stages()
+    assert frontend.base.startswith("node:")
+    assert "slim" in frontend.base
+    runs = frontend.all("RUN")
+    assert any(r.startswith("npm ci") for r in runs)
+    assert "npm run build" in runs
+    dist = final.env()["SHOP_STOREFRONT_DIST"]
+    assert f"--from={frontend.name} /src/frontend/dist {dist}" in final.all("COPY")
+    assert final.env()["SHOP_STOREFRONT_HOST"] == "0.0.0.0"
+
+
 def test_the_final_stage_is_slim_non_root_and_without_build_tools() -> None:
-    build, final = stages()
+    _, build, final = stages()
     assert "slim" in final.base
     assert final.base == build.base
     user = final.all("USER")[-1].split(":")[0]
@@ -107,7 +121,12 @@ def _pod_env(
         key = item["name"]
         if "value" in item:
             value: str = item["value"]
-            if key.endswith("_ADDR"):
+            if value.startswith(f"http://{RELEASE}-shop-"):  # another component's HTTP port
+                host, port = value.removeprefix(f"http://{RELEASE}-shop-").split(":")
+                target = r.deployment(host)["spec"]["template"]["spec"]["containers"][0]["ports"]
+                port_name = next(p["name"] for p in target if p["containerPort"] == int(port))
+                value = f"http://127.0.0.1:{ports[host][port_name]}"
+            elif key.endswith("_ADDR"):
                 target = key.removeprefix("SHOP_").removesuffix("_ADDR").lower()
                 value = f"127.0.0.1:{ports[target]['grpc']}"
             elif value.isdigit() and int(value) in chart_ports:
@@ -162,12 +181,18 @@ async def started(
     ports = {name: {"grpc": free_port(), "metrics": free_port()} for name in SERVICE_PORTS}
     ports["payments"]["http"] = free_port()
     ports["gateway"] = {"http": free_port(), "metrics": free_port()}
+    ports["storefront"] = {"http": free_port()}
     urls = {"database-url": database_url, "redis-url": redis_url}
     children: dict[str, ChildProcess] = {}
     base = {**_image_env(tmp_path), "SHOP_REDIS_PREFIX": redis_prefix("image"), "SHOP_LOG_FORMAT": "text"}
     # The cluster's shutdown delay and drain only slow this test's teardown down.
     base |= {"SHOP_SHUTDOWN_DELAY_SECONDS": "0", "SHOP_DRAIN_SECONDS": "1"}
-    for name in ["auth", *[n for n in SERVICE_PORTS if n != "auth"], "gateway"]:
+    # The image's frontend/dist (built by its node stage): a stand-in page here.
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<!doctype html><title>Shop</title><div id=root></div>")
+    base["SHOP_STOREFRONT_DIST"] = str(dist)
+    for name in ["auth", *[n for n in SERVICE_PORTS if n != "auth"], "gateway", "storefront"]:
         env = {**_pod_env(r, name, ports, keys, urls), **base}
         children[name] = ChildProcess(name, _command(name), env, tmp_path / "logs" / f"{name}.log")
     try:
@@ -192,6 +217,17 @@ async def test_the_image_command_starts_every_process_and_each_answers_health(
     gateway = children["gateway"]
     await gateway.start()
     await wait_http_ok(gateway, f"http://127.0.0.1:{ports['gateway']['http']}/api/health", STARTUP_SECONDS)
+    # The storefront answers its probe path with the shop, and reaches the gateway the chart names.
+    storefront = children["storefront"]
+    await storefront.start()
+    shop = f"http://127.0.0.1:{ports['storefront']['http']}"
+    await wait_http_ok(storefront, f"{shop}/", STARTUP_SECONDS)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{shop}/account/orders") as page:
+            assert page.status == 200
+            assert "<title>Shop</title>" in await page.text()
+        async with session.get(f"{shop}/api/health") as health:
+            assert health.status == 200
 
 
 async def test_keys_makes_the_pair_once_and_keeps_it(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 
 {{- define "shop.secretName" -}}
-{{- printf "%s-secrets" (include "shop.fullname" .) -}}
+{{- .Values.secrets.existingSecret | default (printf "%s-secrets" (include "shop.fullname" .)) -}}
 {{- end -}}
 
 {{- define "shop.connectionsName" -}}
