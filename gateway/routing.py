@@ -61,6 +61,13 @@ class FileBody(BaseModel):
     content_type: str
 
 
+class JsonBody(BaseModel):
+    """A handler's JSON answer already serialized (gateway/product_cache.py keeps such bytes); the
+    route's `response` model still documents its shape."""
+
+    content: bytes
+
+
 @dataclass(frozen=True)
 class HeaderParam:
     name: str
@@ -282,6 +289,14 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
         result = await route.handler(ctx)
         if isinstance(result, FileBody):
             return web.Response(body=result.content, content_type=result.content_type, headers=ctx.headers)
+        if isinstance(result, JsonBody):
+            return web.Response(
+                body=result.content,
+                status=route.status,
+                content_type="application/json",
+                charset="utf-8",
+                headers=ctx.headers,
+            )
         if route.response is not None and not isinstance(result, route.response):
             raise TypeError(
                 f"{route.operation_id} returned {type(result).__name__}, not {route.response.__name__}"

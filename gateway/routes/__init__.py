@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.product_cache import publishing_changes
 from gateway.routes import (
     activity,
     auth,
@@ -18,17 +19,19 @@ from gateway.routes import (
 )
 from gateway.routing import Route
 
-ROUTES: tuple[Route, ...] = (
-    *health.ROUTES,
-    *auth.ROUTES,
-    *products.ROUTES,
-    *catalog.ROUTES,
-    *activity.ROUTES,
-    *reviews.ROUTES,
-    *cart.ROUTES,
-    *orders.ROUTES,
-    *inventory.ROUTES,
-    *content.ROUTES,
-    *shipping.ROUTES,
-    *profile.ROUTES,
+ROUTES: tuple[Route, ...] = publishing_changes(
+    (
+        *health.ROUTES,
+        *auth.ROUTES,
+        *products.ROUTES,
+        *catalog.ROUTES,
+        *activity.ROUTES,
+        *reviews.ROUTES,
+        *cart.ROUTES,
+        *orders.ROUTES,
+        *inventory.ROUTES,
+        *content.ROUTES,
+        *shipping.ROUTES,
+        *profile.ROUTES,
+    )
 )
