@@ -5,11 +5,12 @@
 
 Seeds a new temporary data folder (SQLite), or with `--database` new PostgreSQL databases
 `shop_bench_cat_<service>` on that server (dropped at the end), with `python -m deploy.seed_catalog`,
-then starts the platform's catalog, inventory, reviews and auth with the launcher (gateway
-included, on SHOP_PORT_OFFSET; embedded Valkey) and sends `--requests` requests per read through
+then starts the platform's auth, catalog, inventory, reviews and activity with the launcher
+(gateway included, on `--port-offset`; embedded Valkey) and sends `--requests` requests per read through
 the gateway, from 8 concurrent clients, each request with its own parameters (random product ids,
 search words, categories, page positions). The gateway's answer cache is off
 (`SHOP_PRODUCT_CACHE_SECONDS=0`): these figures are the storage paths, not memory hits.
+`--data-dir DIR` seeds DIR once and keeps it (SQLite: a second run skips the seeding).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from deploy.local.ports import port_table
 from deploy.seed_catalog import MATERIALS, NOUNS
 from services.kit import paging
 
-SERVICES = "auth,catalog,inventory,reviews"
+SERVICES = "auth,catalog,inventory,reviews,activity"
 DATABASE_PREFIX = "shop_bench_cat"
 CLIENTS = 8
 SEARCHES = [*NOUNS[:20], *MATERIALS[:10], "oak lamp", "wooden chair", "lmap", "vintage brass", "sku"]
@@ -125,6 +126,20 @@ async def measure(base: str, read: Read, requests: int, seed: int) -> tuple[floa
     return percentile(latencies, 0.5), percentile(latencies, 0.99), len(latencies) / elapsed, failures
 
 
+async def seed(env: dict[str, str], products: int) -> None:
+    started = time.perf_counter()
+    seeder = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "deploy.seed_catalog", "--products", str(products)),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+    )
+    out, _ = await seeder.communicate()
+    if seeder.returncode != 0:
+        raise SystemExit("deploy.seed_catalog failed")
+    print(out.decode().strip(), f"({time.perf_counter() - started:.0f} s with start-up)")
+
+
 @contextlib.asynccontextmanager
 async def databases(url: str | None) -> AsyncIterator[str | None]:
     """New PostgreSQL databases per service (dropped afterwards); the SHOP_DATABASE_URL naming them."""
@@ -152,24 +167,17 @@ async def databases(url: str | None) -> AsyncIterator[str | None]:
 
 
 async def run(args: argparse.Namespace) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="shop-bench-catalog-"))
+    keep = args.data_dir is not None
+    data_dir = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="shop-bench-catalog-"))
+    seeded_before = keep and args.database is None and (data_dir / "catalog.db").exists()
     try:
         async with databases(args.database) as database_url:
             env = {**os.environ, "SHOP_DATA_DIR": str(data_dir), "SHOP_PRODUCT_CACHE_SECONDS": "0"}
             env.pop("SHOP_DATABASE_URL", None)
             if database_url:
                 env["SHOP_DATABASE_URL"] = database_url
-            started = time.perf_counter()
-            seeder = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "deploy.seed_catalog", "--products", str(args.products)),
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-            )
-            out, _ = await seeder.communicate()
-            if seeder.returncode != 0:
-                raise SystemExit("deploy.seed_catalog failed")
-            print(out.decode().strip(), f"({time.perf_counter() - started:.0f} s with start-up)")
+            if not seeded_before:
+                await seed(env, args.products)
             os.environ.update({k: env[k] for k in ("SHOP_DATA_DIR", "SHOP_PRODUCT_CACHE_SECONDS")})
             if database_url:
                 os.environ["SHOP_DATABASE_URL"] = database_url
@@ -183,7 +191,8 @@ async def run(args: argparse.Namespace) -> None:
                     row = f"| {read.name} | {p50:.1f} ms | {p99:.1f} ms | {rate:.0f} | {failures} |"
                     print(row, flush=True)
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
@@ -192,6 +201,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="per read")
     parser.add_argument("--port-offset", type=int, default=1100)
     parser.add_argument("--database", default=None, help="a PostgreSQL server URL (default: SQLite files)")
+    parser.add_argument(
+        "--data-dir", default=None, help="keep the data folder here (default: a temporary one)"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

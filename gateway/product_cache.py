@@ -11,7 +11,9 @@ products, stock, reviews, orders or the catalog clears this replica's answers an
 
 Only public routes use it: their answers do not depend on the caller (the gateway forwards no token
 for them, so every service answers as to an anonymous visitor). Concurrent misses of one key wait
-for a single fetch; an answer fetched across a clear is served to its waiters but not kept.
+for a single fetch; an answer past half its life is refetched in the background while still served
+(a busy page never waits for a miss); an answer fetched across a clear is served to its waiters but
+not kept.
 """
 
 from __future__ import annotations
@@ -82,19 +84,25 @@ class AnswerCache:
         self._generation = 0
 
     async def get(self, key: str, fetch: Callable[[], Awaitable[Answer]]) -> Answer:
-        """The answer under `key`, fetched when missing or expired (errors are not kept)."""
+        """The answer under `key`, fetched when missing or expired (errors are not kept). An answer
+        past half its life is fetched again in the background while it is still served, so a busy
+        key is never missing; it is never served past its expiry."""
         if self.ttl <= 0:
             return await fetch()
         answer = self._answers.get(key)
         if answer is not None:
+            if answer.expires - self._clock() < self.ttl / 2 and key not in self._fetching:
+                self._start(key, fetch)
             return answer
-        task = self._fetching.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._fetch(key, fetch, self._clock(), self._generation))
-            self._fetching[key] = task
-            task.add_done_callback(lambda t: self._fetched(key, t))
+        task = self._fetching.get(key) or self._start(key, fetch)
         # A caller that goes away does not cancel the fetch the others wait for.
         return await asyncio.shield(task)
+
+    def _start(self, key: str, fetch: Callable[[], Awaitable[Answer]]) -> asyncio.Task[Answer]:
+        task = asyncio.ensure_future(self._fetch(key, fetch, self._clock(), self._generation))
+        self._fetching[key] = task
+        task.add_done_callback(lambda t: self._fetched(key, t))
+        return task
 
     async def _fetch(
         self, key: str, fetch: Callable[[], Awaitable[Answer]], started: float, generation: int

@@ -145,8 +145,8 @@ async def test_an_answer_expires_its_bound_after_its_reads_began() -> None:
     await cache.get("k", slow_fetch)
     clock.now += 0.59
     assert (await cache.get("k", lambda: asyncio.sleep(0, _answer(2)))).body == _answer(1).body
-    clock.now += 0.02  # 1.01 s after the first fetch began
-    assert (await cache.get("k", lambda: asyncio.sleep(0, _answer(3)))).body == _answer(3).body
+    clock.now += 0.02  # 1.01 s after the first fetch began: never served again
+    assert (await cache.get("k", lambda: asyncio.sleep(0, _answer(3)))).body != _answer(1).body
 
 
 async def test_an_answer_fetched_across_a_clear_is_not_kept() -> None:
@@ -185,3 +185,16 @@ async def test_concurrent_misses_share_one_fetch_and_errors_are_not_kept() -> No
     with pytest.raises(LookupError):
         await cache.get("other", failing)
     assert (await cache.get("other", fetch)).body == _answer(2).body
+
+
+async def test_a_busy_answer_is_refetched_before_it_expires_and_never_served_after() -> None:
+    clock = Clock()
+    cache = AnswerCache(1.0, clock=clock)
+    await cache.get("k", lambda: asyncio.sleep(0, _answer(1)))
+    clock.now += 0.6  # past half its life: served, and fetched again meanwhile
+    assert (await cache.get("k", lambda: asyncio.sleep(0, _answer(2)))).body == _answer(1).body
+    await asyncio.sleep(0.01)
+    clock.now += 0.5  # 1.1 s after the first fetch, 0.5 s after the second began
+    assert (await cache.get("k", lambda: asyncio.sleep(0, _answer(3)))).body == _answer(2).body
+    clock.now += 0.6  # the second has expired too, and nothing refetched it meanwhile
+    assert (await cache.get("k", lambda: asyncio.sleep(0, _answer(4)))).body == _answer(4).body
