@@ -43,7 +43,7 @@ from services.kit import paging
 SERVICES = "auth,catalog,inventory,reviews,activity"
 DATABASE_PREFIX = "shop_bench_cat"
 CLIENTS = 8
-SEARCHES = [*NOUNS[:20], *MATERIALS[:10], "oak lamp", "wooden chair", "lmap", "vintage brass", "sku"]
+SEARCHES = [*NOUNS[:20], *MATERIALS[:10], "oak lamp", "wooden chair", "lmap", "vintage brass", "SKU-0004217"]
 
 
 @dataclass(frozen=True)
