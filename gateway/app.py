@@ -6,7 +6,16 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from gateway import activity, middlewares, openapi, security_headers, sessions, slow_clients, throttle
+from gateway import (
+    activity,
+    middlewares,
+    openapi,
+    product_cache,
+    security_headers,
+    sessions,
+    slow_clients,
+    throttle,
+)
 from gateway.routes import ROUTES
 from gateway.routing import OPENAPI, SETTINGS, UPSTREAMS, Route, register
 from gateway.settings import GatewaySettings
@@ -43,5 +52,6 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
     app.cleanup_ctx.append(upstreams_ctx)
     app.cleanup_ctx.append(activity.recording(settings))
     app.cleanup_ctx.append(throttle.throttling(settings))
+    app.cleanup_ctx.append(product_cache.caching(settings))
     register(app, routes)
     return app

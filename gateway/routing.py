@@ -62,6 +62,13 @@ class FileBody(BaseModel):
     content_type: str
 
 
+class JsonBody(BaseModel):
+    """A handler's JSON answer already serialized (gateway/product_cache.py keeps such bytes); the
+    route's `response` model still documents its shape."""
+
+    content: bytes
+
+
 @dataclass(frozen=True)
 class HeaderParam:
     name: str
@@ -301,6 +308,14 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
         if isinstance(result, FileBody):
             response = web.Response(
                 body=result.content, content_type=result.content_type, headers=ctx.headers
+            )
+        elif isinstance(result, JsonBody):
+            response = web.Response(
+                body=result.content,
+                status=route.status,
+                content_type="application/json",
+                charset="utf-8",
+                headers=ctx.headers,
             )
         else:
             if route.response is not None and not isinstance(result, route.response):

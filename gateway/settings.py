@@ -35,6 +35,8 @@ class GatewaySettings(CommonSettings):
     redis_url: str | None = None
     # The platform's Redis key prefix, the same one the services use.
     redis_prefix: str = "shop:"
+    # Public product answers are served from the gateway's memory for at most this long (0: off).
+    product_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     activity_recording: bool = True
     # Events waiting for Redis; beyond this, new events are dropped rather than slowing requests.
     activity_queue_size: int = Field(default=10_000, gt=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.product_cache import publishing_changes
 from gateway.routes import (
     activity,
     auth,
@@ -20,19 +21,21 @@ from gateway.routes import (
 )
 from gateway.routing import Route
 
-ROUTES: tuple[Route, ...] = (
-    *health.ROUTES,
-    *auth.ROUTES,
-    *session.ROUTES,
-    *products.ROUTES,
-    *catalog.ROUTES,
-    *activity.ROUTES,
-    *reviews.ROUTES,
-    *cart.ROUTES,
-    *guest_cart.ROUTES,
-    *orders.ROUTES,
-    *inventory.ROUTES,
-    *content.ROUTES,
-    *shipping.ROUTES,
-    *profile.ROUTES,
+ROUTES: tuple[Route, ...] = publishing_changes(
+    (
+        *health.ROUTES,
+        *auth.ROUTES,
+        *session.ROUTES,
+        *products.ROUTES,
+        *catalog.ROUTES,
+        *activity.ROUTES,
+        *reviews.ROUTES,
+        *cart.ROUTES,
+        *guest_cart.ROUTES,
+        *orders.ROUTES,
+        *inventory.ROUTES,
+        *content.ROUTES,
+        *shipping.ROUTES,
+        *profile.ROUTES,
+    )
 )

@@ -4,6 +4,7 @@ filters and facets, and image uploads. Public reads see active products only."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -13,8 +14,9 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 from gateway import money
 from gateway.errors import ApiError
 from gateway.models import SLUG_WITH_LETTER, Amount, Id, Patch, Price, QueryParams, RequestBody
+from gateway.product_cache import Answer, cached, serialized
 from gateway.routes.products import _available
-from gateway.routing import Ctx, FileBody, Route
+from gateway.routing import NEXT_PAGE_HEADER, Ctx, FileBody, JsonBody, Route
 from shop.catalog.v1 import catalog_pb2
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -242,7 +244,8 @@ def _category(c: catalog_pb2.Category) -> CategoryView:
 # --- handlers ----------------------------------------------------------------------------------
 async def _search(
     ctx: Ctx, query: SearchQuery, statuses: list[catalog_pb2.ProductStatus.ValueType]
-) -> CatalogPage:
+) -> tuple[CatalogPage, str]:
+    """One page and the next page's token."""
     request = catalog_pb2.SearchProductsRequest(
         query=query.q,
         sort=_SORT[query.sort] if query.sort else catalog_pb2.SEARCH_SORT_UNSPECIFIED,
@@ -261,9 +264,6 @@ async def _search(
         request.min_rating = query.min_rating
     reply = await ctx.upstreams.catalog.SearchProducts(request, metadata=ctx.metadata)
     stock = await _available(ctx, [p.id for p in reply.products])
-    ctx.next_page(reply.next_page_token)
-    if query.q and not query.page_token:
-        ctx.record("searched", query=query.q, attributes={"results": str(reply.total_size)})
     facets = None
     if query.facets:
         f = reply.facets
@@ -280,38 +280,67 @@ async def _search(
             in_stock=f.in_stock,
             out_of_stock=f.out_of_stock,
         )
-    return CatalogPage(
+    page = CatalogPage(
         products=[_product(p, stock) for p in reply.products],
         total=reply.total_size,
         corrected_query=reply.corrected_query or None,
         facets=facets,
     )
+    return page, reply.next_page_token
 
 
-async def search_catalog(ctx: Ctx) -> CatalogPage:
-    return await _search(ctx, ctx.query(SearchQuery), [])
+def _searched(ctx: Ctx, query: SearchQuery, total: int) -> None:
+    if query.q and not query.page_token:
+        ctx.record("searched", query=query.q, attributes={"results": str(total)})
+
+
+async def search_catalog(ctx: Ctx) -> JsonBody:
+    query = ctx.query(SearchQuery)
+
+    async def fetch() -> Answer:
+        page, token = await _search(ctx, query, [])
+        return Answer(serialized(page), {NEXT_PAGE_HEADER: token} if token else {}, results=page.total)
+
+    answer = await cached(ctx, fetch)
+    _searched(ctx, query, answer.results)
+    return JsonBody(content=answer.body)
 
 
 async def admin_search_catalog(ctx: Ctx) -> CatalogPage:
     query = ctx.query(AdminSearchQuery)
-    return await _search(ctx, query, [_STATUS[query.status]] if query.status else list(_STATUS.values()))
+    page, token = await _search(
+        ctx, query, [_STATUS[query.status]] if query.status else list(_STATUS.values())
+    )
+    ctx.next_page(token)
+    _searched(ctx, query, page.total)
+    return page
 
 
 async def _one(ctx: Ctx, request: catalog_pb2.GetProductRequest) -> CatalogProduct:
+    if request.id:  # the stock is asked for at the same time
+        reply, stock = await asyncio.gather(
+            ctx.upstreams.catalog.GetProduct(request, metadata=ctx.metadata), _available(ctx, [request.id])
+        )
+        return _product(reply.product, stock)
     reply = await ctx.upstreams.catalog.GetProduct(request, metadata=ctx.metadata)
     return _product(reply.product, await _available(ctx, [reply.product.id]))
 
 
-async def get_catalog_product(ctx: Ctx) -> CatalogProduct:
+async def get_catalog_product(ctx: Ctx) -> JsonBody:
     ref = ctx.ref()
     request = (
         catalog_pb2.GetProductRequest(id=ref)
         if isinstance(ref, int)
         else catalog_pb2.GetProductRequest(slug=ref)
     )
-    product = await _one(ctx, request)
-    ctx.record("product_viewed", product_id=product.id)
-    return product
+
+    async def fetch() -> Answer:
+        product = await _one(ctx, request)
+        return Answer(serialized(product), product_id=product.id)
+
+    answer = await cached(ctx, fetch)
+    ctx.record("product_viewed", product_id=answer.product_id)
+    return JsonBody(content=answer.body)
 
 
 async def admin_get_catalog_product(ctx: Ctx) -> CatalogProduct:

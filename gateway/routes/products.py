@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Literal
@@ -12,7 +13,8 @@ from pydantic import BaseModel, Field, RootModel, StrictStr
 from gateway import money
 from gateway.errors import INTERNAL_ERROR, ApiError, UpstreamError
 from gateway.models import Amount, Message, Patch, Price, QueryParams, RequestBody, Stock
-from gateway.routing import Ctx, Route
+from gateway.product_cache import Answer, cached, serialized
+from gateway.routing import NEXT_PAGE_HEADER, Ctx, JsonBody, Route
 from services.kit.clients import unreachable
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
@@ -155,21 +157,26 @@ async def create_product(ctx: Ctx) -> ProductCreated:
     return ProductCreated(id=product_id, message="Product added")
 
 
-async def list_products(ctx: Ctx) -> ProductPage:
+async def list_products(ctx: Ctx) -> JsonBody:
     query = ctx.query(ProductQuery)
+    answer = await cached(ctx, lambda: _product_page(ctx, query))
+    if query.q and not query.page_token:
+        ctx.record("searched", query=query.q, attributes={"results": str(answer.results)})
+    return JsonBody(content=answer.body)
+
+
+async def _product_page(ctx: Ctx, query: ProductQuery) -> Answer:
     reply = await ctx.upstreams.catalog.ListProducts(
         catalog_pb2.ListProductsRequest(
             page_size=query.page_size, page_token=query.page_token, query=query.q
         ),
         metadata=ctx.metadata,
     )
-    stock = await _available(ctx, [p.id for p in reply.products])
-    ctx.next_page(reply.next_page_token)
-    if query.q and not query.page_token:
-        ctx.record("searched", query=query.q, attributes={"results": str(len(reply.products))})
+    ids = [p.id for p in reply.products]
+    headers = {NEXT_PAGE_HEADER: reply.next_page_token} if reply.next_page_token else {}
     if query.include == "rating":
-        ratings = await _ratings(ctx, [p.id for p in reply.products])
-        return ProductPage(
+        stock, ratings = await asyncio.gather(_available(ctx, ids), _ratings(ctx, ids))
+        page = ProductPage(
             {
                 str(p.id): RatedProductSummary(
                     **_summary(p, stock.get(p.id, 0)).model_dump(),
@@ -178,22 +185,32 @@ async def list_products(ctx: Ctx) -> ProductPage:
                 for p in reply.products
             }
         )
-    return ProductPage({str(p.id): _summary(p, stock.get(p.id, 0)) for p in reply.products})
+    else:
+        stock = await _available(ctx, ids)
+        page = ProductPage({str(p.id): _summary(p, stock.get(p.id, 0)) for p in reply.products})
+    return Answer(serialized(page), headers, results=len(ids))
 
 
-async def get_product(ctx: Ctx) -> Product:
+async def get_product(ctx: Ctx) -> JsonBody:
     product_id = ctx.id("id")
-    reply = await ctx.upstreams.catalog.GetProduct(
-        catalog_pb2.GetProductRequest(id=product_id), metadata=ctx.metadata
-    )
-    stock = await _available(ctx, [product_id])
+    answer = await cached(ctx, lambda: _product(ctx, product_id))
     ctx.record("product_viewed", product_id=product_id)
-    ratings = await _ratings(ctx, [product_id])
-    return Product(
+    return JsonBody(content=answer.body)
+
+
+async def _product(ctx: Ctx, product_id: int) -> Answer:
+    # Three owners, asked at once; the catalog's NOT_FOUND wins over the others' answers.
+    reply, stock, ratings = await asyncio.gather(
+        ctx.upstreams.catalog.GetProduct(catalog_pb2.GetProductRequest(id=product_id), metadata=ctx.metadata),
+        _available(ctx, [product_id]),
+        _ratings(ctx, [product_id]),
+    )
+    product = Product(
         id=product_id,
         **_summary(reply.product, stock.get(product_id, 0)).model_dump(),
         rating=None if ratings is None else ratings.get(product_id),
     )
+    return Answer(serialized(product))
 
 
 async def update_product(ctx: Ctx) -> Message:

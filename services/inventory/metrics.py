@@ -3,6 +3,7 @@ and expired. Stock and holds are read from the database in the background (`refr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Final
@@ -45,6 +46,10 @@ def _overdue_seconds(expire_at: datetime | None) -> float:
 
 
 def refresher(db: Database) -> Callable[[], Awaitable[None]]:
+    # The figures set last time: a refresh touches only the series that changed (clearing and
+    # setting one per product every 15 s held the event loop for seconds at 100,000 products).
+    shown: dict[int, int] = {}
+
     async def refresh() -> None:
         available = StockLevelRow.on_hand - StockLevelRow.reserved
         async with db.read() as session:
@@ -56,9 +61,15 @@ def refresher(db: Database) -> Callable[[], Awaitable[None]]:
                     )
                 )
             ).one()
-        STOCK_AVAILABLE.clear()
-        for product_id, units in levels:
-            STOCK_AVAILABLE.labels(str(product_id)).set(units)
+        now = {product_id: units for product_id, units in levels}
+        for product_id in shown.keys() - now.keys():
+            with contextlib.suppress(KeyError):  # cleared meanwhile
+                STOCK_AVAILABLE.remove(str(product_id))
+        for product_id, units in now.items():
+            if shown.get(product_id) != units:
+                STOCK_AVAILABLE.labels(str(product_id)).set(units)
+        shown.clear()
+        shown.update(now)
         RESERVATIONS_HELD.set(held)
         OLDEST_HOLD.set(_overdue_seconds(oldest))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kit import paging
 from services.kit.errors import CommonError, DomainError
 
-from ..domain import PRICE_BANDS
+from ..domain import PRICE_BANDS, path_ids
 from ..tables import CategoryRow, ProductCategoryRow, ProductRow, SearchTermRow
 from .contract import Document, Facets, Query, Result, SearchBackend, Sort
 from .text import MAX_TERMS, edit_distance, max_typos, terms, vocabulary
@@ -170,11 +171,13 @@ class SqlSearch(SearchBackend):
         """The query's conditions on products; `skip` leaves one facet's own filter out."""
         conditions: list[Any] = [P.c.deleted_at.is_(None), P.c.status.in_(query.statuses)]
         if query.category_path is not None and skip != "category":
+            # The subtree's products once (a few category rows, then their index), not a probe per product.
             conditions.append(
-                sa.exists()
-                .where(ProductCategoryRow.product_id == P.c.id)
-                .where(CategoryRow.id == ProductCategoryRow.category_id)
-                .where(CategoryRow.path.startswith(query.category_path))
+                P.c.id.in_(
+                    sa.select(ProductCategoryRow.product_id)
+                    .join(CategoryRow, CategoryRow.id == ProductCategoryRow.category_id)
+                    .where(CategoryRow.path.startswith(query.category_path))
+                )
             )
         if skip != "price":
             if query.min_price is not None:
@@ -231,18 +234,7 @@ class SqlSearch(SearchBackend):
         )
 
     async def _facets(self, session: AsyncSession, query: Query, matches: sa.Subquery | None) -> Facets:
-        member = CategoryRow.__table__.alias("member")
-        ancestor = CategoryRow.__table__.alias("ancestor")
-        pc = ProductCategoryRow.__table__
-        by_category = (
-            self._base([ancestor.c.id, sa.func.count(sa.distinct(P.c.id))], matches)
-            .join(pc, pc.c.product_id == P.c.id)
-            .join(member, member.c.id == pc.c.category_id)
-            .join(ancestor, member.c.path.startswith(ancestor.c.path))
-            .where(*self._filters(query, skip="category"))
-            .group_by(ancestor.c.id)
-        )
-        categories = {cid: int(n) for cid, n in await session.execute(by_category)}
+        categories = await self._category_counts(session, query, matches)
 
         def count_where(condition: Any) -> Any:
             return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
@@ -270,6 +262,39 @@ class SqlSearch(SearchBackend):
             in_stock=int(stock[0]),
             out_of_stock=int(stock[1]),
         )
+
+    async def _category_counts(
+        self, session: AsyncSession, query: Query, matches: sa.Subquery | None
+    ) -> dict[int, int]:
+        """Matches per category, its descendants included, each product once per category.
+
+        Counted per category the product is in (one indexed GROUP BY), then added up the tree here:
+        joining every product to every ancestor's path prefix in SQL costs seconds at 100,000."""
+        pc = ProductCategoryRow.__table__
+        conditions = self._filters(query, skip="category")
+        joined = self._base([P.c.id], matches).join(pc, pc.c.product_id == P.c.id).where(*conditions)
+        per_member = await session.execute(
+            joined.with_only_columns(pc.c.category_id, sa.func.count()).group_by(pc.c.category_id)
+        )
+        paths = await session.execute(sa.select(CategoryRow.id, CategoryRow.path))
+        lineage = {cid: path_ids(path) for cid, path in paths}
+        counts: Counter[int] = Counter()
+        for category_id, n in per_member:
+            for ancestor in lineage.get(category_id, []):
+                counts[ancestor] += n
+        # A product in several categories of one subtree was added once per category: take back
+        # the extra ones (few products are in more than one category).
+        several = sa.select(pc.c.product_id).group_by(pc.c.product_id).having(sa.func.count() > 1)
+        shared: defaultdict[int, list[int]] = defaultdict(list)
+        for product_id, category_id in await session.execute(
+            joined.with_only_columns(P.c.id, pc.c.category_id).where(P.c.id.in_(several))
+        ):
+            shared[product_id].append(category_id)
+        for category_ids in shared.values():
+            seen = Counter(a for cid in category_ids for a in lineage.get(cid, []))
+            for ancestor, times in seen.items():
+                counts[ancestor] -= times - 1
+        return {cid: n for cid, n in counts.items() if n > 0}
 
     async def list_ids(
         self, session: AsyncSession, text: str, statuses: tuple[str, ...], after: int | None, limit: int
