@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.kit.config import CommonSettings, load
+from services.kit.config import CommonSettings, check_redis_url, load
 
 MIB = 1024 * 1024
 
@@ -51,6 +51,8 @@ class GatewaySettings(CommonSettings):
     registrations_per_client: int = Field(default=20, gt=0, description="per hour")
     # Proxies in front that append the caller to X-Forwarded-For (an ingress: 1); 0 trusts none.
     forwarded_hops: int = Field(default=0, ge=0, le=10)
+
+    _redis_url_ok = field_validator("redis_url")(check_redis_url)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -356,3 +356,27 @@ def _payments(ports: PortTable, token: str, order_id: int) -> list[int]:
             timeout=5,
         )
     return [p.status for p in reply.payments]
+
+
+def test_data_keys_and_logs_are_the_owners_alone(launched: Launched) -> None:
+    """Every file the platform made in its data folder (SQLite files, keys, Redis data, logs) is
+    readable by its owner only; every folder is closed to others."""
+    paths = [launched.data_dir, *launched.data_dir.rglob("*")]
+    kinds = {p.suffix or p.name for p in paths}
+    assert {"keys", "logs", ".log", ".pem", "service_secret", "platform.json"} <= kinds
+    if not os.environ.get("SHOP_TEST_DATABASE_URL"):
+        assert {".db", ".db-wal"} <= kinds
+    if not os.environ.get("SHOP_TEST_REDIS_URL"):
+        assert {"redis_password", "valkey.conf", ".aof"} <= kinds
+    loose = {str(p): oct(p.stat().st_mode & 0o777) for p in paths if p.stat().st_mode & 0o077}
+    assert not loose, loose
+
+
+@pytest.mark.skipif(bool(os.environ.get("SHOP_TEST_REDIS_URL")), reason="the embedded Valkey is not started")
+def test_the_embedded_redis_refuses_a_client_without_its_password(launched: Launched) -> None:
+    import redis
+
+    stranger = redis.Redis(host="127.0.0.1", port=launched.ports.redis, socket_connect_timeout=5)
+    with pytest.raises(redis.RedisError, match=r"(?i)auth"):
+        stranger.get("anything")
+    stranger.close()
