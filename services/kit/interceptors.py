@@ -95,9 +95,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except _UNAVAILABLE_ERRORS as exc:
                 code, detail = grpc.StatusCode.UNAVAILABLE, "storage unavailable"
                 log.warning("storage unavailable", extra={"method": method, "error": str(exc)})
-            except DBAPIError:
-                code, detail = grpc.StatusCode.INTERNAL, "internal error"
-                log.exception("database error", extra={"method": method})
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    # The connection died under the call (server restarted, backend terminated):
+                    # the pool replaces it, and the caller may try again.
+                    code, detail = grpc.StatusCode.UNAVAILABLE, "storage unavailable"
+                    log.warning("storage connection lost", extra={"method": method, "error": str(exc.orig)})
+                else:
+                    code, detail = grpc.StatusCode.INTERNAL, "internal error"
+                    log.exception("database error", extra={"method": method})
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
