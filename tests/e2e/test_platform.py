@@ -68,7 +68,7 @@ class Launched:
         return loaded
 
 
-def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str]) -> Launched:
+def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str], seconds: float = 120) -> Launched:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SHOP_")},
         "SHOP_DATA_DIR": str(data_dir),
@@ -82,7 +82,7 @@ def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str]) -> Laun
         [sys.executable, "-m", "deploy.local"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     launched = Launched(process, ports, data_dir)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     while not state_file(data_dir).exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
