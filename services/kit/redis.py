@@ -4,14 +4,28 @@ touch each other's keys and several platforms or test runs can share one server.
 from __future__ import annotations
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.kit import telemetry
 
 
 def connect(url: str) -> redis.Redis:
-    """A client whose every command is traced (a client span per command, pipeline or script)."""
+    """A client whose every command is traced (a client span per command, pipeline or script).
+
+    A pooled connection that the server closed (Redis restarted) fails its next command; that one
+    command is sent again at once on a new connection. Safe for any command: a connection the
+    server closed did not take it, and a server that died under it is not back within the retry.
+    Timeouts are not retried (the command may have run)."""
     client = redis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=10,
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError],
     )
     telemetry.trace_redis(client)
     return client

@@ -35,13 +35,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from deploy.local.ports import DEFAULT_SERVICES, PortTable, port_table
+from deploy.local.ports import DEFAULT_SERVICES
 from deploy.local.redis_server import EmbeddedRedis
-from deploy.local.supervisor import busy_ports
 from shop.activity.v1 import activity_pb2, activity_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
-from tests.e2e.test_platform import ADMIN_EMAIL, ADMIN_PASSWORD, Launched, _launch, _stop
+from tests.e2e.test_platform import ADMIN_EMAIL, ADMIN_PASSWORD, Launched, _free_offset, _launch, _stop
 from tests.support.run import redis_prefix
 from tests.support.tokens import bearer
 
@@ -184,24 +183,12 @@ class PrivateRedis:
         self.loop.close()
 
 
-def _quiet_offset() -> PortTable:
-    """A port offset whose every port lies outside the kernel's ephemeral range (32768-60999): a
-    killed service's port must not be taken by some other process's outgoing connection or
-    bind-to-0 before the service comes back on it."""
-    for _ in range(200):
-        table = port_table(random.randrange(10950, 15400))
-        ports = table.all_ports().values()
-        if all(p < 32768 or p > 60999 for p in ports) and not busy_ports(table.all_ports()):
-            return table
-    raise RuntimeError("no free block of ports outside the ephemeral range")
-
-
 @pytest.fixture(scope="module")
 def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis | None]:
     if not os.environ.get("SHOP_TEST_REDIS_URL"):
         yield None
         return
-    server = PrivateRedis(tmp_path_factory.mktemp("chaos-redis"), _quiet_offset().redis)
+    server = PrivateRedis(tmp_path_factory.mktemp("chaos-redis"), _free_offset().redis)
     try:
         yield server
     finally:
@@ -219,7 +206,7 @@ def shop(
         env["SHOP_REDIS_URL"] = private_redis.url
         env["SHOP_REDIS_PREFIX"] = redis_prefix("e2e")
     data_dir = tmp_path_factory.mktemp("chaos") / "data"
-    launched = _launch(data_dir, _quiet_offset(), env, seconds=300)
+    launched = _launch(data_dir, _free_offset(), env, seconds=300)
     try:
         _, admin = _login(launched.api, ADMIN_EMAIL, ADMIN_PASSWORD)
         shop = Shop(launched, admin, [], [])
