@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -11,7 +12,8 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings, load_settings
-from services.kit import logs, telemetry
+from services.kit import logs, setting_names, telemetry
+from services.kit.config import ConfigError
 
 log = logging.getLogger("shop.gateway")
 
@@ -20,8 +22,18 @@ async def serve(settings: GatewaySettings) -> None:
     runner = GatewayRunner(create_app(settings), access_log=None, shutdown_timeout=settings.drain_seconds)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
-        telemetry.serve_metrics(settings.host, settings.metrics_port)
+        try:
+            await web.TCPSite(runner, settings.host, settings.port).start()
+        except OSError as exc:
+            where = f"{settings.host}:{settings.port}"
+            raise ConfigError(f"SHOP_GATEWAY_PORT: cannot listen on {where}: {exc.strerror}") from None
+        try:
+            telemetry.serve_metrics(settings.host, settings.metrics_port)
+        except OSError as exc:
+            where = f"{settings.host}:{settings.metrics_port}"
+            raise ConfigError(
+                f"SHOP_GATEWAY_METRICS_PORT: cannot listen on {where}: {exc.strerror}"
+            ) from None
         log.info("serving", extra={"host": settings.host, "port": settings.port})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -35,8 +47,17 @@ async def serve(settings: GatewaySettings) -> None:
 
 
 def main() -> None:
+    try:
+        _main()
+    except ConfigError as exc:
+        raise ConfigError(f"gateway: {exc.code}") from None
+
+
+def _main() -> None:
+    os.umask(0o077)
     settings = load_settings()
     logs.configure("gateway", settings.log_level, settings.log_format)
+    setting_names.report_unknown(os.environ, log)
     telemetry.configure_tracing("gateway")
     try:
         asyncio.run(serve(settings))

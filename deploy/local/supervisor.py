@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +22,12 @@ from deploy.local.ports import HOST, SERVICES
 from deploy.local.process import ChildProcess, say
 from deploy.local.redis_server import EmbeddedRedis, RedisStartError
 from deploy.local.settings import SHUTDOWN_TIMEOUT, Settings
+
+# Pauses before starting a crashed child again: doubling from the first to the last while it keeps
+# crashing, back to the first once it ran longer than RESTART_RESET_AFTER.
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+RESTART_RESET_AFTER = 60.0
 
 
 class StartupError(RuntimeError):
@@ -64,6 +71,9 @@ class Platform:
         self.shutting_down = False
         self._lock: IO[bytes] | None = None
         self._wrote_state = False
+        # Crashed children are started again after a pause that doubles while they keep crashing.
+        self._restarts: dict[str, asyncio.Task[None]] = {}
+        self._backoff: dict[str, float] = {}
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -101,6 +111,8 @@ class Platform:
 
     async def start(self) -> None:
         s = self.settings
+        # Everything the platform writes (SQLite files, keys, Redis data, logs) is the owner's alone.
+        os.umask(0o077)
         self._lock_data_dir()
         busy = self._ports_in_use()
         if busy:
@@ -110,7 +122,8 @@ class Platform:
                 "Stop it, or pick other ports with SHOP_PORT_OFFSET."
             )
         for folder in (self.data_dir, self.logs_dir, self.state_file.parent):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
         self.state_file.unlink(missing_ok=True)
         keys = ensure_keys(self.data_dir)
         if not self.admin_password:
@@ -309,7 +322,10 @@ class Platform:
         else:
             kept = self.data_dir / "admin_password"
             admin = f"{s.admin_email}  password: {self.admin_password}  (kept in {kept})"
-        redis = f"{self.redis_url} (embedded)" if self.redis else "from SHOP_REDIS_URL"
+        redis = "from SHOP_REDIS_URL"
+        if self.redis:
+            kept = self.data_dir / "keys" / "redis_password"
+            redis = f"redis://{HOST}:{self.redis.port}/0 (embedded; password in {kept})"
         database = "SQLite files in the data folder"
         if os.environ.get("SHOP_DATABASE_URL"):
             database = "from SHOP_DATABASE_URL"
@@ -338,12 +354,59 @@ class Platform:
         if not self.ready:
             say(f"{child.name} exited with code {code} while starting")
             return
+        # A child that ran a while before crashing starts over at the shortest pause.
+        ran = time.monotonic() - child.started_at if child.started_at else 0.0
+        delay = RESTART_FIRST_DELAY if ran > RESTART_RESET_AFTER else self._backoff.get(child.name, 0.0)
+        delay = min(max(delay, RESTART_FIRST_DELAY), RESTART_MAX_DELAY)
+        self._backoff[child.name] = delay * 2
         rule = "!" * 72
         say(rule)
-        say(f"{child.name} (pid {child.pid}) EXITED UNEXPECTEDLY with code {code}.")
-        say("The other processes keep running; restart the platform to bring it back.")
+        say(
+            f"{child.name} (pid {child.pid}) EXITED UNEXPECTEDLY with code {code}; "
+            f"restarting it in {delay:g}s."
+        )
         say(f"last lines of {child.name}:\n{_tail_text(child, 15)}")
         say(rule)
+        if child.name not in self._restarts:
+            self._restarts[child.name] = asyncio.create_task(
+                self._restart(child, delay), name=f"restart-{child.name}"
+            )
+
+    async def _restart(self, child: ChildProcess, delay: float) -> None:
+        """Starts a crashed child again (same command, ports and data) once it is ready."""
+        try:
+            await asyncio.sleep(delay)
+            if self.shutting_down:
+                return
+            if self.redis is not None and child is self.redis.process:
+                self.redis = self.redis.restarted()
+                await self.redis.start(self.settings.startup_timeout)
+            else:
+                fresh = child.fresh()
+                await fresh.start()
+                await self._wait_ready(fresh)
+            self._write_state()
+            say(f"{child.name} restarted")
+        except (NotReady, RedisStartError) as exc:
+            say(f"{child.name} did not come back: {exc}")  # its exit (if any) schedules the next try
+        finally:
+            self._restarts.pop(child.name, None)
+
+    async def _wait_ready(self, child: ChildProcess) -> None:
+        ports = self.settings.ports
+        if child.name in self.services:
+            self.services[child.name] = child
+            await wait_grpc_serving(child, ports.services[child.name].addr, self.settings.startup_timeout)
+        elif child.name == "gateway":
+            self.gateway = child
+            await wait_http_ok(
+                child, f"http://{HOST}:{ports.gateway_http}/api/health", self.settings.startup_timeout
+            )
+        elif child.name == "storefront":
+            self.storefront = child
+            await wait_http_ok(
+                child, f"http://{HOST}:{ports.storefront_http}/", self.settings.startup_timeout
+            )
 
     # --- stop ----------------------------------------------------------------------------------
 
@@ -363,6 +426,9 @@ class Platform:
     async def stop(self) -> None:
         """Gateway first, then all services together, then Redis; SIGKILL whoever overstays."""
         self.shutting_down = True
+        for task in list(self._restarts.values()):
+            task.cancel()
+        await asyncio.gather(*self._restarts.values(), return_exceptions=True)
         if self.storefront is not None and self.storefront.running:
             say("stopping storefront")
             await self.storefront.stop(SHUTDOWN_TIMEOUT)

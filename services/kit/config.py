@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.connection import parse_url
 
 from services.kit import keyfiles
+from services.kit.database_url import async_database_url
 
 # gRPC and metrics ports per service, before SHOP_PORT_OFFSET. The launcher, the chart and the
 # gateway all read this one table.
@@ -43,15 +45,28 @@ class ConfigError(SystemExit):
     """Stops the process at start-up with a message that names the bad setting."""
 
 
+def check_redis_url(value: str | None) -> str | None:
+    """A Redis URL redis-py can open (redis://, rediss://, unix://, or a cluster's
+    redis+cluster:// and rediss+cluster://), checked at start-up."""
+    if value:
+        scheme, sep, rest = value.partition("://")
+        plain = scheme.removesuffix("+cluster") + sep + rest
+        try:
+            parse_url(plain)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise ValueError(f"not a Redis URL ({exc})") from None
+    return value
+
+
 class CommonSettings(BaseSettings):
     """What every process (service or gateway) reads."""
 
     model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore", frozen=True)
 
     data_dir: Path = Path("data")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # "json" for machines (default), "text" for people reading a terminal.
-    log_format: str = "json"
+    log_format: Literal["json", "text"] = "json"
     # Deadline for every outbound RPC that has none from its caller.
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     auth_public_key_file: Path | None = None
@@ -71,6 +86,17 @@ class CommonSettings(BaseSettings):
     reviews_addr: str = default_address("reviews")
     activity_addr: str = default_address("activity")
     content_addr: str = default_address("content")
+
+    # Either case is taken (`info`, `INFO`); anything else stops the process naming the setting.
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     def address_of(self, service: str) -> str:
         value: str = getattr(self, f"{service}_addr")
@@ -130,6 +156,15 @@ class ServiceSettings(CommonSettings):
                     data[suffix.lower()] = value
         return data
 
+    _redis_url_ok = field_validator("redis_url")(check_redis_url)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_ok(cls, value: str | None) -> str | None:
+        if value:
+            async_database_url(value.replace("{service}", "service"))
+        return value
+
     @model_validator(mode="after")
     def _default_ports(self) -> ServiceSettings:
         grpc_default, metrics_default = SERVICE_PORTS.get(self.service_name, (0, 0))
@@ -139,9 +174,16 @@ class ServiceSettings(CommonSettings):
             object.__setattr__(self, "metrics_port", metrics_default)
         return self
 
+    def database_setting(self) -> str:
+        """The variable the database URL came from (SQLite files: the data folder)."""
+        own = f"SHOP_{self.service_name.upper()}_DATABASE_URL"
+        if os.environ.get(own):
+            return own
+        return "SHOP_DATABASE_URL" if self.database_url else "SHOP_DATA_DIR"
+
     def resolved_database_url(self) -> str:
         if self.database_url:
-            return self.database_url.replace("{service}", self.service_name)
+            return async_database_url(self.database_url.replace("{service}", self.service_name))
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
 
 
@@ -153,7 +195,9 @@ def load(cls: type[S], **overrides: Any) -> S:
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(
+            f"{_env_name(err['loc'])}: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()
+        )
         raise ConfigError(f"invalid configuration: {problems}") from exc
 
 

@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from services.kit.config import ConfigError
 from services.kit.server import Runtime
 
 log = logging.getLogger("shop.http")
@@ -22,7 +23,13 @@ async def serve(runtime: Runtime, name: str, app: web.Application, port: int) ->
     await runner.setup()
     runtime.stack.push_async_callback(runner.cleanup)
     site = web.TCPSite(runner, runtime.settings.bind_host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        setting = f"SHOP_{runtime.settings.service_name.upper()}_HTTP_PORT"
+        raise ConfigError(
+            f"{setting}: cannot listen on {runtime.settings.bind_host}:{port}: {exc.strerror}"
+        ) from None
     bound: int = runner.addresses[-1][1]
     runtime.http_ports[name] = bound
     log.info("serving http", extra={"api": name, "port": bound})

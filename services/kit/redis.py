@@ -13,6 +13,9 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.kit import telemetry
 
@@ -31,7 +34,13 @@ def is_cluster_url(url: str) -> bool:
 
 def connect(url: str) -> redis.Redis:
     """A client whose every command is traced (a client span per command, pipeline or script).
-    A cluster client answers the same commands; it is typed as the plain one its callers use."""
+    A cluster client answers the same commands; it is typed as the plain one its callers use.
+
+    On a single server, a pooled connection that the server closed (Redis restarted) fails its
+    next command; that one command is sent again at once on a new connection. Safe for any command:
+    a connection the server closed did not take it, and a server that died under it is not back
+    within the retry.
+    Timeouts are not retried (the command may have run)."""
     scheme, _, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
         # A cluster has database 0 only: a "/0" path is dropped, any other number refused.
@@ -43,7 +52,9 @@ def connect(url: str) -> redis.Redis:
         cluster = RedisCluster.from_url(plain, **_OPTIONS)
         telemetry.trace_redis(cluster)
         return cast("redis.Redis", cluster)
-    client = redis.Redis.from_url(url, **_OPTIONS)
+    client = redis.Redis.from_url(
+        url, **_OPTIONS, retry=Retry(NoBackoff(), retries=1), retry_on_error=[RedisConnectionError]
+    )
     telemetry.trace_redis(client)
     return client
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
@@ -23,12 +24,14 @@ import grpc
 import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy.exc import DBAPIError
 
-from services.kit import completion, logs, telemetry
+from services.kit import completion, logs, setting_names, telemetry
 from services.kit import redis as kit_redis
 from services.kit.clients import Channels, ServiceToken, service_token_issuer
-from services.kit.config import ServiceSettings, load
+from services.kit.config import ConfigError, ServiceSettings, load
 from services.kit.database import Database
+from services.kit.database_url import safe
 from services.kit.interceptors import ServiceInterceptor
 from services.kit.lease import Lease
 from services.kit.principal import TokenVerifier
@@ -76,8 +79,18 @@ class Runtime:
     async def database(self, migrations: Path) -> Database:
         """The service's database, migrated to the newest revision in `migrations`."""
         if self._db is None:
-            db = Database(self.settings.resolved_database_url())
-            self.stack.push_async_callback(db.close)
+            url = self.settings.resolved_database_url()
+            try:
+                db = Database(url)  # makes a SQLite file's folder
+                self.stack.push_async_callback(db.close)
+                await db.ping()
+            except (OSError, DBAPIError) as exc:
+                # Not a bug to trace back: the setting points nowhere (or the server is down).
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise ConfigError(
+                    f"{self.settings.database_setting()}: cannot reach the database "
+                    f"{safe(url)}: {reason or type(exc).__name__}"
+                ) from None
             await db.migrate(self.settings.service_name, migrations)
             self.checks["database"] = db.ping
             self._db = db
@@ -99,8 +112,6 @@ class Runtime:
     def redis(self) -> aioredis.Redis:
         if self._redis is None:
             if not self.settings.redis_url:
-                from services.kit.config import ConfigError
-
                 raise ConfigError(f"SHOP_REDIS_URL is required by the {self.settings.service_name} service")
             client = kit_redis.connect(self.settings.redis_url)
             self.stack.push_async_callback(client.aclose)
@@ -117,8 +128,6 @@ class Runtime:
         """How this process checks a bearer token: signature, expiry and auth's revocation list."""
         if self._tokens is None:
             if not self.settings.redis_url:
-                from services.kit.config import ConfigError
-
                 raise ConfigError(
                     f"SHOP_REDIS_URL is required by the {self.settings.service_name} service "
                     "(revoked tokens are checked there)"
@@ -256,9 +265,15 @@ async def start(settings: ServiceSettings, build: Build) -> RunningService:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             server,
         )
-        port = server.add_insecure_port(f"{settings.bind_host}:{settings.grpc_port}")
+        address = f"{settings.bind_host}:{settings.grpc_port}"
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:  # grpc's "Failed to bind": the port is taken or the host is not ours
+            port = 0
         if port == 0:
-            raise OSError(f"cannot listen on {settings.bind_host}:{settings.grpc_port}")
+            raise ConfigError(
+                f"SHOP_GRPC_PORT: cannot listen on {address} (in use, or not an address of this host)"
+            )
         await server.start()
     except BaseException:
         await stack.aclose()
@@ -271,14 +286,31 @@ async def start(settings: ServiceSettings, build: Build) -> RunningService:
 
 
 def run(service_name: str, build: Build, settings_class: type[SettingsT] = ServiceSettings) -> None:  # type: ignore[assignment]
-    """The whole `__main__` of a service: read config, start, serve until SIGTERM/SIGINT."""
+    """The whole `__main__` of a service: read config, start, serve until SIGTERM/SIGINT.
+
+    A bad setting (or a database it names that cannot be reached) stops the process with one line
+    naming the setting and a non-zero status; unknown `SHOP_*` variables are logged."""
+    try:
+        _run(service_name, build, settings_class)
+    except ConfigError as exc:
+        raise ConfigError(f"{service_name}: {exc.code}") from None
+
+
+def _run(service_name: str, build: Build, settings_class: type[SettingsT]) -> None:
+    # The data folder's files (SQLite, uploads, logs) are for this user's eyes only.
+    os.umask(0o077)
     settings = load(settings_class, service_name=service_name)
     logs.configure(service_name, settings.log_level, settings.log_format)
+    setting_names.report_unknown(os.environ, log)
     telemetry.configure_tracing(service_name)
 
     async def main() -> None:
         running = await start(settings, build)
-        telemetry.serve_metrics(settings.bind_host, settings.metrics_port)
+        try:
+            telemetry.serve_metrics(settings.bind_host, settings.metrics_port)
+        except OSError as exc:
+            where = f"{settings.bind_host}:{settings.metrics_port}"
+            raise ConfigError(f"SHOP_METRICS_PORT: cannot listen on {where}: {exc.strerror}") from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

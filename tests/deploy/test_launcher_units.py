@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from deploy.local.keys import ensure_admin_password, ensure_keys
 from deploy.local.ports import DEFAULT_SERVICES, SERVICES, port_table
@@ -189,6 +190,36 @@ async def test_embedded_redis_keeps_data_across_restart(tmp_path: Path) -> None:
     with pytest.raises(RedisConnectionError):
         await client.ping()
     await client.aclose()
+
+
+async def test_embedded_redis_wants_its_password_and_listens_on_loopback_only(tmp_path: Path) -> None:
+    port = free_port()
+    server = EmbeddedRedis(tmp_path, port)
+    await server.start(30)
+    try:
+        stranger = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=2)
+        with pytest.raises(RedisError, match=r"(?i)auth"):
+            await stranger.ping()
+        await stranger.aclose()
+        guesser = aioredis.Redis(host="127.0.0.1", port=port, password="guess", socket_connect_timeout=2)
+        with pytest.raises(RedisError, match=r"(?i)password"):
+            await guesser.ping()
+        await guesser.aclose()
+        client = aioredis.from_url(server.url, decode_responses=True)
+        assert await client.ping()
+        assert (await client.config_get("bind"))["bind"] == "127.0.0.1"
+        assert (await client.config_get("protected-mode"))["protected-mode"] == "yes"
+        await client.aclose()
+    finally:
+        await server.stop()
+    password_file = tmp_path / "keys" / "redis_password"
+    assert mode(password_file) == 0o600
+    assert password_file.read_text() in server.url
+    assert mode(tmp_path / "redis" / "valkey.conf") == 0o600
+    # The password is not on the server's command line, which every local user can read.
+    assert password_file.read_text() not in " ".join(server.process.argv)
+    # A restart keeps the password, so clients holding the URL reconnect.
+    assert EmbeddedRedis(tmp_path, port).url == server.url
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")

@@ -46,9 +46,13 @@ T = TypeVar("T")
 
 
 def _free_offset() -> PortTable:
+    """A free block of ports, every one outside the kernel's ephemeral range (32768-60999): a
+    killed service's port must not be taken by another process's outgoing connection or
+    bind-to-0 before the service comes back on it."""
     for _ in range(200):
-        table = port_table(random.randrange(1000, 9000))
-        if not busy_ports(table.all_ports()):
+        table = port_table(random.randrange(10950, 15400))
+        ports = table.all_ports()
+        if all(p < 32768 or p > 60999 for p in ports.values()) and not busy_ports(ports):
             return table
     raise RuntimeError("no free block of ports for a second platform")
 
@@ -68,7 +72,7 @@ class Launched:
         return loaded
 
 
-def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str]) -> Launched:
+def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str], seconds: float = 120) -> Launched:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SHOP_")},
         "SHOP_DATA_DIR": str(data_dir),
@@ -82,7 +86,7 @@ def _launch(data_dir: Path, ports: PortTable, env_extra: dict[str, str]) -> Laun
         [sys.executable, "-m", "deploy.local"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     launched = Launched(process, ports, data_dir)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     while not state_file(data_dir).exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
@@ -125,6 +129,30 @@ def launched(tmp_path_factory: pytest.TempPathFactory, storage_env: dict[str, st
 
 def test_walk_of_the_documented_api(launched: Launched) -> None:
     walk_api.walk(walk_api.Client(launched.api, verbose=False), ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+def test_data_keys_and_logs_are_the_owners_alone(launched: Launched) -> None:
+    """Every file the platform made in its data folder (SQLite files, keys, Redis data, logs) is
+    readable by its owner only; every folder is closed to others."""
+    paths = [launched.data_dir, *launched.data_dir.rglob("*")]
+    kinds = {p.suffix for p in paths} | {p.name for p in paths}
+    assert {"keys", "logs", ".log", ".pem", "service_secret", ".json"} <= kinds
+    if not os.environ.get("SHOP_TEST_DATABASE_URL"):
+        assert {".db", ".db-wal"} <= kinds
+    if not os.environ.get("SHOP_TEST_REDIS_URL"):
+        assert {"redis_password", "valkey.conf", ".aof"} <= kinds
+    loose = {str(p): oct(p.stat().st_mode & 0o777) for p in paths if p.stat().st_mode & 0o077}
+    assert not loose, loose
+
+
+@pytest.mark.skipif(bool(os.environ.get("SHOP_TEST_REDIS_URL")), reason="the embedded Valkey is not started")
+def test_the_embedded_redis_refuses_a_client_without_its_password(launched: Launched) -> None:
+    import redis
+
+    stranger = redis.Redis(host="127.0.0.1", port=launched.ports.redis, socket_connect_timeout=5)
+    with pytest.raises(redis.RedisError, match=r"(?i)auth"):
+        stranger.get("anything")
+    stranger.close()
 
 
 @pytest.fixture

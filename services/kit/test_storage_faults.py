@@ -1,0 +1,48 @@
+"""A database connection lost under a call answers UNAVAILABLE (the gateway's 503), not INTERNAL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import text
+
+from services.content.service import MIGRATIONS
+from services.content.service import build as build_content
+from services.kit.server import Registration, Runtime, start
+from shop.content.v1 import content_pb2, content_pb2_grpc
+from tests.support.harness import Platform
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("SHOP_TEST_DATABASE_URL"), reason="a server's connection to drop: PostgreSQL only"
+)
+
+
+async def test_a_connection_dropped_mid_call_is_unavailable(platform: Platform) -> None:
+    async def build(runtime: Runtime) -> Sequence[Registration]:
+        registrations = await build_content(runtime)
+        db = await runtime.database(MIGRATIONS)
+
+        async def dropped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            # What a database restart does to a call: its backend goes away under it.
+            async with db.read() as session:
+                await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            raise AssertionError("the connection survived")
+
+        registrations[0].servicer.ListPosts = dropped
+        return registrations
+
+    running = await start(platform.settings("content", grpc_port=free_port()), build)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await content_pb2_grpc.ContentServiceStub(channel).ListPosts(
+                    content_pb2.ListPostsRequest(), timeout=10
+                )
+    finally:
+        await running.stop(grace=0)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value.details()
