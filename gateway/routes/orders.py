@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictStr, model_validator
 
@@ -205,7 +205,7 @@ async def cancel_order(ctx: Ctx) -> Message:
 
 
 class RefundIn(RequestBody):
-    amount: Price | None = Field(
+    amount: Annotated[Price, Field(gt=0)] | None = Field(
         default=None, description="How much to give back; left out, everything not refunded yet"
     )
     reason: StrictStr = Field(default="", max_length=500)
@@ -308,8 +308,6 @@ async def refund_order(ctx: Ctx) -> OrderRefund:
     key = ctx.request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if len(key) > MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be at most {MAX_IDEMPOTENCY_KEY} characters")
-    if body.amount is not None and body.amount <= 0:
-        raise ApiError(400, "amount must be more than 0")
     request = orders_pb2.RefundOrderRequest(id=ctx.id("order_id"), idempotency_key=key, reason=body.reason)
     if body.amount is not None:
         request.amount.CopyFrom(money.to_proto(body.amount, ctx.settings.currency))

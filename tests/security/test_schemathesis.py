@@ -62,6 +62,7 @@ KNOWN_GAPS: dict[str, str] = {
     # Besides prices: a rate's min_days <= max_days relates two fields, which JSON Schema cannot.
     "POST /api/admin/shipping/zones/": "prices with more than 2 decimals, min_days <= max_days",
     "PUT /api/admin/shipping/zones/{id}": "prices with more than 2 decimals, min_days <= max_days",
+    "POST /api/admin/orders/{order_id}/refund": "amounts with more than 2 decimals",
     # http(s) URLs without spaces or control characters (or an /api/uploads/ path): no pattern yet.
     "POST /api/banners/": "URL form",
     "PUT /api/banners/{id}": "URL form",
