@@ -354,6 +354,11 @@ class Platform:
         if not self.ready:
             say(f"{child.name} exited with code {code} while starting")
             return
+        if code == 0:
+            # A clean exit is a stop someone asked for (SIGTERM to that one process, as an operator
+            # takes a part out): it stays stopped, the way a crash does not.
+            say(f"{child.name} (pid {child.pid}) stopped (exit code 0); not restarting it")
+            return
         # A child that ran a while before crashing starts over at the shortest pause.
         ran = time.monotonic() - child.started_at if child.started_at else 0.0
         delay = RESTART_FIRST_DELAY if ran > RESTART_RESET_AFTER else self._backoff.get(child.name, 0.0)
