@@ -244,7 +244,10 @@ class Platform:
             say(f"demo catalog not made: {exc}")  # the shop still runs, just empty
             return
         if created:
-            say(f"demo catalog: {created} products, reviews, a banner, a post (SHOP_DEMO_CATALOG=off: none)")
+            say(
+                f"demo catalog: {created} products in categories, with images, reviews, a banner, a post"
+                " (SHOP_DEMO_CATALOG=off: none)"
+            )
 
     async def _start_storefront(self, common: dict[str, str]) -> None:
         """The shop's web pages on one origin with /api; skipped (with a note) when not built."""
