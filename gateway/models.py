@@ -34,6 +34,21 @@ Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
 # ISO codes as the services check them (they upper-case first): "US", "usd".
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 CURRENCY_PATTERN = r"^([A-Za-z]{3})?$"
+# The profile service's phone rule: E.164 ("+14155550123") once spaces, brackets, dots, dashes and
+# slashes are dropped; empty (or spaces) clears it.
+_SEP = r"[ ().\-/]*"
+PHONE_PATTERN = rf"^( *|{_SEP}\+{_SEP}[1-9]({_SEP}[0-9]){{6,14}}{_SEP})$"
+# A BCP 47 tag in its common shape ("en", "en-US", "zh-Hant-TW"); empty uses the shop default.
+LOCALE_PATTERN = r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$"
+# An absolute http(s) URL with a host, without spaces, control characters or backslashes: what the
+# content service takes for banners (a host of letters, digits, dots and dashes; IDNs as punycode).
+_URL_REST = r"([/?#][^\x00-\x20\x7f\\]*)?"
+_HTTP_URL = rf"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\-]+(:[0-9]{{1,5}})?{_URL_REST}"
+HTTP_URL_PATTERN = rf"^{_HTTP_URL}$"
+# Where a banner leads: nothing, a path in the shop ("/sale", not "//host") or an http(s) URL.
+LINK_URL_PATTERN = rf"^(|/([^/\x00-\x20\x7f\\][^\x00-\x20\x7f\\]*)?|{_HTTP_URL})$"
+# A product image: http(s) or an uploaded file's path, as the catalog service checks.
+IMAGE_URL_PATTERN = r"^(https?://|/api/uploads/).*$"
 # A slug: lowercase letters, digits and single hyphens, with a letter somewhere (all digits would
 # read as an id).
 SLUG_WITH_LETTER = r"^([a-z0-9]+-)*[0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$"

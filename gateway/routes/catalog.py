@@ -13,7 +13,16 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from gateway import money
 from gateway.errors import ApiError
-from gateway.models import SLUG_WITH_LETTER, Amount, Id, Patch, Price, QueryParams, RequestBody
+from gateway.models import (
+    IMAGE_URL_PATTERN,
+    SLUG_WITH_LETTER,
+    Amount,
+    Id,
+    Patch,
+    Price,
+    QueryParams,
+    RequestBody,
+)
 from gateway.product_cache import Answer, cached, serialized
 from gateway.routes.products import _available
 from gateway.routing import NEXT_PAGE_HEADER, Ctx, FileBody, JsonBody, Route
@@ -156,7 +165,12 @@ class AdminSearchQuery(SearchQuery):
 
 
 class ImageIn(RequestBody):
-    url: StrictStr = Field(min_length=1, max_length=2000, description="http(s) or an /api/uploads/ path")
+    url: StrictStr = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=IMAGE_URL_PATTERN,
+        description="http(s) or an /api/uploads/ path",
+    )
     alt_text: StrictStr = Field(default="", max_length=300)
     primary: StrictBool = False
 

@@ -14,10 +14,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, BeforeValidator, Field, RootModel, StrictBool, StrictInt, StrictStr
 
 from gateway.auth import authenticate
-from gateway.models import SLUG_WITH_LETTER, Message, Patch, QueryParams, RequestBody
+from gateway.models import (
+    HTTP_URL_PATTERN,
+    LINK_URL_PATTERN,
+    SLUG_WITH_LETTER,
+    Message,
+    Patch,
+    QueryParams,
+    RequestBody,
+)
 from gateway.routing import Ctx, Route
 from services.kit import timestamps
 from services.kit.clients import Metadata
+from services.kit.text import NON_BLANK_TEXT_PATTERN
 from shop.content.v1 import content_pb2
 
 MAX_TITLE = 200
@@ -45,7 +54,7 @@ def _aware_time(value: Any) -> datetime:
 
 
 Time = Annotated[datetime, BeforeValidator(_aware_time)]
-Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG)]
+Tag = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TAG, pattern=NON_BLANK_TEXT_PATTERN)]
 Priority = Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX, description="Higher shows first")]
 
 
@@ -238,13 +247,18 @@ async def delete_post(ctx: Ctx) -> Message:
 
 
 class NewBanner(RequestBody):
-    image_url: StrictStr = Field(min_length=1, max_length=MAX_URL, description="An http(s) URL")
+    image_url: StrictStr = Field(
+        min_length=1, max_length=MAX_URL, pattern=HTTP_URL_PATTERN, description="An http(s) URL"
+    )
     placement: StrictStr = Field(
         min_length=1, max_length=MAX_PLACEMENT, description='The slot, e.g. "home_hero"'
     )
     title: StrictStr = Field(default="", max_length=MAX_TITLE)
     link_url: StrictStr = Field(
-        default="", max_length=MAX_URL, description="A shop path (/sale) or an http(s) URL"
+        default="",
+        max_length=MAX_URL,
+        pattern=LINK_URL_PATTERN,
+        description="A shop path (/sale) or an http(s) URL",
     )
     start_time: Time | None = Field(default=None, description="Shown at once when left out")
     end_time: Time | None = Field(default=None, description="Shown until switched off when left out")
@@ -253,10 +267,10 @@ class NewBanner(RequestBody):
 
 
 class BannerChanges(Patch):
-    image_url: StrictStr = Field(default="", min_length=1, max_length=MAX_URL)
+    image_url: StrictStr = Field(default="", min_length=1, max_length=MAX_URL, pattern=HTTP_URL_PATTERN)
     placement: StrictStr = Field(default="", min_length=1, max_length=MAX_PLACEMENT)
     title: StrictStr = Field(default="", max_length=MAX_TITLE)
-    link_url: StrictStr = Field(default="", max_length=MAX_URL)
+    link_url: StrictStr = Field(default="", max_length=MAX_URL, pattern=LINK_URL_PATTERN)
     start_time: Time = Field(
         default=datetime(1970, 1, 1, tzinfo=UTC), description="Can be moved, not cleared"
     )

@@ -7,19 +7,53 @@ exactly like an id that does not exist. Admin routes answer 403 to customers.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, RootModel, StrictBool, StrictStr
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, RootModel, StrictBool, StrictStr
 
 from gateway.errors import ApiError
-from gateway.models import COUNTRY_PATTERN, CURRENCY_PATTERN, Message, Patch, QueryParams, RequestBody
+from gateway.models import (
+    CURRENCY_PATTERN,
+    LOCALE_PATTERN,
+    PHONE_PATTERN,
+    Message,
+    Patch,
+    QueryParams,
+    RequestBody,
+)
 from gateway.routing import Ctx, Route
+from services.kit.text import NON_BLANK_TEXT_PATTERN, PLAIN_TEXT_PATTERN
+from services.profile.domain import COUNTRIES
 from shop.auth.v1 import auth_pb2
 from shop.common.v1 import common_pb2
 from shop.profile.v1 import profile_pb2
 
-# The service validates every field; these bounds only keep absurd input away from it.
+# The service validates every field; the patterns and the enum below state its rules in the document.
 _POSTAL_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 # A user has at most 20 addresses: one page holds them all.
 _ALL_ADDRESSES = 100
+
+
+# The profile service's own list of assigned codes, stated as an enum; it upper-cases first, so "gb"
+# is GB (mixed case is not).
+_COUNTRY_CODES = sorted(COUNTRIES) + sorted(code.lower() for code in COUNTRIES)
+_ASSIGNED = frozenset(_COUNTRY_CODES)
+
+
+def _assigned(code: str) -> str:
+    if code not in _ASSIGNED:
+        raise ValueError("must be an assigned ISO 3166-1 alpha-2 code such as US")
+    return code
+
+
+Country = Annotated[StrictStr, AfterValidator(_assigned), Field(json_schema_extra={"enum": _COUNTRY_CODES})]
+Text = Annotated[StrictStr, Field(pattern=PLAIN_TEXT_PATTERN)]
+NonBlank = Annotated[StrictStr, Field(pattern=NON_BLANK_TEXT_PATTERN)]
+Phone = Annotated[StrictStr, Field(max_length=32, pattern=PHONE_PATTERN)]
+# Letters, digits, spaces and dashes, starting with a letter or digit.
+PostalCode = Annotated[
+    StrictStr, Field(min_length=1, max_length=20, pattern=r"^ *[A-Za-z0-9][A-Za-z0-9 \-]*$")
+]
 
 
 class ProfileOut(BaseModel):
@@ -33,12 +67,12 @@ class ProfileOut(BaseModel):
 
 
 class ProfileChanges(Patch):
-    display_name: StrictStr = Field(default="", max_length=100, description="Empty clears it")
-    phone: StrictStr = Field(
-        default="", max_length=32, description="International format (+14155550123); empty clears it"
-    )
+    display_name: Text = Field(default="", max_length=100, description="Empty clears it")
+    phone: Phone = Field(default="", description="International format (+14155550123); empty clears it")
     marketing_opt_in: StrictBool = False
-    locale: StrictStr = Field(default="", max_length=35, description="BCP 47 tag such as en-US")
+    locale: StrictStr = Field(
+        default="", max_length=35, pattern=LOCALE_PATTERN, description="BCP 47 tag such as en-US"
+    )
     currency: StrictStr = Field(
         default="", max_length=3, pattern=CURRENCY_PATTERN, description="ISO 4217 code such as USD"
     )
@@ -63,30 +97,28 @@ class AddressList(RootModel[list[AddressOut]]):
 
 
 class NewAddress(RequestBody):
-    label: StrictStr = Field(default="", max_length=50, examples=["Home"])
-    name: StrictStr = Field(default="", max_length=100, description="The recipient")
-    line1: StrictStr = Field(min_length=1, max_length=200)
-    line2: StrictStr = Field(default="", max_length=200)
-    city: StrictStr = Field(min_length=1, max_length=100)
-    region: StrictStr = Field(default="", max_length=100)
-    postal_code: StrictStr = Field(min_length=1, max_length=20)
-    country: StrictStr = Field(
-        min_length=2, max_length=2, pattern=COUNTRY_PATTERN, description="ISO 3166-1 alpha-2", examples=["US"]
-    )
-    phone: StrictStr = Field(default="", max_length=32)
+    label: Text = Field(default="", max_length=50, examples=["Home"])
+    name: Text = Field(default="", max_length=100, description="The recipient")
+    line1: NonBlank = Field(max_length=200)
+    line2: Text = Field(default="", max_length=200)
+    city: NonBlank = Field(max_length=100)
+    region: Text = Field(default="", max_length=100)
+    postal_code: PostalCode
+    country: Country = Field(description="ISO 3166-1 alpha-2", examples=["US"])
+    phone: Phone = ""
     is_default: StrictBool = Field(default=False, description="The first address is the default anyway")
 
 
 class AddressChanges(Patch):
-    label: StrictStr = Field(default="", max_length=50)
-    name: StrictStr = Field(default="", max_length=100)
-    line1: StrictStr = Field(default="", min_length=1, max_length=200)
-    line2: StrictStr = Field(default="", max_length=200)
-    city: StrictStr = Field(default="", min_length=1, max_length=100)
-    region: StrictStr = Field(default="", max_length=100)
-    postal_code: StrictStr = Field(default="", min_length=1, max_length=20)
-    country: StrictStr = Field(default="", min_length=2, max_length=2, pattern=COUNTRY_PATTERN)
-    phone: StrictStr = Field(default="", max_length=32)
+    label: Text = Field(default="", max_length=50)
+    name: Text = Field(default="", max_length=100)
+    line1: NonBlank = Field(default="", max_length=200)
+    line2: Text = Field(default="", max_length=200)
+    city: NonBlank = Field(default="", max_length=100)
+    region: Text = Field(default="", max_length=100)
+    postal_code: PostalCode = ""
+    country: Country = ""
+    phone: Phone = ""
 
 
 class ProfileList(RootModel[list[ProfileOut]]):

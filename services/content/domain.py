@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 
 from services.kit import paging
 from services.kit.errors import CommonError, DomainError, invalid
+from services.kit.text import has_invisible
 
 # What the service reads the time from: an aware datetime (services.kit.timestamps.now in production).
 Clock = Callable[[], datetime]
@@ -119,7 +120,7 @@ def tags(values: Iterable[str]) -> list[str]:
             raise invalid("tags must not be empty")
         if len(tag) > MAX_TAG:
             raise invalid(f"each tag must be at most {MAX_TAG} characters")
-        if not tag.isprintable():
+        if has_invisible(tag):
             raise invalid("tags must not contain control characters")
         if tag not in result:
             result.append(tag)

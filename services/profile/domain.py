@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from services.kit.errors import ErrorCode, Kind, invalid
+from services.kit.text import has_invisible
 
 MAX_DISPLAY_NAME = 100
 MAX_LABEL = 50
@@ -68,7 +69,7 @@ def _text(value: str, field: str, limit: int, *, required: bool = False) -> str:
         raise invalid(f"{field} is required")
     if len(text) > limit:
         raise invalid(f"{field} must be at most {limit} characters")
-    if any(not ch.isprintable() for ch in text):
+    if has_invisible(text):
         raise invalid(f"{field} must not contain control characters")
     return text
 

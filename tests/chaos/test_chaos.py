@@ -2,14 +2,16 @@
 
 The real launcher runs every process; a few shoppers browse, add to their carts, check out and
 review in bounded loops (to 127.0.0.1) while each domain service in turn is SIGKILLed (the
-launcher starts it again), Redis is killed and restarted, and on PostgreSQL every connection to
-the suite's database is terminated. Then, once recovery passes have run, nothing acknowledged is
-missing: every 2xx order, its single payment, every review and activity event, and the stock adds
-up with no reservation left behind.
+launcher starts it again), Redis is killed and restarted, the gateway itself is SIGKILLed, and on
+PostgreSQL every connection to the suite's database is terminated. Then, once recovery passes have
+run, nothing acknowledged is missing: every 2xx order, its single payment, every review and
+activity event (but those a killed gateway still held in memory), and the stock adds up with no
+reservation left behind.
 
 What each answer may be: 2xx, a 4xx the operation can meet anyway (409: the cart is being checked
 out, out of stock, already reviewed), or 503/504 JSON while a part it needs is down, within its
-deadline. Never a 500, never a hang.
+deadline; while the gateway is down, a refused or reset connection at once. Never a 500, never a
+hang.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ NEEDS = {
     "content": ("GET", "/posts/", None),
 }
 # Payments is reached only inside a checkout: its outage shows in the load's checkouts.
+# What a client's socket reports when the gateway process is gone (or dies mid-answer).
+CONNECTION_LOST = ("refused", "reset", "RemoteDisconnected", "BrokenPipe", "Connection aborted")
+# A killed gateway loses the activity events still in its queue: they wait up to 50 ms for a batch
+# (gateway.activity.LINGER_SECONDS), plus the round trip to Redis on a busy machine. The 2xx answers
+# this close to a kill are not required to have their event stored.
+GATEWAY_QUEUE_SECONDS = 1.0
 
 
 @dataclass
@@ -102,6 +110,8 @@ class Shop:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Numbers the reviews across every phase, so the newest of a shopper's is known.
     sequence: Iterator[int] = field(default_factory=itertools.count)
+    # When (time.monotonic) the gateway was SIGKILLed.
+    gateway_kills: list[float] = field(default_factory=list)
 
     @property
     def api(self) -> str:
@@ -415,6 +425,53 @@ def test_redis_restarted_under_load(shop: Shop, private_redis: PrivateRedis | No
     _check_answers(shop.answers[first:])
 
 
+def _gateway_answers(shop: Shop) -> bool:
+    return shop.call("probe", "GET", "/health").status == 200
+
+
+def _lost_connection(answer: Answer) -> bool:
+    """No HTTP answer, because the connection was refused or cut: not a timeout."""
+    transport = answer.body.get("transport", "") if isinstance(answer.body, dict) else ""
+    return answer.status == 0 and any(sign in transport for sign in CONNECTION_LOST)
+
+
+def test_gateway_killed_under_load_refuses_fast_and_comes_back(shop: Shop) -> None:
+    """With the gateway gone there is nothing to answer 503: clients see the connection refused
+    (or reset, for a request in flight) at once, never a hang, and the launcher starts it again."""
+    first = len(shop.answers)
+    with Load(shop):
+        time.sleep(2)
+        pid = _pids(shop)["gateway"]
+        assert isinstance(pid, int)
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        shop.gateway_kills.append(killed)
+        _wait(partial(_dead, pid), 10, "gateway to die")
+        refused = _probe(shop, "catalog")
+        assert _lost_connection(refused), refused
+        assert refused.seconds < 2, refused
+        back = _wait(
+            lambda: _pids(shop)["gateway"] not in (pid, None) and _gateway_answers(shop),
+            RECOVERY_SECONDS,
+            "gateway back",
+        )
+        _wait(partial(_answers_ok, shop, "cart"), 30, "signed-in routes answering")
+        up = time.monotonic()
+        time.sleep(2)  # the load goes on against the new gateway
+    print(f"seconds to answering after the gateway's SIGKILL: {back:.1f}")
+    answers = shop.answers[first:]
+    lost = [a for a in answers if a.status == 0 and a.op != "probe"]
+    # Only while it was down, each at once, and only a refused or cut connection.
+    wrong = [
+        (a.op, a.body, round(a.seconds, 2))
+        for a in lost
+        if not (_lost_connection(a) and a.seconds < 5 and killed - 5 < a.started + a.seconds < up)
+    ]
+    assert not wrong, f"{len(wrong)} bad failures while the gateway was down, e.g. {wrong[:5]}"
+    print(f"requests refused or cut while the gateway was down: {len(lost)}")
+    _check_answers([a for a in answers if a.status != 0])
+
+
 def test_database_connections_dropped_under_load(shop: Shop, database_url: str) -> None:
     if not os.environ.get("SHOP_TEST_DATABASE_URL"):
         pytest.skip("SQLite: each service's database is a file in its own process, nothing to restart")
@@ -551,11 +608,14 @@ def test_nothing_acknowledged_is_lost(shop: Shop) -> None:
                 turn = int(a.sent["comment"].rpartition("-")[2])
                 assert rounds.get(a.user, -1) >= turn, (a.sent, listed.body)
 
+    def near_gateway_kill(a: Answer) -> bool:
+        return any(abs(a.started + a.seconds - k) < GATEWAY_QUEUE_SECONDS for k in shop.gateway_kills)
+
     expected = Counter(
         (a.user, kind)
         for a in everything
         for kind in [{"cart_add": "CART_ADDED", "checkout": "ORDER_PLACED", "review": "REVIEWED"}.get(a.op)]
-        if kind and a.status == 201
+        if kind and a.status == 201 and not near_gateway_kill(a)
     )
 
     def recorded() -> Counter[tuple[int, str]]:

@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router";
 import { api, data } from "../api/client";
+import type { components } from "../api/schema";
 import { toApiError } from "../api/errors";
 import { signOut } from "./signIn";
 import { Field, FormError } from "../shared/Field";
@@ -54,12 +55,15 @@ const FIELDS: [keyof AddressValues, string][] = [
   ["phone", "Phone (optional)"],
 ];
 
+// The API takes assigned ISO codes only; the form's validation checks the shape, the API the rest.
+type CountryCode = components["schemas"]["NewAddress"]["country"];
+
 function NewAddress({ onDone }: { onDone: () => void }) {
   const client = useQueryClient();
   const [values, setValues] = useState<AddressValues>(EMPTY_ADDRESS);
   const [errors, setErrors] = useState<Record<string, string | undefined>>({});
   const add = useMutation({
-    mutationFn: async () => data(await api.POST("/api/profile/addresses/", { body: { ...values, country: values.country.toUpperCase() } })),
+    mutationFn: async () => data(await api.POST("/api/profile/addresses/", { body: { ...values, country: values.country.toUpperCase() as CountryCode } })),
     onSuccess: async () => {
       await client.invalidateQueries({ queryKey: ["addresses"] });
       onDone();
