@@ -554,7 +554,7 @@ class InventoryStore:
                 if (
                     reservation is None
                     or reservation.state is not State.HELD
-                    or not is_expired(reservation.expire_at, timestamps.now())
+                    or not is_expired(reservation.expire_at, now)
                 ):
                     continue
                 await self._close(session, reservation, State.EXPIRED)

@@ -125,9 +125,12 @@ async def test_two_sweepers_expire_each_reservation_once(database_url: str) -> N
     try:
         product = 10**12 + uuid4().int % 10**15
         await stores[0].set_stock(product, 100, None, "stock", "test")
-        past = timestamps.now() - timedelta(seconds=1)
+        # Due an hour from now, swept as of two hours from now: a platform's own inventory sweeper
+        # on the same database (other tests') goes by the real clock and leaves them to these two.
+        due = timestamps.now() + timedelta(hours=1)
+        sweep_at = due + timedelta(hours=1)
         ids = {
-            (await stores[0].reserve(f"order:{uuid4().hex}", [Line(product, 2)], past)).id for _ in range(30)
+            (await stores[0].reserve(f"order:{uuid4().hex}", [Line(product, 2)], due)).id for _ in range(30)
         }
         settings = Settings(service_name="inventory", sweep_batch=4)
         sweepers = [Sweeper(store, LowStockGauge(store), settings) for store in stores]
@@ -137,7 +140,7 @@ async def test_two_sweepers_expire_each_reservation_once(database_url: str) -> N
             replica emptied first comes back short, so one pass may leave the rest to the next)."""
             done: list[str] = []
             while (await store.levels([product]))[0].reserved:
-                batch = await store.expire_due(timestamps.now(), settings.sweep_batch)
+                batch = await store.expire_due(sweep_at, settings.sweep_batch)
                 done += [r.id for r in batch]
             await sweeper.sweep_once()  # and the worker's own pass finds nothing left
             return done
