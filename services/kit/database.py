@@ -40,6 +40,21 @@ def _create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# SQLSTATE classes that say the server cannot take the work now, not that the work is wrong:
+# connection exceptions, insufficient resources (too many connections, disk full) and operator
+# intervention (shutting down, starting up). PostgreSQL codes; SQLite raises OperationalError.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def unavailable(exc: DBAPIError) -> bool:
+    """The database could not serve the statement (connection lost or refused, server full or
+    going down): the call answers UNAVAILABLE, which callers may retry, instead of INTERNAL."""
+    if exc.connection_invalidated or isinstance(exc, OperationalError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
 def _connect(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":

@@ -24,7 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.kit import deadlines, principal
+from services.kit import database, deadlines, principal
 from services.kit.clients import unreachable
 from services.kit.errors import DomainError
 from services.kit.revocation import TokenChecker
@@ -179,9 +179,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             outcome.fail(grpc.StatusCode.UNAVAILABLE, "storage unavailable")
             log.warning("storage unavailable", extra={"method": method, "error": str(exc)})
         except DBAPIError as exc:
-            if exc.connection_invalidated:  # the connection was lost: the pool starts afresh
+            if database.unavailable(exc):  # lost, refused or full: the pool starts afresh
                 outcome.fail(grpc.StatusCode.UNAVAILABLE, "storage unavailable")
-                log.warning("database connection lost", extra={"method": method, "error": str(exc)})
+                log.warning("database unavailable", extra={"method": method, "error": str(exc)})
             else:
                 outcome.fail(grpc.StatusCode.INTERNAL, "internal error")
                 log.exception("database error", extra={"method": method})

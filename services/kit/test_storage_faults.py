@@ -46,3 +46,44 @@ async def test_a_connection_dropped_mid_call_is_unavailable(platform: Platform) 
     finally:
         await running.stop(grace=0)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value.details()
+
+
+async def test_a_database_refusing_connections_is_unavailable(platform: Platform) -> None:
+    """A full server ("too many connections", SQLSTATE 53300) is an outage the caller may retry."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(os.environ["SHOP_TEST_DATABASE_URL"])
+    async with admin.begin() as conn:
+        exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = 'shop_test_full'"))
+        if not exists:
+            await conn.execute(text("CREATE ROLE shop_test_full LOGIN CONNECTION LIMIT 0"))
+    await admin.dispose()
+    full_url = make_url(os.environ["SHOP_TEST_DATABASE_URL"]).set(username="shop_test_full", password=None)
+
+    async def build(runtime: Runtime) -> Sequence[Registration]:
+        registrations = await build_content(runtime)
+
+        async def refused(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            # What a server at max_connections does to a pool opening one more connection.
+            engine = create_async_engine(full_url)
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            finally:
+                await engine.dispose()
+            raise AssertionError("the connection was not refused")
+
+        registrations[0].servicer.ListPosts = refused
+        return registrations
+
+    running = await start(platform.settings("content", grpc_port=free_port()), build)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await content_pb2_grpc.ContentServiceStub(channel).ListPosts(
+                    content_pb2.ListPostsRequest(), timeout=10
+                )
+    finally:
+        await running.stop(grace=0)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value.details()
