@@ -45,7 +45,7 @@ _ERROR_DESCRIPTIONS = {
     404: "No such resource, or not the caller's",
     409: "Conflicts with the current state",
     413: "Request body too large",
-    429: "Too many attempts from this client or on this account: try again after Retry-After seconds",
+    429: "Too many requests from this client, or attempts on this account: retry after Retry-After seconds",
     500: "Internal error",
     503: "A service behind the gateway is unavailable",
     504: "A service behind the gateway timed out",
@@ -66,6 +66,8 @@ def _error_statuses(route: Route) -> list[int]:
         statuses.add(403)
     if route.tags != ("meta",):
         statuses |= set(_UPSTREAM_FAILURES)
+    if route.path != "/health":  # the per-client rate limit (gateway/rate_limit.py), when on
+        statuses.add(429)
     return sorted(statuses)
 
 

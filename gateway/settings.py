@@ -51,6 +51,11 @@ class GatewaySettings(CommonSettings):
     login_account_window_seconds: float = Field(default=900.0, gt=0)
     login_client_attempts: int = Field(default=60, gt=0, description="per minute")
     registrations_per_client: int = Field(default=20, gt=0, description="per hour")
+    # Requests per client (gateway/rate_limit.py): this many a second on average across replicas,
+    # this many at once; 0 turns it off (the embedded default: one developer, tests and benchmarks
+    # all come from one address). The chart and compose turn it on.
+    rate_limit_per_second: float = Field(default=0.0, ge=0, le=100_000)
+    rate_limit_burst: int = Field(default=200, gt=0, le=1_000_000)
     # Proxies in front that append the caller to X-Forwarded-For (an ingress: 1); 0 trusts none.
     forwarded_hops: int = Field(default=0, ge=0, le=10)
     # Browser session cookies (gateway/sessions.py): Secure when the request came over https (auto),

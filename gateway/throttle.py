@@ -35,6 +35,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from gateway.errors import ApiError
+from gateway.rate_limit import RATE_LIMIT, RateLimit, client_address
 from gateway.settings import GatewaySettings
 from services.auth.domain import normalize_email
 from services.kit import redis as kit_redis
@@ -110,14 +111,7 @@ class Throttle:
         )
 
     def client_of(self, request: web.Request) -> str:
-        """The caller's address: the connection's, or what the trusted proxies in front saw."""
-        hops = self._settings.forwarded_hops
-        if hops:
-            seen = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
-            seen = [part for part in seen if part]
-            if len(seen) >= hops:
-                return seen[-hops][:64]
-        return request.remote or "unknown"
+        return client_address(request, self._settings.forwarded_hops)
 
     def _account(self, email: str) -> str:
         return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
@@ -208,12 +202,15 @@ def throttling(settings: GatewaySettings) -> Callable[[web.Application], AsyncIt
     async def throttle_ctx(app: web.Application) -> AsyncIterator[None]:
         if not settings.redis_url:
             log.warning(
-                "login and registration throttles are off", extra={"reason": "SHOP_REDIS_URL is not set"}
+                "login and registration throttles and the rate limit are off",
+                extra={"reason": "SHOP_REDIS_URL is not set"},
             )
             yield
             return
         client = kit_redis.connect(settings.redis_url)
         app[THROTTLE] = Throttle(client, settings)
+        if settings.rate_limit_per_second:
+            app[RATE_LIMIT] = RateLimit(client, settings)
         try:
             yield
         finally:

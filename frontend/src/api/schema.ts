@@ -2931,6 +2931,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -3038,6 +3049,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -3117,6 +3139,17 @@ export interface operations {
             /** @description Conflicts with the current state */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3230,6 +3263,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -3335,6 +3379,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -3405,6 +3460,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3518,6 +3584,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -3610,6 +3687,17 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3715,6 +3803,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -3785,6 +3884,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3892,6 +4002,17 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4008,6 +4129,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -4090,6 +4222,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -4160,6 +4303,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4264,6 +4418,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -4338,6 +4503,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4451,6 +4627,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -4525,6 +4712,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4612,6 +4810,17 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4716,6 +4925,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -4786,6 +5006,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4868,6 +5099,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -4938,6 +5180,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5022,7 +5275,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this client or on this account: try again after Retry-After seconds */
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds until a retry may pass */
@@ -5089,6 +5342,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -5145,6 +5409,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -5195,6 +5470,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5279,7 +5565,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this client or on this account: try again after Retry-After seconds */
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds until a retry may pass */
@@ -5340,6 +5626,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5433,7 +5730,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many attempts from this client or on this account: try again after Retry-After seconds */
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
             429: {
                 headers: {
                     /** @description Seconds until a retry may pass */
@@ -5494,6 +5791,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5574,6 +5882,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -5633,6 +5952,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5717,6 +6047,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5810,6 +6151,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -5880,6 +6232,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5984,6 +6347,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6060,6 +6434,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6110,6 +6495,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6212,6 +6608,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6279,6 +6686,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6324,6 +6742,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CategoryList"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Internal error */
@@ -6413,6 +6842,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6471,6 +6911,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6516,6 +6967,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CartContents"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Internal error */
@@ -6614,6 +7076,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6675,6 +7148,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6766,6 +7250,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -6840,6 +7335,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6944,6 +7450,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7035,6 +7552,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7106,6 +7634,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7153,6 +7692,17 @@ export interface operations {
                     "application/json": components["schemas"]["OpenApiDocument"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_orders: {
@@ -7193,6 +7743,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7289,6 +7850,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7350,6 +7922,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7432,6 +8015,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7493,6 +8087,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7576,6 +8181,17 @@ export interface operations {
             /** @description Not allowed for this caller */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7678,6 +8294,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7760,6 +8387,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7873,6 +8511,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -7943,6 +8592,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8047,6 +8707,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8123,6 +8794,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8183,6 +8865,17 @@ export interface operations {
             /** @description Invalid input (the message names the field) */
             400: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8276,6 +8969,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8341,6 +9045,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8393,6 +9108,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8497,6 +9223,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8573,6 +9310,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8637,6 +9385,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8713,6 +9472,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8817,6 +9587,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -8867,6 +9648,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8951,6 +9743,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -9001,6 +9804,17 @@ export interface operations {
             /** @description Missing, invalid, expired or revoked bearer token */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9088,6 +9902,17 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9183,6 +10008,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -9244,6 +10080,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9317,6 +10164,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -9384,6 +10242,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -9429,6 +10298,17 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MethodList"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Internal error */
@@ -9503,6 +10383,17 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -9599,6 +10490,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -9651,6 +10553,17 @@ export interface operations {
             /** @description No such resource, or not the caller's */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests from this client, or attempts on this account: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until a retry may pass */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
