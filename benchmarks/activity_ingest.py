@@ -65,7 +65,7 @@ def settings_for(data_dir: Path, offset: int, recording: bool, **overrides: Any)
 
 
 async def product(settings: GatewaySettings, tokens: TokenFactory) -> int:
-    async with grpc.aio.insecure_channel(settings.catalog_addr) as channel:
+    async with grpc.aio.insecure_channel(settings.address_of("catalog")) as channel:
         reply = await catalog_pb2_grpc.CatalogServiceStub(channel).CreateProduct(
             catalog_pb2.CreateProductRequest(
                 name="Benchmark kettle", price=common_pb2.Money(amount_minor=2500, currency="USD")
@@ -80,7 +80,7 @@ async def stored_views(settings: GatewaySettings, product_id: int) -> int:
     start, end = Timestamp(), Timestamp()
     start.FromDatetime(datetime.now(UTC) - timedelta(days=1))
     end.FromDatetime(datetime.now(UTC) + timedelta(days=1))
-    async with grpc.aio.insecure_channel(settings.activity_addr) as channel:
+    async with grpc.aio.insecure_channel(settings.address_of("activity")) as channel:
         reply = await activity_pb2_grpc.ActivityServiceStub(channel).ListPopularProducts(
             activity_pb2.ListPopularProductsRequest(
                 type=activity_pb2.EVENT_TYPE_PRODUCT_VIEWED, start_time=start, end_time=end, page_size=500

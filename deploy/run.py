@@ -1,6 +1,6 @@
 """`python -m deploy.run NAME`: the image's entry point; runs one process of the platform by name.
 
-NAME is `gateway`, a service from the platform table (`services.kit.config.SERVICE_PORTS`),
+NAME is `gateway`, a service from the table of services (`services/topology.toml`),
 `storefront` (the built shop's files, proxying /api; `deploy/local/storefront.py`),
 `migrate` (every SQL service's migrations, then exit; `deploy/migrate.py`) or `keys DIR` (make the
 key pair and service secret under DIR once; `deploy/keys.py`). The process replaces
@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from services.kit.config import SERVICE_PORTS
+from services.kit.topology import SERVICES
 
 EXTRA = {
     "gateway": "gateway",
@@ -24,13 +24,13 @@ EXTRA = {
 
 
 def module_of(name: str) -> str | None:
-    if name in SERVICE_PORTS:
-        return f"services.{name}"
+    if name in SERVICES:
+        return SERVICES[name].module
     return EXTRA.get(name)
 
 
 def names() -> list[str]:
-    return ["gateway", *SERVICE_PORTS, *(n for n in EXTRA if n != "gateway")]
+    return ["gateway", *SERVICES, *(n for n in EXTRA if n != "gateway")]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,8 +37,8 @@ from redis.exceptions import RedisError
 from gateway.errors import ApiError
 from gateway.rate_limit import RATE_LIMIT, RateLimit, client_address
 from gateway.settings import GatewaySettings
-from services.auth.domain import normalize_email
 from services.kit import redis as kit_redis
+from services.kit.emails import normalize_email
 
 log = logging.getLogger("shop.gateway")
 

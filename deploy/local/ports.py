@@ -1,15 +1,18 @@
 """The one table of local ports. The launcher and the tests import it; SHOP_PORT_OFFSET shifts all.
 
 Base ports (offset 0): storefront HTTP 3000, gateway HTTP 5000 and metrics 9100, embedded Redis
-6380, and per service a gRPC port 50051.. and a Prometheus metrics port 9101.. in the order of
-`SERVICES`; payments also serves card tokenization over HTTP on 5001.
+6380, and per service the gRPC and metrics ports of its entry in the table of services
+(services/topology.toml: gRPC 16051.., metrics 9101..); payments also serves card tokenization
+over HTTP on 5001. Every one stays below Linux's ephemeral range (32768-60999) for the offsets the
+tests use, so no outgoing connection can be holding it when the platform starts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.kit.config import SERVICE_HTTP_PORTS, SERVICE_PORTS
+from services.kit import topology
+from services.kit.topology import ServiceEntry
 
 GATEWAY_HTTP_PORT = 5000
 GATEWAY_METRICS_PORT = 9100
@@ -18,37 +21,8 @@ REDIS_PORT = 6380
 HOST = "127.0.0.1"
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """A domain service as the launcher knows it; ports are before any offset."""
-
-    name: str
-    grpc_port: int
-    metrics_port: int
-    # An HTTP API beside gRPC (payments' card tokenization), if the service has one.
-    http_port: int | None = None
-
-    @property
-    def module(self) -> str:
-        return f"services.{self.name}"
-
-    @property
-    def addr_env(self) -> str:
-        return f"SHOP_{self.name.upper()}_ADDR"
-
-    @property
-    def http_port_env(self) -> str:
-        return f"SHOP_{self.name.upper()}_HTTP_PORT"
-
-
-def _table() -> dict[str, ServiceSpec]:
-    return {
-        name: ServiceSpec(name, grpc, metrics, SERVICE_HTTP_PORTS.get(name))
-        for name, (grpc, metrics) in SERVICE_PORTS.items()
-    }
-
-
-SERVICES: dict[str, ServiceSpec] = _table()
+# The domain services as the launcher knows them: ports before any offset, the module each runs.
+SERVICES: dict[str, ServiceEntry] = topology.SERVICES
 
 # Started by default, in this order (auth first: the others may call it while starting).
 DEFAULT_SERVICES: tuple[str, ...] = tuple(SERVICES)
@@ -82,7 +56,7 @@ class PortTable:
         return {SERVICES[name].addr_env: ports.addr for name, ports in self.services.items()}
 
     def all_ports(self) -> dict[str, int]:
-        """Every port by a readable label, e.g. {"gateway http": 5000, "catalog grpc": 50052}."""
+        """Every port by a readable label, e.g. {"gateway http": 5000, "catalog grpc": 16052}."""
         labelled = {
             "gateway http": self.gateway_http,
             "gateway metrics": self.gateway_metrics,

@@ -22,8 +22,8 @@ from gateway.models import (
     RequestBody,
 )
 from gateway.routing import Ctx, Route
+from services.kit.countries import COUNTRIES
 from services.kit.text import NON_BLANK_TEXT_PATTERN, PLAIN_TEXT_PATTERN
-from services.profile.domain import COUNTRIES
 from shop.auth.v1 import auth_pb2
 from shop.common.v1 import common_pb2
 from shop.profile.v1 import profile_pb2

@@ -15,6 +15,7 @@ import zxcvbn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.kit.emails import normalize_email
 from services.kit.errors import invalid
 from services.kit.principal import ALGORITHM, AUDIENCE, ISSUER, SERVICE_SUBJECT_PREFIX, Role
 
@@ -29,12 +30,6 @@ MIN_PASSWORD_GUESSES = 10_000
 # zxcvbn's time grows steeply with length (over a second at 128 characters): it judges the start.
 # A password whose first 32 characters are guessable is refused whatever follows.
 _JUDGED_PREFIX = 32
-
-
-def normalize_email(raw: str) -> str:
-    """The stored form of an email (NFKC, stripped, lowercased): unique case-insensitively, and
-    full-width and other compatibility lookalikes are the address they look like."""
-    return unicodedata.normalize("NFKC", raw).strip().lower()
 
 
 def _is_hidden(char: str) -> bool:

@@ -27,6 +27,7 @@ from pydantic import Field, SecretStr
 
 from services.kit import paging, principal, telemetry, timestamps
 from services.kit.config import ConfigError, ServiceSettings
+from services.kit.emails import normalize_email
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.principal import Role
 from services.kit.revocation import RevocationList, TokenChecker
@@ -37,7 +38,6 @@ from . import metrics
 from .domain import (
     MAX_PASSWORD,
     TokenIssuer,
-    normalize_email,
     validated_email,
     validated_password,
     validated_service_name,

@@ -9,8 +9,8 @@ from typing import cast
 import grpc
 from pydantic import Field
 
-from services.catalog.client import require_product
 from services.kit import principal
+from services.kit.catalog_client import require_product
 from services.kit.config import ServiceSettings
 from services.kit.errors import invalid
 from services.kit.server import Registration, Runtime

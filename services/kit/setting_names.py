@@ -56,6 +56,7 @@ OTHER_PROCESSES = frozenset(
 # Read outside the settings classes: the launcher and its storefront, tools, deploy scripts, tests.
 READ_ELSEWHERE = frozenset(
     {
+        "SHOP_TOPOLOGY_FILE",
         "SHOP_PORT_OFFSET", "SHOP_STARTUP_TIMEOUT", "SHOP_DEMO_CATALOG", "SHOP_STOREFRONT_DIST",
         "SHOP_STOREFRONT_PORT", "SHOP_STOREFRONT_API_URL", "SHOP_STOREFRONT_PROVIDER_URL",
         "SHOP_MIGRATE_WAIT_SECONDS", "SHOP_NEW_ADMIN_PASSWORD", "SHOP_IMAGE", "SHOP_NAMESPACE",
@@ -84,8 +85,9 @@ def declared_names() -> set[str]:
     """What this module knows without importing the other processes' settings."""
     known = set(OTHER_PROCESSES | READ_ELSEWHERE) | env_names(CommonSettings) | env_names(ServiceSettings)
     for service in SERVICE_PORTS:
-        # Per-service overrides (config.ServiceSettings._per_service_env) and HTTP ports.
-        known |= {f"{PREFIX}{service.upper()}_DATABASE_URL", f"{PREFIX}{service.upper()}_HTTP_PORT"}
+        # Addresses (config.CommonSettings.address_of), per-service overrides
+        # (config.ServiceSettings._per_service_env) and HTTP ports.
+        known |= {f"{PREFIX}{service.upper()}_{suffix}" for suffix in ("ADDR", "DATABASE_URL", "HTTP_PORT")}
     return known
 
 

@@ -11,8 +11,8 @@ from typing import cast
 
 import grpc
 
-from services.catalog.client import require_product
 from services.kit import paging, principal, timestamps
+from services.kit.catalog_client import require_product
 from services.kit.clients import ServiceToken, unreachable
 from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 from services.kit.server import Registration, Runtime

@@ -1,4 +1,6 @@
-"""What other services need from the catalog, in one place: "does this product exist?"."""
+"""What other services need from the catalog, in one place: "does this product exist?".
+
+In the kit, not the catalog's package: no service imports another service's code."""
 
 from __future__ import annotations
 
