@@ -49,7 +49,9 @@ end
 
 # KEYS: items, products, seq. ARGV: product_id, quantity, max quantity, max lines, ttl, version.
 # Returns {"ok", item_id, quantity} | {"too_many", item_id, current quantity} | {"full"}.
-_ADD = _LINE_OF + """
+_ADD = (
+    _LINE_OF
+    + """
 local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
 local product, quantity = ARGV[1], tonumber(ARGV[2])
 local max_quantity, max_lines, ttl, version = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
@@ -70,6 +72,7 @@ redis.call('HSET', items, item, line, 'version', version)
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 return {'ok', item, tostring(total)}
 """
+)
 
 # KEYS: items, products, seq. ARGV: item_id, quantity (0 removes the line), ttl, version.
 # Returns the line's product_id, or nil when the item is not in the cart.
@@ -98,7 +101,9 @@ return product
 # KEYS: items, products, seq. ARGV: max quantity, max lines, ttl, version, then product, quantity pairs.
 # Per product the quantities add up, capped at max quantity; a new line past max lines stays out.
 # Returns the number of lines taken in.
-_MERGE = _LINE_OF + """
+_MERGE = (
+    _LINE_OF
+    + """
 local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
 local max_quantity, max_lines, ttl, version = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local taken = 0
@@ -121,6 +126,7 @@ if taken > 0 then
 end
 return taken
 """
+)
 
 # Whose cart: a user id, or "guest:<id>" (domain.guest_owner).
 Owner = int | str
