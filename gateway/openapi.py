@@ -90,29 +90,8 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
-def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) -> dict[str, Any]:
-    parameters: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": _PATH_SCHEMAS.get(name, _ID_SCHEMA),
-        }
-        for name in route.path_params
-    ]
-    parameters += [
-        {
-            "name": h.name,
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": h.description,
-        }
-        for h in route.headers
-    ]
-    if route.query is not None:
-        parameters += _query_parameters(route.query)
-
+def _responses(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) -> dict[str, Any]:
+    """The route's success response (body, next-page header) and its error responses."""
     success: dict[str, Any] = {"description": HTTPStatus(route.status).phrase}
     if route.response is FileBody:
         success["content"] = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
@@ -139,6 +118,33 @@ def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) 
                     "schema": {"type": "integer"},
                 }
             }
+    return responses
+
+
+def _operation(route: Route, schemas: Mapping[tuple[Any, JsonSchemaMode], Any]) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": _PATH_SCHEMAS.get(name, _ID_SCHEMA),
+        }
+        for name in route.path_params
+    ]
+    parameters += [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": h.description,
+        }
+        for h in route.headers
+    ]
+    if route.query is not None:
+        parameters += _query_parameters(route.query)
+
+    responses = _responses(route, schemas)
 
     operation: dict[str, Any] = {
         "operationId": route.operation_id,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import grpc
 from pydantic import BaseModel, Field
 
@@ -10,6 +13,8 @@ from gateway.models import Message, RequestBody
 from gateway.routing import Ctx, Route
 from gateway.throttle import THROTTLE, Throttle
 from shop.auth.v1 import auth_pb2
+
+T = TypeVar("T")
 
 # Auth's rules, stated in the document (auth checks them itself too).
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -55,6 +60,23 @@ def _throttle(ctx: Ctx) -> tuple[Throttle | None, str]:
     return throttle, throttle.client_of(ctx.request) if throttle else ""
 
 
+async def throttled_sign_in(ctx: Ctx, email: str, sign_in: Callable[[], Awaitable[T]]) -> T:
+    """The sign-in's reply, through the login throttle when there is one: refused up front after
+    too many failures for the client or the email, a wrong password counted, a success clearing."""
+    throttle, client = _throttle(ctx)
+    if throttle:
+        await throttle.before_login(client, email)
+    try:
+        reply = await sign_in()
+    except UpstreamError as exc:
+        if throttle and exc.code == grpc.StatusCode.UNAUTHENTICATED:
+            await throttle.login_failed(client, email)
+        raise
+    if throttle:
+        await throttle.login_succeeded(client, email)
+    return reply
+
+
 async def register(ctx: Ctx) -> Registered:
     body = ctx.body(NewAccount)
     throttle, client = _throttle(ctx)
@@ -68,19 +90,13 @@ async def register(ctx: Ctx) -> Registered:
 
 async def login(ctx: Ctx) -> LoggedIn:
     body = ctx.body(Credentials)
-    throttle, client = _throttle(ctx)
-    if throttle:
-        await throttle.before_login(client, body.email)
-    try:
-        reply = await ctx.upstreams.auth.Login(
+    reply = await throttled_sign_in(
+        ctx,
+        body.email,
+        lambda: ctx.upstreams.auth.Login(
             auth_pb2.LoginRequest(email=body.email, password=body.password), metadata=ctx.metadata
-        )
-    except UpstreamError as exc:
-        if throttle and exc.code == grpc.StatusCode.UNAUTHENTICATED:
-            await throttle.login_failed(client, body.email)
-        raise
-    if throttle:
-        await throttle.login_succeeded(client, body.email)
+        ),
+    )
     return LoggedIn(token=reply.token)
 
 

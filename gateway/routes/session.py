@@ -17,7 +17,7 @@ from gateway import sessions
 from gateway.auth import Caller
 from gateway.errors import ApiError, UpstreamError
 from gateway.models import Message
-from gateway.routes.auth import Credentials, _throttle
+from gateway.routes.auth import Credentials, throttled_sign_in
 from gateway.routing import Ctx, Route
 from gateway.sessions import GUEST_COOKIE, RENEWAL_COOKIE, SESSION_COOKIE
 from shop.auth.v1 import auth_pb2
@@ -100,19 +100,13 @@ async def _end_replaced_session(ctx: Ctx) -> None:
 async def create_session(ctx: Ctx) -> SessionInfo:
     sessions.require_same_origin(ctx.request)
     body = ctx.body(Credentials)
-    throttle, client = _throttle(ctx)
-    if throttle:
-        await throttle.before_login(client, body.email)
-    try:
-        reply = await ctx.upstreams.auth.CreateSession(
+    reply = await throttled_sign_in(
+        ctx,
+        body.email,
+        lambda: ctx.upstreams.auth.CreateSession(
             auth_pb2.CreateSessionRequest(email=body.email, password=body.password), metadata=ctx.metadata
-        )
-    except UpstreamError as exc:
-        if throttle and exc.code == grpc.StatusCode.UNAUTHENTICATED:
-            await throttle.login_failed(client, body.email)
-        raise
-    if throttle:
-        await throttle.login_succeeded(client, body.email)
+        ),
+    )
     await _end_replaced_session(ctx)
     _keep(ctx, reply.session)
     await _merge_guest_cart(ctx, reply.session.user.id)

@@ -62,10 +62,6 @@ class Settings(ServiceSettings):
     stream_claim_idle_seconds: float = Field(default=60.0, ge=0)
 
 
-def _micros_cursor(token: str, parts_count: int) -> list[int] | None:
-    return paging.decode_ints(token, parts_count)
-
-
 def _to_proto(row: EventRow) -> activity_pb2.Event:
     return activity_pb2.Event(
         id=row.id,
@@ -134,11 +130,11 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         for t in request.types:
             if t not in stream.TYPE_NAMES:
                 raise invalid(f"unknown event type {t}")
-        cursor = _micros_cursor(request.page_token, 2)
+        cursor = paging.decode_pair(request.page_token)
         after = EventCursor(stream.from_micros(cursor[0]), cursor[1]) if cursor else None
         rows = await self._store.user_events(user_id, list(request.types), size + 1, after)
         rows, token = paging.split(
-            rows, size, lambda r: paging.encode(f"{stream.to_micros(r.occurred_at)}.{r.id}")
+            rows, size, lambda r: paging.encode_ints(stream.to_micros(r.occurred_at), r.id)
         )
         return activity_pb2.ListUserEventsResponse(events=[_to_proto(r) for r in rows], next_page_token=token)
 
@@ -147,11 +143,11 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
     ) -> activity_pb2.ListRecentlyViewedResponse:
         user_id = principal.acting_user_id(request.user_id)
         size = paging.page_size(request.page_size)
-        cursor = _micros_cursor(request.page_token, 2)
+        cursor = paging.decode_pair(request.page_token)
         after = ViewedCursor(stream.from_micros(cursor[0]), cursor[1]) if cursor else None
         rows = await self._store.recently_viewed(user_id, size + 1, after)
         rows, token = paging.split(
-            rows, size, lambda r: paging.encode(f"{stream.to_micros(r.viewed_at)}.{r.product_id}")
+            rows, size, lambda r: paging.encode_ints(stream.to_micros(r.viewed_at), r.product_id)
         )
         return activity_pb2.ListRecentlyViewedResponse(
             products=[
@@ -178,10 +174,10 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         if start >= end:
             raise invalid("start_time must be before end_time")
         size = paging.page_size(request.page_size)
-        cursor = _micros_cursor(request.page_token, 2)
+        cursor = paging.decode_pair(request.page_token)
         after = CountCursor(cursor[0], cursor[1]) if cursor else None
         rows = await self._store.popular(request.type or None, start, end, size + 1, after)
-        rows, token = paging.split(rows, size, lambda r: paging.encode(f"{r.count}.{r.product_id}"))
+        rows, token = paging.split(rows, size, lambda r: paging.encode_ints(r.count, r.product_id))
         return activity_pb2.ListPopularProductsResponse(
             products=[activity_pb2.ProductCount(product_id=r.product_id, count=r.count) for r in rows],
             next_page_token=token,

@@ -16,8 +16,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kit.emails import normalize_email
-from services.kit.errors import invalid
+from services.kit.errors import ErrorCode, Kind, invalid
 from services.kit.principal import ALGORITHM, AUDIENCE, ISSUER, SERVICE_SUBJECT_PREFIX, Role
+
+
+class AuthError(ErrorCode):
+    EMAIL_TAKEN = Kind.ALREADY_EXISTS, "email is already registered"
+    BAD_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid email or password"
+    BAD_SERVICE_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid service credentials"
+    USER_NOT_FOUND = Kind.NOT_FOUND, "user not found"
+    SESSION_ENDED = Kind.UNAUTHENTICATED, "the session has ended; sign in again"
+    SESSION_REUSED = Kind.UNAUTHENTICATED, "this renewal token was already used; the session is ended"
+    SESSION_RACED = Kind.ABORTED, "the session was renewed a moment ago; retry with the newer cookies"
+    NOT_A_SESSION = Kind.INVALID_ARGUMENT, "this token belongs to no session"
+
 
 MAX_EMAIL = 254
 MIN_PASSWORD = 8

@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr
 from services.kit import paging, principal, telemetry, timestamps
 from services.kit.config import ConfigError, ServiceSettings
 from services.kit.emails import normalize_email
-from services.kit.errors import DomainError, ErrorCode, Kind, invalid
+from services.kit.errors import DomainError, invalid
 from services.kit.principal import Role
 from services.kit.revocation import RevocationList, TokenChecker
 from services.kit.server import Registration, Runtime
@@ -37,6 +37,7 @@ from shop.auth.v1 import auth_pb2, auth_pb2_grpc
 from . import metrics
 from .domain import (
     MAX_PASSWORD,
+    AuthError,
     TokenIssuer,
     validated_email,
     validated_password,
@@ -88,17 +89,6 @@ class Settings(ServiceSettings):
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"SHOP_AUTH_PRIVATE_KEY_FILE: {path} does not hold an Ed25519 private key")
         return key
-
-
-class AuthError(ErrorCode):
-    EMAIL_TAKEN = Kind.ALREADY_EXISTS, "email is already registered"
-    BAD_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid email or password"
-    BAD_SERVICE_CREDENTIALS = Kind.UNAUTHENTICATED, "invalid service credentials"
-    USER_NOT_FOUND = Kind.NOT_FOUND, "user not found"
-    SESSION_ENDED = Kind.UNAUTHENTICATED, "the session has ended; sign in again"
-    SESSION_REUSED = Kind.UNAUTHENTICATED, "this renewal token was already used; the session is ended"
-    SESSION_RACED = Kind.ABORTED, "the session was renewed a moment ago; retry with the newer cookies"
-    NOT_A_SESSION = Kind.INVALID_ARGUMENT, "this token belongs to no session"
 
 
 _ROLE_TO_PROTO = {

@@ -32,22 +32,30 @@ from .domain import MAX_LINES, MAX_QUANTITY, CartError
 
 VERSION = "version"
 
+# The product's line in the cart and its quantity: (item_id, quantity), or (false, 0) when there
+# is none (a product entry whose line is gone counts as none).
+_LINE_OF = """
+local function line_of(items, products, product)
+  local item = redis.call('HGET', products, product)
+  if item then
+    local raw = redis.call('HGET', items, item)
+    if raw then
+      return item, tonumber(string.match(raw, '"quantity"%s*:%s*(%d+)'))
+    end
+  end
+  return false, 0
+end
+"""
+
 # KEYS: items, products, seq. ARGV: product_id, quantity, max quantity, max lines, ttl, version.
 # Returns {"ok", item_id, quantity} | {"too_many", item_id, current quantity} | {"full"}.
-_ADD = """
+_ADD = (
+    _LINE_OF
+    + """
 local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
 local product, quantity = ARGV[1], tonumber(ARGV[2])
 local max_quantity, max_lines, ttl, version = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local item = redis.call('HGET', products, product)
-local current = 0
-if item then
-  local raw = redis.call('HGET', items, item)
-  if raw then
-    current = tonumber(string.match(raw, '"quantity"%s*:%s*(%d+)'))
-  else
-    item = false
-  end
-end
+local item, current = line_of(items, products, product)
 local total = current + quantity
 if total > max_quantity then
   return {'too_many', item or '', tostring(current)}
@@ -64,6 +72,7 @@ redis.call('HSET', items, item, line, 'version', version)
 for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 return {'ok', item, tostring(total)}
 """
+)
 
 # KEYS: items, products, seq. ARGV: item_id, quantity (0 removes the line), ttl, version.
 # Returns the line's product_id, or nil when the item is not in the cart.
@@ -92,22 +101,15 @@ return product
 # KEYS: items, products, seq. ARGV: max quantity, max lines, ttl, version, then product, quantity pairs.
 # Per product the quantities add up, capped at max quantity; a new line past max lines stays out.
 # Returns the number of lines taken in.
-_MERGE = """
+_MERGE = (
+    _LINE_OF
+    + """
 local items, products, seq = KEYS[1], KEYS[2], KEYS[3]
 local max_quantity, max_lines, ttl, version = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local taken = 0
 for i = 5, #ARGV, 2 do
   local product, quantity = ARGV[i], tonumber(ARGV[i + 1])
-  local item = redis.call('HGET', products, product)
-  local current = 0
-  if item then
-    local raw = redis.call('HGET', items, item)
-    if raw then
-      current = tonumber(string.match(raw, '"quantity"%s*:%s*(%d+)'))
-    else
-      item = false
-    end
-  end
+  local item, current = line_of(items, products, product)
   if item or redis.call('HLEN', items) - redis.call('HEXISTS', items, 'version') < max_lines then
     if not item then
       item = tostring(redis.call('INCR', seq))
@@ -124,6 +126,7 @@ if taken > 0 then
 end
 return taken
 """
+)
 
 # Whose cart: a user id, or "guest:<id>" (domain.guest_owner).
 Owner = int | str

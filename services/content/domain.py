@@ -14,11 +14,18 @@ import nh3
 from markdown_it import MarkdownIt
 
 from services.kit import paging
-from services.kit.errors import CommonError, DomainError, invalid
-from services.kit.text import has_invisible
+from services.kit.errors import CommonError, DomainError, ErrorCode, Kind, invalid
+from services.kit.text import bounded, has_invisible
 
 # What the service reads the time from: an aware datetime (services.kit.timestamps.now in production).
 Clock = Callable[[], datetime]
+
+
+class ContentError(ErrorCode):
+    POST_NOT_FOUND = Kind.NOT_FOUND, "post not found"
+    SLUG_TAKEN = Kind.ALREADY_EXISTS, "slug already in use"
+    BANNER_NOT_FOUND = Kind.NOT_FOUND, "banner not found"
+
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -105,10 +112,7 @@ def body(value: str) -> str:
 
 
 def author_name(value: str) -> str:
-    text = value.strip()
-    if len(text) > MAX_AUTHOR:
-        raise invalid(f"author_name must be at most {MAX_AUTHOR} characters")
-    return text or DEFAULT_AUTHOR
+    return bounded(value, "author_name", MAX_AUTHOR) or DEFAULT_AUTHOR
 
 
 def tags(values: Iterable[str]) -> list[str]:
@@ -219,10 +223,7 @@ def placement(value: str, *, required: bool = True) -> str:
 
 
 def banner_title(value: str) -> str:
-    text = value.strip()
-    if len(text) > MAX_TITLE:
-        raise invalid(f"title must be at most {MAX_TITLE} characters")
-    return text
+    return bounded(value, "title", MAX_TITLE)
 
 
 def window(start: datetime | None, end: datetime | None) -> None:
@@ -273,7 +274,7 @@ class PostCursor:
     id: int
 
     def encode(self) -> str:
-        return paging.encode(f"p.{to_micros(self.at)}.{self.id}")
+        return paging.encode_ints(to_micros(self.at), self.id, tag="p")
 
     @staticmethod
     def decode(token: str) -> PostCursor | None:
@@ -290,7 +291,7 @@ class BannerCursor:
     id: int
 
     def encode(self) -> str:
-        return paging.encode(f"b.{self.priority}.{to_micros(self.created_at)}.{self.id}")
+        return paging.encode_ints(self.priority, to_micros(self.created_at), self.id, tag="b")
 
     @staticmethod
     def decode(token: str) -> BannerCursor | None:

@@ -15,12 +15,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.kit import paging, principal, timestamps
-from services.kit.errors import DomainError, ErrorCode, Kind, invalid
+from services.kit.errors import DomainError, invalid
 from services.kit.server import Build, Registration, Runtime
 from shop.content.v1 import content_pb2, content_pb2_grpc
 
 from . import domain
-from .domain import BannerCursor, Clock, PostCursor
+from .domain import BannerCursor, Clock, ContentError, PostCursor
 from .store import (
     BannerChanges,
     BannerRow,
@@ -33,12 +33,6 @@ from .store import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-class ContentError(ErrorCode):
-    POST_NOT_FOUND = Kind.NOT_FOUND, "post not found"
-    SLUG_TAKEN = Kind.ALREADY_EXISTS, "slug already in use"
-    BANNER_NOT_FOUND = Kind.NOT_FOUND, "banner not found"
 
 
 def _is_admin() -> bool:

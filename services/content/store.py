@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.database import Database, escape_like
+from services.kit.database import Database, added, escape_like
 
 from .domain import BannerCursor, Clock, PostCursor, first_free
 
@@ -176,12 +176,9 @@ class ContentStore:
                     created_at=at,
                     updated_at=at,
                 )
-                try:
-                    async with session.begin_nested():
-                        session.add(row)
-                except IntegrityError:
+                if not await added(session, row):
                     if slug:
-                        raise SlugTaken(slug) from None
+                        raise SlugTaken(slug)
                     continue  # a concurrent create took this suffix: take the next free one
                 await self._set_tags(session, row.id, post.tags)
                 return row

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, event, func, or_, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Executable
@@ -183,6 +183,17 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def added(session: AsyncSession, row: object) -> bool:
+    """Inserts the row in a savepoint: False (and the transaction goes on) when it clashes with a
+    unique key, such as a concurrent insert of the same thing."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def escape_like(text: str) -> str:

@@ -1,4 +1,5 @@
-"""Page sizes and opaque page tokens for every List RPC (keyset pagination on an int key)."""
+"""Page sizes and opaque page tokens for every List RPC (keyset pagination on an int key, or on a
+composite: several ints, or a time and a text key)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
+from services.kit import timestamps
 from services.kit.errors import CommonError, DomainError
 
 T = TypeVar("T")
@@ -76,3 +79,33 @@ def split(rows: Sequence[T], size: int, token_after: Callable[[T], str]) -> tupl
     the last page), made by `token_after` from this page's last row."""
     page = list(rows[:size])
     return page, token_after(page[-1]) if len(rows) > size else ""
+
+
+def encode_ints(*values: int, tag: str | None = None) -> str:
+    """The token of a composite key, read back by `decode_ints` (or `decode_pair`)."""
+    return encode(".".join([*([tag] if tag is not None else []), *map(str, values)]))
+
+
+def decode_pair(token: str) -> tuple[int, int] | None:
+    """A two-integer composite key (see `decode_ints`); None for the first page."""
+    values = decode_ints(token, 2)
+    return None if values is None else (values[0], values[1])
+
+
+def encode_time_key(at: datetime, key: str) -> str:
+    """The token of a (time, text key) composite, read back by `decode_time_key`."""
+    return encode(f"{at.isoformat()}|{key}")
+
+
+def decode_time_key(token: str) -> tuple[datetime, str] | None:
+    """A (time, text key) composite; None for the first page. An aware time comes back in UTC,
+    in range for SQL."""
+    after = decode(token)
+    if after is None:
+        return None
+    try:
+        at, key = str(after).split("|", 1)
+        when = datetime.fromisoformat(at)
+        return (timestamps.to_utc(when) if when.tzinfo else when), key
+    except ValueError as exc:
+        raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc

@@ -52,6 +52,10 @@ class Principal:
     def is_service(self) -> bool:
         return self.role is Role.SERVICE
 
+    def may_see(self, owner_id: int) -> bool:
+        """Admins and services see every user's records; a user sees their own."""
+        return self.is_admin or self.is_service or owner_id == self.user_id
+
 
 class TokenVerifier:
     def __init__(self, public_key_pem: bytes) -> None:

@@ -1,5 +1,5 @@
 from services.kit.server import run
-from services.orders.service import build
+from services.orders.service import Settings, build
 
 if __name__ == "__main__":
-    run("orders", build)
+    run("orders", build, Settings)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import json_format
 
-from services.kit import money, telemetry
+from services.kit import money, telemetry, text
 from services.kit.clients import absent, answered, dependency_error
 from services.kit.errors import DomainError, invalid
 from services.kit.principal import Principal
@@ -122,9 +122,7 @@ class Checkout:
 
     @metrics.counts_checkout
     async def create(self, caller: Principal, request: orders_pb2.CreateOrderRequest) -> OrderView:
-        key = request.idempotency_key.strip() or None
-        if key is not None and len(key) > domain.MAX_KEY:
-            raise invalid(f"idempotency_key must be at most {domain.MAX_KEY} characters")
+        key = text.bounded(request.idempotency_key, "idempotency_key", domain.MAX_KEY) or None
         method = payment_method(request.payment_method)
         user_id, actor = caller.user_id, actor_of(caller)
 

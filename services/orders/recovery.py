@@ -74,6 +74,15 @@ class Recovery:
 
     async def run_once(self) -> Outcome:
         outcome = Outcome()
+        await self._settle_stuck(outcome)
+        await self._give_back_unsettled(outcome)
+        await self._restock_due(outcome)
+        await self._ship_awaiting(outcome)
+        if any(outcome.__dict__.values()):
+            log.info("recovery pass", extra=outcome.__dict__)
+        return outcome
+
+    async def _settle_stuck(self, outcome: Outcome) -> None:
         for view in await self._store.stuck(timestamps.now() - self._after, BATCH):
             try:
                 await self._settle(view, outcome)
@@ -83,6 +92,8 @@ class Recovery:
                 log.warning(
                     "stuck order not settled yet", extra={"order_id": view.order.id, "error": str(exc)}
                 )
+
+    async def _give_back_unsettled(self, outcome: Outcome) -> None:
         for view in await self._store.unsettled(timestamps.now() - self._after, BATCH):
             try:
                 outcome.refunded += await self._give_back(view)
@@ -92,6 +103,8 @@ class Recovery:
                     "payment of a closed order not settled yet",
                     extra={"order_id": view.order.id, "error": str(exc)},
                 )
+
+    async def _restock_due(self, outcome: Outcome) -> None:
         for view in await self._store.restock_due(BATCH):
             try:
                 await self._restock(view)
@@ -100,14 +113,13 @@ class Recovery:
                 log.warning("stock not given back yet", extra={"order_id": view.order.id, "error": str(exc)})
             else:
                 outcome.restocked += 1
+
+    async def _ship_awaiting(self, outcome: Outcome) -> None:
         for view in await self._store.awaiting_shipment(BATCH):
             await self._checkout.ship(view)
             after = await self._store.get(view.order.id)
             if after is not None and after.order.shipment_id:
                 outcome.shipped += 1
-        if any(outcome.__dict__.values()):
-            log.info("recovery pass", extra=outcome.__dict__)
-        return outcome
 
     async def run(self, interval_seconds: float, lease: Lease | None = None) -> None:
         """A pass every interval, by whichever replica holds the lease (the others wait their turn)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 from pydantic import Field
 
-from services.kit import money, paging, principal, telemetry, timestamps
+from services.kit import money, paging, principal, telemetry, text, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.lease import exclusive
@@ -104,17 +104,6 @@ def _to_proto(view: OrderView) -> orders_pb2.Order:
     )
 
 
-def _note(value: str, field: str) -> str:
-    text = value.strip()
-    if len(text) > domain.MAX_NOTE:
-        raise invalid(f"{field} must be at most {domain.MAX_NOTE} characters")
-    return text
-
-
-def _may_see(caller: Principal, view: OrderView) -> bool:
-    return caller.is_admin or caller.is_service or view.order.user_id == caller.user_id
-
-
 class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
     def __init__(
         self, store: OrdersStore, checkout: Checkout, cancellation: Cancellation, back_office: BackOffice
@@ -127,7 +116,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
     async def _visible(self, caller: Principal, order_id: int) -> OrderView:
         """The order if the caller may see it; someone else's order is indistinguishable from none."""
         view = await self._store.get(order_id) if order_id > 0 else None
-        if view is None or not _may_see(caller, view):
+        if view is None or not caller.may_see(view.order.user_id):
             raise DomainError(OrderError.ORDER_NOT_FOUND, f"order {order_id} not found")
         return view
 
@@ -165,7 +154,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.CancelOrderRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.CancelOrderResponse:
         caller = principal.require_authenticated()
-        reason = _note(request.reason, "reason")
+        reason = text.bounded(request.reason, "reason", domain.MAX_NOTE)
         await self._visible(caller, request.id)
         view = await self._cancellation.cancel(request.id, actor_of(caller), reason)
         return orders_pb2.CancelOrderResponse(order=_to_proto(view))
@@ -177,7 +166,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         target = _status_from_proto(request.status)
         if target is None:
             raise invalid("status is required")
-        note = _note(request.note, "note")
+        note = text.bounded(request.note, "note", domain.MAX_NOTE)
         actor = actor_of(caller)
         view = await self._visible(caller, request.id)
         if target in domain.CHECKOUT_OWNED:
@@ -200,10 +189,8 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self, request: orders_pb2.RefundOrderRequest, context: grpc.aio.ServicerContext
     ) -> orders_pb2.RefundOrderResponse:
         caller = principal.require_admin()
-        key = request.idempotency_key.strip()
-        if len(key) > domain.MAX_KEY:
-            raise invalid(f"idempotency_key must be at most {domain.MAX_KEY} characters")
-        reason = _note(request.reason, "reason")
+        key = text.bounded(request.idempotency_key, "idempotency_key", domain.MAX_KEY)
+        reason = text.bounded(request.reason, "reason", domain.MAX_NOTE)
         view = await self._visible(caller, request.id)
         amount_minor: int | None = None
         if request.HasField("amount"):
@@ -225,7 +212,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         target = _status_from_proto(request.status)
         if target is None or target not in domain.FULFILMENT_REACHED:
             raise invalid("status must be ORDER_STATUS_FULFILLED or ORDER_STATUS_SHIPPED")
-        note = _note(request.note, "note")
+        note = text.bounded(request.note, "note", domain.MAX_NOTE)
         await self._visible(caller, request.id)
         view = await self._back_office.fulfil(request.id, target, note, actor_of(caller))
         return orders_pb2.FulfilOrderResponse(order=_to_proto(view))

@@ -5,7 +5,8 @@ refund key and the restock reference make every retry safe."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import grpc
 
@@ -33,37 +34,58 @@ class Settlement:
     async def refund(self, order_id: int, payment_id: str, status: Status, reason: str) -> bool:
         """Refunds the payment; False (and the order marked payment_unsettled) when payments
         could not do it now."""
-        try:
-            await self._down.refund(payment_id, refund_key(order_id), reason)
-        except (grpc.aio.AioRpcError, DomainError) as exc:
-            log.error(
-                "payment not refunded",
-                extra={"order_id": order_id, "payment_id": payment_id, "error": str(exc)},
-            )
-            await self._store.update(order_id, payment_unsettled=True)
-            await self._store.note(
-                order_id, status, f"payment {payment_id} not refunded yet: the recovery pass retries", SYSTEM
-            )
-            return False
-        await self._store.note(order_id, status, f"payment {payment_id} refunded", SYSTEM)
-        return True
+        return await self._attempt(
+            order_id,
+            status,
+            lambda: self._down.refund(payment_id, refund_key(order_id), reason),
+            _Step(
+                failure="payment not refunded",
+                about={"payment_id": payment_id},
+                mark={"payment_unsettled": True},
+                pending=f"payment {payment_id} not refunded yet",
+                done=f"payment {payment_id} refunded",
+            ),
+        )
 
     async def restock(
         self, order_id: int, lines: Sequence[tuple[int, int]], reference: str, status: Status, reason: str
     ) -> bool:
         """Puts the order's goods back on the shelf; False (and the order's restock_due set) when
         inventory could not take them now."""
+        return await self._attempt(
+            order_id,
+            status,
+            lambda: self._down.adjust_stock(list(lines), reference, reason),
+            _Step(
+                failure="stock not given back",
+                about={"reference": reference},
+                mark={"restock_due": reference},
+                pending=f"stock not given back yet ({reference})",
+                done="stock returned",
+            ),
+        )
+
+    async def _attempt(
+        self, order_id: int, status: Status, call: Callable[[], Awaitable[object]], step: _Step
+    ) -> bool:
+        """Runs the downstream call; when it fails the order is marked for the recovery pass."""
         try:
-            await self._down.adjust_stock(list(lines), reference, reason)
+            await call()
         except (grpc.aio.AioRpcError, DomainError) as exc:
-            log.error(
-                "stock not given back",
-                extra={"order_id": order_id, "reference": reference, "error": str(exc)},
-            )
-            await self._store.update(order_id, restock_due=reference)
-            await self._store.note(
-                order_id, status, f"stock not given back yet ({reference}): the recovery pass retries", SYSTEM
-            )
+            log.error(step.failure, extra={"order_id": order_id, **step.about, "error": str(exc)})
+            await self._store.update(order_id, **step.mark)
+            await self._store.note(order_id, status, f"{step.pending}: the recovery pass retries", SYSTEM)
             return False
-        await self._store.note(order_id, status, "stock returned", SYSTEM)
+        await self._store.note(order_id, status, step.done, SYSTEM)
         return True
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one settlement step logs, marks on the order and notes on its timeline."""
+
+    failure: str  # the log message when the call fails
+    about: dict[str, str]  # the log's extra fields besides the order id
+    mark: dict[str, str | bool]  # the order's bookkeeping columns set for the recovery pass
+    pending: str  # the timeline note when it fails
+    done: str  # the timeline note when it is done

@@ -194,6 +194,13 @@ def idempotency_key(value: str) -> str:
     return key
 
 
+def order_reference(value: str) -> str:
+    reference = value.strip()
+    if not reference or len(reference) > MAX_REFERENCE:
+        raise invalid(f"order_reference is required (at most {MAX_REFERENCE} characters)")
+    return reference
+
+
 def refund_amount(requested: int | None, amount_minor: int, refunded_minor: int) -> int:
     """What a refund takes: everything left when `requested` is None. Raises when nothing fits."""
     left = amount_minor - refunded_minor

@@ -1,34 +1,33 @@
-"""The payments gRPC servicer: validates, claims the idempotency key, calls the provider once,
-records the outcome, maps rows to messages."""
+"""The payments gRPC servicer: validates requests and maps rows to messages; each operation's
+provider flow is its own module (charging, transitions, refunds) on the shared `flow.Flow`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import grpc
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from services.kit import completion, http, money, paging, principal, timestamps
+from services.kit import http, money, paging, principal, text, timestamps
 from services.kit.config import SERVICE_HTTP_PORTS, ServiceSettings
-from services.kit.errors import CommonError, DomainError, invalid
+from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 
-from . import domain, metrics
+from . import charging, domain, refunds, transitions
+from .charging import Opening
 from .domain import Method, Operation, PaymentsError, Status
-from .providers import MAGIC_TOKENS, PaymentProvider, ProviderDeclined, ProviderError, TestProvider
+from .flow import Flow
+from .providers import MAGIC_TOKENS, PaymentProvider, TestProvider
 from .resolver import Resolver
-from .store import Event, KeyRecord, NewPayment, PaymentsStore, PaymentView
+from .store import PaymentsStore, PaymentView
 from .tokenization import create_app
 
 log = logging.getLogger(__name__)
@@ -53,19 +52,12 @@ class Settings(ServiceSettings):
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+            raw = value.strip()
+            if raw.startswith("["):
+                return json.loads(raw)
+            return [part.strip().rstrip("/") for part in raw.split(",") if part.strip()]
         return value
 
-
-# How long a replay waits for the first request with its key to finish.
-SETTLE_WAIT_SECONDS = 10.0
-SETTLE_POLL_SECONDS = 0.02
-MAX_ATTEMPTS = 3
-
-T = TypeVar("T")
 
 _STATUS = {
     Status.PENDING: payments_pb2.PAYMENT_STATUS_UNSPECIFIED,
@@ -113,23 +105,22 @@ def _payment_id(value: str) -> str:
         raise invalid("payment_id must be a payment's UUID") from exc
 
 
-def _page_after(token: str) -> tuple[datetime, str] | None:
-    after = paging.decode(token)
-    if after is None:
-        return None
-    try:
-        at, last_id = str(after).split("|", 1)
-        when = datetime.fromisoformat(at)
-        return (timestamps.to_utc(when) if when.tzinfo else when), last_id  # in range for SQL
-    except ValueError as exc:
-        raise DomainError(CommonError.INVALID_PAGE_TOKEN) from exc
-
-
-def _declined_message(view: PaymentView) -> str:
-    for event in reversed(view.events):
-        if event.type == "declined" and event.message:
-            return event.message
-    return PaymentsError.DECLINED.message
+async def _opening(
+    operation: Operation,
+    request: payments_pb2.ChargeRequest | payments_pb2.AuthorizeRequest,
+    method: Callable[[], Awaitable[Method]],
+) -> Opening:
+    """A Charge or Authorize request, validated; the method is looked up last."""
+    key = domain.idempotency_key(request.idempotency_key)
+    if not request.HasField("amount"):
+        raise invalid("amount is required")
+    price = money.validated(request.amount, "amount", allow_zero=False)
+    reference = domain.order_reference(request.order_reference)
+    if request.user_id <= 0:
+        raise invalid("user_id is required")
+    return Opening(
+        operation, key, reference, request.user_id, price.amount_minor, price.currency, await method()
+    )
 
 
 class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
@@ -137,12 +128,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, store: PaymentsStore, provider: PaymentProvider, clock: Callable[[], datetime]
     ) -> None:
         self._store = store
-        self._provider = provider
-        self._clock = clock
+        self._flow = Flow(store, provider, clock)
         # Payments with a provider call running in this process (the resolver leaves them alone).
-        self.in_flight: set[str] = set()
-
-    # --- shared machinery ------------------------------------------------------------------
+        self.in_flight = self._flow.in_flight
 
     async def _method(self, method: payments_pb2.PaymentMethod) -> Method:
         """The token and the card it stands for. Card data itself is refused unread: it goes to
@@ -158,254 +146,42 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             raise DomainError(PaymentsError.UNKNOWN_TOKEN)
         return Method(token=token, card=card)
 
-    async def _view(self, payment_id: str) -> PaymentView:
-        view = await self._store.get(payment_id)
-        if view is None:
-            raise DomainError(PaymentsError.PAYMENT_NOT_FOUND, f"payment {payment_id} not found")
-        return view
-
-    async def _settled(self, key: str) -> KeyRecord | None:
-        """Waits for the request holding `key` to finish; None if it failed and let the key go."""
-        give_up = time.monotonic() + SETTLE_WAIT_SECONDS
-        while True:
-            record = await self._store.key(key)
-            if record is None or record.completed:
-                return record
-            if time.monotonic() > give_up:
-                raise DomainError(PaymentsError.IN_PROGRESS)
-            await asyncio.sleep(SETTLE_POLL_SECONDS)
-
-    async def _idempotent(
-        self,
-        key: str,
-        operation: Operation,
-        fingerprint: str,
-        claim: Callable[[], Awaitable[tuple[KeyRecord, bool]]],
-        perform: Callable[[KeyRecord], Coroutine[Any, Any, PaymentView]],
-    ) -> PaymentView:
-        """Performs the request once per key; later requests with the key get the same answer."""
-        for _ in range(MAX_ATTEMPTS):
-            record, owned = await claim()
-            if owned:
-                # The provider's answer is recorded even if this RPC is cancelled meanwhile.
-                return await completion.to_completion(self._tracked(record, perform))
-            if record.operation != operation.value or record.fingerprint != fingerprint:
-                raise DomainError(PaymentsError.KEY_REUSED)
-            settled = await self._settled(key)
-            if settled is None:
-                continue  # the first request failed and freed the key: this one may try
-            view = await self._view(settled.payment_id)
-            if view.payment.status == Status.DECLINED:
-                raise DomainError(PaymentsError.DECLINED, _declined_message(view))
-            return view
-        raise DomainError(PaymentsError.IN_PROGRESS)
-
-    async def _tracked(
-        self, record: KeyRecord, perform: Callable[[KeyRecord], Coroutine[Any, Any, PaymentView]]
-    ) -> PaymentView:
-        self.in_flight.add(record.payment_id)
-        try:
-            with metrics.operation(record.operation):
-                return await perform(record)
-        finally:
-            self.in_flight.discard(record.payment_id)
-
-    @staticmethod
-    def _provider_error(exc: ProviderError) -> DomainError:
-        if isinstance(exc, ProviderDeclined):
-            return DomainError(PaymentsError.DECLINED, exc.message)
-        return DomainError(PaymentsError.PROVIDER_UNAVAILABLE, exc.message)
-
-    # --- charging --------------------------------------------------------------------------
-
     async def _open(
         self,
         operation: Operation,
-        idempotency_key: str,
-        order_reference: str,
-        user_id: int,
-        amount: Any,
-        has_amount: bool,
-        method_message: payments_pb2.PaymentMethod,
-    ) -> PaymentView:
+        request: payments_pb2.ChargeRequest | payments_pb2.AuthorizeRequest,
+    ) -> payments_pb2.Payment:
         principal.require_service()
-        key = domain.idempotency_key(idempotency_key)
-        if not has_amount:
-            raise invalid("amount is required")
-        price = money.validated(amount, "amount", allow_zero=False)
-        reference = order_reference.strip()
-        if not reference or len(reference) > domain.MAX_REFERENCE:
-            raise invalid(f"order_reference is required (at most {domain.MAX_REFERENCE} characters)")
-        if user_id <= 0:
-            raise invalid("user_id is required")
-        method = await self._method(method_message)
-        fingerprint = "|".join(
-            [
-                operation.value,
-                reference,
-                str(user_id),
-                str(price.amount_minor),
-                price.currency,
-                method.fingerprint(),
-            ]
-        )
-        new = NewPayment(
-            id=str(uuid.uuid4()),
-            order_reference=reference,
-            user_id=user_id,
-            amount_minor=price.amount_minor,
-            currency=price.currency,
-            provider=self._provider.name,
-            card_last4=method.last4,
-        )
-        capture = operation is Operation.CHARGE
-
-        async def perform(record: KeyRecord) -> PaymentView:
-            pid, amount_minor, currency = new.id, new.amount_minor, new.currency
-            try:
-                auth = await self._provider.authorize(pid, amount_minor, currency, method)
-            except ProviderDeclined as exc:
-                await self._store.settle(
-                    key, pid, [Event("declined", amount_minor, "", exc.message)], status=Status.DECLINED
-                )
-                raise self._provider_error(exc) from exc
-            except Exception as exc:
-                message = exc.message if isinstance(exc, ProviderError) else "internal error"
-                await self._store.release(
-                    key, pid, [Event("failed", amount_minor, "", message)], status=Status.FAILED
-                )
-                if isinstance(exc, ProviderError):
-                    raise self._provider_error(exc) from exc
-                raise
-            events = [Event("authorized", amount_minor, auth.reference, auth.message)]
-            if capture:
-                try:
-                    cap = await self._provider.capture(pid, auth.reference, amount_minor, currency)
-                except Exception as exc:
-                    with contextlib.suppress(Exception):
-                        await self._provider.void(pid, auth.reference)
-                    message = exc.message if isinstance(exc, ProviderError) else "internal error"
-                    events.append(Event("capture_failed", amount_minor, "", message))
-                    await self._store.release(key, pid, events, status=Status.FAILED)
-                    if isinstance(exc, ProviderError):
-                        raise self._provider_error(exc) from exc
-                    raise
-                events.append(Event("captured", amount_minor, cap.reference, cap.message))
-            await self._store.settle(
-                key,
-                pid,
-                events,
-                status=Status.CAPTURED if capture else Status.AUTHORIZED,
-                provider_reference=auth.reference,
-                card_last4=auth.card_last4,
-            )
-            return await self._view(pid)
-
-        return await self._idempotent(
-            key,
-            operation,
-            fingerprint,
-            lambda: self._store.claim_new_payment(
-                key, operation, fingerprint, new, method.token if method.single_use else None, self._clock()
-            ),
-            perform,
-        )
+        opening = await _opening(operation, request, lambda: self._method(request.method))
+        return _to_proto(await charging.open_payment(self._flow, opening))
 
     async def Charge(
         self, request: payments_pb2.ChargeRequest, context: grpc.aio.ServicerContext
     ) -> payments_pb2.ChargeResponse:
-        view = await self._open(
-            Operation.CHARGE,
-            request.idempotency_key,
-            request.order_reference,
-            request.user_id,
-            request.amount,
-            request.HasField("amount"),
-            request.method,
-        )
-        return payments_pb2.ChargeResponse(payment=_to_proto(view))
+        return payments_pb2.ChargeResponse(payment=await self._open(Operation.CHARGE, request))
 
     async def Authorize(
         self, request: payments_pb2.AuthorizeRequest, context: grpc.aio.ServicerContext
     ) -> payments_pb2.AuthorizeResponse:
-        view = await self._open(
-            Operation.AUTHORIZE,
-            request.idempotency_key,
-            request.order_reference,
-            request.user_id,
-            request.amount,
-            request.HasField("amount"),
-            request.method,
-        )
-        return payments_pb2.AuthorizeResponse(payment=_to_proto(view))
-
-    # --- capture and void --------------------------------------------------------------------
+        return payments_pb2.AuthorizeResponse(payment=await self._open(Operation.AUTHORIZE, request))
 
     async def _transition(
-        self, operation: Operation, payment_id_value: str, idempotency_key: str
-    ) -> PaymentView:
+        self, operation: Operation, request: payments_pb2.CaptureRequest | payments_pb2.VoidRequest
+    ) -> payments_pb2.Payment:
         principal.require_service()
-        key = domain.idempotency_key(idempotency_key)
-        payment_id = _payment_id(payment_id_value)
-        fingerprint = f"{operation.value}|{payment_id}"
-        capture = operation is Operation.CAPTURE
-        via, done = (Status.CAPTURING, Status.CAPTURED) if capture else (Status.VOIDING, Status.VOIDED)
-
-        async def perform(record: KeyRecord) -> PaymentView:
-            row = (await self._view(payment_id)).payment
-            try:
-                if capture:
-                    result = await self._provider.capture(
-                        payment_id, row.provider_reference, row.amount_minor, row.currency
-                    )
-                else:
-                    result = await self._provider.void(payment_id, row.provider_reference)
-            except Exception as exc:
-                message = exc.message if isinstance(exc, ProviderError) else "internal error"
-                await self._store.release(
-                    key,
-                    payment_id,
-                    [Event(f"{operation.value}_failed", row.amount_minor, "", message)],
-                    status=Status.AUTHORIZED,
-                )
-                if isinstance(exc, ProviderError):
-                    raise self._provider_error(exc) from exc
-                raise
-            event = Event(
-                "captured" if capture else "voided", row.amount_minor, result.reference, result.message
-            )
-            await self._store.settle(key, payment_id, [event], status=done)
-            return await self._view(payment_id)
-
-        return await self._idempotent(
-            key,
-            operation,
-            fingerprint,
-            lambda: self._store.claim_transition(
-                key,
-                operation,
-                fingerprint,
-                payment_id,
-                Status.AUTHORIZED,
-                via,
-                "captured" if capture else "voided",
-            ),
-            perform,
-        )
+        key = domain.idempotency_key(request.idempotency_key)
+        payment_id = _payment_id(request.payment_id)
+        return _to_proto(await transitions.transition(self._flow, operation, payment_id, key))
 
     async def Capture(
         self, request: payments_pb2.CaptureRequest, context: grpc.aio.ServicerContext
     ) -> payments_pb2.CaptureResponse:
-        view = await self._transition(Operation.CAPTURE, request.payment_id, request.idempotency_key)
-        return payments_pb2.CaptureResponse(payment=_to_proto(view))
+        return payments_pb2.CaptureResponse(payment=await self._transition(Operation.CAPTURE, request))
 
     async def Void(
         self, request: payments_pb2.VoidRequest, context: grpc.aio.ServicerContext
     ) -> payments_pb2.VoidResponse:
-        view = await self._transition(Operation.VOID, request.payment_id, request.idempotency_key)
-        return payments_pb2.VoidResponse(payment=_to_proto(view))
-
-    # --- refunds -----------------------------------------------------------------------------
+        return payments_pb2.VoidResponse(payment=await self._transition(Operation.VOID, request))
 
     async def Refund(
         self, request: payments_pb2.RefundRequest, context: grpc.aio.ServicerContext
@@ -413,48 +189,19 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         principal.require_service()
         key = domain.idempotency_key(request.idempotency_key)
         payment_id = _payment_id(request.payment_id)
-        requested: int | None = None
-        currency: str | None = None
-        if request.HasField("amount"):
-            amount = money.validated(request.amount, "amount", allow_zero=False)
-            requested, currency = amount.amount_minor, amount.currency
-        reason = request.reason.strip()
-        if len(reason) > domain.MAX_REASON:
-            raise invalid(f"reason must be at most {domain.MAX_REASON} characters")
-        fingerprint = f"refund|{payment_id}|{'full' if requested is None else requested}|{currency or ''}"
-
-        async def perform(record: KeyRecord) -> PaymentView:
-            row = (await self._view(payment_id)).payment
-            try:
-                result = await self._provider.refund(
-                    payment_id, row.provider_reference, record.amount_minor, row.currency
-                )
-            except Exception as exc:
-                message = exc.message if isinstance(exc, ProviderError) else "internal error"
-                await self._store.release_refund(
-                    key,
-                    payment_id,
-                    record.amount_minor,
-                    [Event("refund_failed", record.amount_minor, "", message)],
-                )
-                if isinstance(exc, ProviderError):
-                    raise self._provider_error(exc) from exc
-                raise
-            event = Event("refunded", record.amount_minor, result.reference, reason or result.message)
-            await self._store.settle(key, payment_id, [event])
-            metrics.refunded(record.amount_minor, row.currency)
-            return await self._view(payment_id)
-
-        view = await self._idempotent(
-            key,
-            Operation.REFUND,
-            fingerprint,
-            lambda: self._store.claim_refund(key, fingerprint, payment_id, requested, currency),
-            perform,
+        amount = (
+            money.validated(request.amount, "amount", allow_zero=False)
+            if request.HasField("amount")
+            else None
         )
-        return payments_pb2.RefundResponse(payment=_to_proto(view))
-
-    # --- reading -----------------------------------------------------------------------------
+        checked = refunds.RefundRequest(
+            key,
+            payment_id,
+            amount.amount_minor if amount else None,
+            amount.currency if amount else None,
+            text.bounded(request.reason, "reason", domain.MAX_REASON),
+        )
+        return payments_pb2.RefundResponse(payment=_to_proto(await refunds.refund(self._flow, checked)))
 
     async def GetPayment(
         self, request: payments_pb2.GetPaymentRequest, context: grpc.aio.ServicerContext
@@ -463,9 +210,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         payment_id = _payment_id(request.id)
         view = await self._store.get(payment_id)
         # Someone else's payment looks exactly like a missing one.
-        if view is None or not (
-            caller.is_service or caller.is_admin or view.payment.user_id == caller.user_id
-        ):
+        if view is None or not caller.may_see(view.payment.user_id):
             raise DomainError(PaymentsError.PAYMENT_NOT_FOUND, f"payment {payment_id} not found")
         return payments_pb2.GetPaymentResponse(payment=_to_proto(view))
 
@@ -475,10 +220,10 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         principal.require_admin_or_service()
         size = paging.page_size(request.page_size)
         views = await self._store.list(
-            request.order_reference.strip(), size + 1, _page_after(request.page_token)
+            request.order_reference.strip(), size + 1, paging.decode_time_key(request.page_token)
         )
         views, token = paging.split(
-            views, size, lambda v: paging.encode(f"{v.payment.created_at.isoformat()}|{v.payment.id}")
+            views, size, lambda v: paging.encode_time_key(v.payment.created_at, v.payment.id)
         )
         return payments_pb2.ListPaymentsResponse(
             payments=[_to_proto(v) for v in views], next_page_token=token

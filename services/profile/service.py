@@ -13,7 +13,7 @@ from typing import cast
 
 import grpc
 
-from services.kit import paging, principal, timestamps
+from services.kit import paging, principal, text, timestamps
 from services.kit.clients import ServiceToken, unreachable
 from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime
@@ -75,14 +75,6 @@ def _not_found(address_id: int) -> DomainError:
 def _cursor(row: AddressRow) -> tuple[int, int]:
     """The address's place in listing order (default first, then newest first)."""
     return (0 if row.is_default else 1, -row.id)
-
-
-def _decode_cursor(token: str) -> tuple[int, int] | None:
-    values = paging.decode_ints(token, 2)
-    if values is None:
-        return None
-    rank, ident = values
-    return rank, ident
 
 
 class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
@@ -152,11 +144,11 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
     ) -> profile_pb2.ListAddressesResponse:
         user_id = principal.acting_user_id(request.user_id)
         size = paging.page_size(request.page_size)
-        after = _decode_cursor(request.page_token)
+        after = paging.decode_pair(request.page_token)
         rows = await self._store.addresses(user_id)
         if after is not None:
             rows = [r for r in rows if _cursor(r) > after]
-        page, token = paging.split(rows, size, lambda r: paging.encode("{}.{}".format(*_cursor(r))))
+        page, token = paging.split(rows, size, lambda r: paging.encode_ints(*_cursor(r)))
         return profile_pb2.ListAddressesResponse(addresses=[_address(r) for r in page], next_page_token=token)
 
     async def CreateAddress(
@@ -218,9 +210,7 @@ class ProfileServicer(profile_pb2_grpc.ProfileServiceServicer):
         self, request: profile_pb2.SearchProfilesRequest, context: grpc.aio.ServicerContext
     ) -> profile_pb2.SearchProfilesResponse:
         principal.require_admin()
-        query = request.query.strip()
-        if len(query) > MAX_QUERY:
-            raise invalid(f"query must be at most {MAX_QUERY} characters")
+        query = text.bounded(request.query, "query", MAX_QUERY)
         size = paging.page_size(request.page_size)
         rows = await self._store.search(query, size + 1, paging.decode_int(request.page_token))
         rows, token = paging.split(rows, size, lambda r: paging.encode(r.user_id))

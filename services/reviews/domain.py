@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.kit import paging
-from services.kit.errors import CommonError, DomainError
+from services.kit.errors import CommonError, DomainError, ErrorCode, Kind
+
+
+class ReviewsError(ErrorCode):
+    PRODUCT_NOT_FOUND = Kind.NOT_FOUND, "product not found"
+    REVIEW_NOT_FOUND = Kind.NOT_FOUND, "review not found"
+    CONCURRENT_CHANGE = Kind.ABORTED, "the review changed concurrently; try again"
+
 
 MIN_RATING = 1
 MAX_RATING = 5
@@ -86,7 +93,7 @@ class Cursor:
     id: int
 
     def encode(self, sort: Sort) -> str:
-        return paging.encode(f"{sort.value}.{self.rating}.{to_micros(self.created_at)}.{self.id}")
+        return paging.encode_ints(self.rating, to_micros(self.created_at), self.id, tag=sort.value)
 
     @staticmethod
     def decode(token: str, sort: Sort) -> Cursor | None:

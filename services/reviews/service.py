@@ -11,16 +11,16 @@ from typing import cast
 
 import grpc
 
-from services.kit import paging, principal, timestamps
+from services.kit import paging, principal, text, timestamps
 from services.kit.catalog_client import require_product
 from services.kit.clients import ServiceToken, unreachable
-from services.kit.errors import DomainError, ErrorCode, Kind, invalid
+from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
 from shop.catalog.v1 import catalog_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 
-from .domain import MAX_RATING, MIN_RATING, Cursor, Sort, average
+from .domain import MAX_RATING, MIN_RATING, Cursor, ReviewsError, Sort, average
 from .store import DeleteOutcome, ReviewRow, ReviewsStore, Summary
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -37,12 +37,6 @@ _SORTS = {
     reviews_pb2.REVIEW_SORT_HIGHEST: Sort.HIGHEST,
     reviews_pb2.REVIEW_SORT_LOWEST: Sort.LOWEST,
 }
-
-
-class ReviewsError(ErrorCode):
-    PRODUCT_NOT_FOUND = Kind.NOT_FOUND, "product not found"
-    REVIEW_NOT_FOUND = Kind.NOT_FOUND, "review not found"
-    CONCURRENT_CHANGE = Kind.ABORTED, "the review changed concurrently; try again"
 
 
 def _to_proto(row: ReviewRow) -> reviews_pb2.Review:
@@ -77,13 +71,6 @@ def _rating(value: int) -> int:
     if not MIN_RATING <= value <= MAX_RATING:
         raise invalid(f"rating must be between {MIN_RATING} and {MAX_RATING}")
     return value
-
-
-def _comment(value: str) -> str:
-    comment = value.strip()
-    if len(comment) > MAX_COMMENT:
-        raise invalid(f"comment must be at most {MAX_COMMENT} characters")
-    return comment
 
 
 def _sort(value: reviews_pb2.ReviewSort.ValueType) -> Sort:
@@ -137,7 +124,7 @@ class ReviewsServicer(reviews_pb2_grpc.ReviewsServiceServicer):
         user = principal.require_user()
         product_id = _product_id(request.product_id)
         rating = _rating(request.rating)
-        comment = _comment(request.comment)
+        comment = text.bounded(request.comment, "comment", MAX_COMMENT)
         await self._require_product(product_id)
         verified = await self._purchased(user.user_id, product_id)
         result = await self._store.put(product_id, user.user_id, rating, comment, verified)

@@ -16,12 +16,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
-from services.kit.database import Database
+from services.kit.database import Database, added
 
 from .domain import Cursor, Delta, Sort, contribution
 
@@ -145,10 +144,7 @@ class ReviewsStore:
                     created_at=at,
                     updated_at=at,
                 )
-                try:
-                    async with session.begin_nested():
-                        session.add(row)
-                except IntegrityError:
+                if not await added(session, row):
                     continue  # a concurrent request of the same user inserted first: update theirs
                 await self._adjust_summaries(session, {product_id: contribution(rating, False)})
                 return row, True

@@ -11,12 +11,24 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from services.kit.errors import DomainError, ErrorCode, Kind
+from services.kit import text
+from services.kit.errors import DomainError, ErrorCode, Kind, invalid
 
 GRAMS_PER_KG = 1000
 MAX_QUANTITY = 1_000_000
 MAX_WEIGHT_GRAMS = 10_000_000  # per unit: 10 tonnes
 MAX_DAYS = 365
+MAX_LINES = 500
+MAX_NAME = 200
+MAX_ADDRESS_FIELD = 200
+MAX_LOCATION = 200
+MAX_MESSAGE = 500
+MAX_ZONE_ENTRIES = 300
+MAX_POSTCODE_PREFIX = 20
+DEFAULT_METHOD = "standard"
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CARRIER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_TRACKING = re.compile(r"^[A-Z0-9]{1,40}$")
 
 
 class ShippingError(ErrorCode):
@@ -280,3 +292,97 @@ def order_steps(order_status: str, target: OrderTarget) -> list[str] | None:
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Seconds before the next try of an order update that failed `attempts` times (exponential)."""
     return float(min(cap, base * 2 ** max(0, min(attempts - 1, 30))))
+
+
+# --- validation (INVALID_ARGUMENT naming the field and the first problem found) ----------------
+
+
+def country_code(value: str, field: str) -> str:
+    code = normalize_country(value)
+    if not _COUNTRY.match(code):
+        raise invalid(f"{field} must be an ISO 3166-1 alpha-2 code such as US")
+    return code
+
+
+def method_of(code: str) -> Method:
+    found = METHODS_BY_CODE.get(code.strip().lower())
+    if found is None:
+        raise invalid(f"unknown shipping method {code!r}; one of {', '.join(METHODS_BY_CODE)}")
+    return found
+
+
+def carrier_name(value: str) -> str:
+    name = value.strip().lower()
+    if not _CARRIER.match(name):
+        raise invalid("carrier is not a carrier name")
+    return name
+
+
+def tracking_number(value: str) -> str:
+    number = value.strip().upper()
+    if not _TRACKING.match(number):
+        raise invalid("tracking_number is not a tracking number")
+    return number
+
+
+def shipment_id(value: str) -> int | None:
+    """Shipment ids are decimal numbers in a string; anything else names no shipment."""
+    stripped = value.strip()
+    return int(stripped) if stripped.isdigit() and len(stripped) <= 18 else None
+
+
+def check_line(index: int, product_id: int, quantity: int, weight_grams: int) -> None:
+    if product_id <= 0:
+        raise invalid(f"lines[{index}].product_id is required")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise invalid(f"lines[{index}].quantity must be between 1 and {MAX_QUANTITY}")
+    if not 0 <= weight_grams <= MAX_WEIGHT_GRAMS:
+        raise invalid(f"lines[{index}].weight_grams must be between 0 and {MAX_WEIGHT_GRAMS}")
+
+
+def check_days(field: str, min_days: int, max_days: int) -> None:
+    if not 0 <= min_days <= max_days <= MAX_DAYS:
+        raise invalid(f"{field}: need 0 <= min_days <= max_days <= {MAX_DAYS}")
+
+
+def zone_name(name: str, zone_id: int) -> str:
+    stripped = name.strip()
+    if not stripped:
+        raise invalid("zone.name must not be empty")
+    if len(stripped) > MAX_NAME:
+        raise invalid(f"zone.name must be at most {MAX_NAME} characters")
+    if zone_id < 0:
+        raise invalid("zone.id must not be negative")
+    return stripped
+
+
+Places = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+def zone(zone_id: int, name: str, places: Places, rates: Sequence[Rate]) -> Zone:
+    """A zone to store, from a checked name and places: it may hold one rate per method."""
+    methods = [r.method for r in rates]
+    if len(set(methods)) != len(methods):
+        raise invalid("zone.rates may hold each method once")
+    return Zone(zone_id, name, *places, tuple(rates))
+
+
+def zone_places(countries: Sequence[str], regions: Sequence[str], postcode_prefixes: Sequence[str]) -> Places:
+    """(countries, regions, postcode prefixes), normalized, each listed once."""
+    for values, field in (
+        (countries, "zone.countries"),
+        (regions, "zone.regions"),
+        (postcode_prefixes, "zone.postcode_prefixes"),
+    ):
+        if len(values) > MAX_ZONE_ENTRIES:
+            raise invalid(f"{field} may list at most {MAX_ZONE_ENTRIES} entries")
+    codes = tuple(dict.fromkeys(country_code(c, "zone.countries") for c in countries))
+    names = tuple(dict.fromkeys(text.bounded(r, "zone.regions", MAX_ADDRESS_FIELD) for r in regions))
+    prefixes = tuple(dict.fromkeys(normalize_postcode(p) for p in postcode_prefixes))
+    if any(not r for r in names) or any(not p for p in prefixes):
+        raise invalid("zone.regions and zone.postcode_prefixes must not hold empty entries")
+    if any(len(p) > MAX_POSTCODE_PREFIX for p in prefixes):
+        raise invalid(f"zone.postcode_prefixes must be at most {MAX_POSTCODE_PREFIX} characters")
+    if (names or prefixes) and not codes:
+        raise invalid("a zone with regions or postcode prefixes must list its countries")
+    return codes, names, prefixes

@@ -16,12 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit import timestamps
-from services.kit.database import Database
+from services.kit.database import Database, added
 from services.kit.errors import DomainError
 
 from . import domain
@@ -250,10 +249,7 @@ class ShippingStore:
                     created_at=at,
                     updated_at=at,
                 )
-                try:
-                    async with session.begin_nested():
-                        session.add(row)
-                except IntegrityError:
+                if not await added(session, row):
                     continue  # the same order concurrently, or (never in practice) a tracking clash
                 event = EventRow(
                     shipment_id=row.id,
