@@ -1,7 +1,8 @@
 """The inventory's gRPC servicer: validates, calls the store, maps rows to messages.
 
-Reading stock is for admins and internal services, setting it and the movement history for
-admins; adjusting, reserving, committing and releasing for internal services (orders).
+Reading stock is for admins and internal services, setting it for admins (and the catalog, which
+sets a product's stock for one), the movement history for admins; adjusting, reserving,
+committing and releasing for internal services (orders).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import Field
 
 from services.kit import paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
-from services.kit.errors import DomainError, invalid
+from services.kit.errors import CommonError, DomainError, invalid
 from services.kit.server import Registration, Runtime, cancel_and_wait
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
@@ -28,6 +29,8 @@ from .metrics import LOW_STOCK_PRODUCTS, RESERVATIONS_EXPIRED
 from .store import InventoryStore, Level, MovementRow, Reservation
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The one service that may set stock (a product's, for the admin who created or changed it).
+STOCK_SETTER = f"{principal.SERVICE_SUBJECT_PREFIX}catalog"
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +202,14 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def SetStock(
         self, request: inventory_pb2.SetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.SetStockResponse:
-        caller = principal.require_admin()
+        caller = principal.require_admin_or_service()
+        actor = ""
+        if caller.is_service:
+            # Of the services only the catalog, which sets a product's stock for the admin who
+            # changed the product: the movement names that admin, as when the admin calls.
+            if caller.subject != STOCK_SETTER:
+                raise DomainError(CommonError.PERMISSION_DENIED, "admin role required")
+            actor = domain.text(request.actor, "actor", domain.MAX_ACTOR)
         level = await self._store.set_stock(
             domain.product_id(request.product_id),
             domain.on_hand(request.on_hand),
@@ -207,7 +217,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             if request.HasField("low_stock_threshold")
             else None,
             domain.text(request.reason, "reason", domain.MAX_REASON) or "stock set",
-            caller.subject,
+            actor or caller.subject,
         )
         self._gauge.touch()
         return inventory_pb2.SetStockResponse(level=_level(level))

@@ -195,6 +195,28 @@ async def test_services_cannot_set_stock_or_read_history(inventory: Stub, svc: M
     assert await _code(call(request, metadata=svc)) == grpc.StatusCode.PERMISSION_DENIED
 
 
+async def test_the_catalog_sets_stock_for_the_admin_it_names(
+    inventory: Stub, admin: Metadata, tokens: TokenFactory
+) -> None:
+    pid = new_product_id()
+    catalog = bearer(tokens.service("catalog"))
+    await inventory.SetStock(
+        inventory_pb2.SetStockRequest(product_id=pid, on_hand=6, reason="with the product", actor="9000077"),
+        metadata=catalog,
+    )
+    assert await _level(inventory, admin, pid) == (6, 0, 6)
+    moves = await inventory.ListMovements(inventory_pb2.ListMovementsRequest(product_id=pid), metadata=admin)
+    assert [(m.delta, m.actor) for m in moves.movements] == [(6, "9000077")]
+    # An admin is the actor whatever the request names.
+    await inventory.SetStock(
+        inventory_pb2.SetStockRequest(product_id=pid, on_hand=2, actor="someone else"), metadata=admin
+    )
+    moves = await inventory.ListMovements(inventory_pb2.ListMovementsRequest(product_id=pid), metadata=admin)
+    assert moves.movements[0].actor == "9000003"
+    too_long = inventory_pb2.SetStockRequest(product_id=pid, on_hand=1, actor="x" * 101)
+    assert await _code(inventory.SetStock(too_long, metadata=catalog)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def _bad_requests() -> list[tuple[str, Any]]:
     pid = 10**12
     many = stock_lines(*((pid + i, 1) for i in range(101)))
