@@ -199,37 +199,39 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         price = money.validated(request.price, "price")
         name = _text(request.name, "name", MAX_NAME)
         stock = _on_hand(request.stock) if request.HasField("stock") else None
-        product = await self._store.create(
-            NewProduct(
-                name=name,
-                description=_description(request.description),
-                price_minor=price.amount_minor,
-                currency=price.currency,
-                weight_grams=_weight(request.weight_grams),
-                slug=_slug(request.slug, name, "product"),
-                sku=_text(request.sku, "sku", MAX_SKU, required=False) or None,
-                status=_status(request.status, default=Status.ACTIVE) or Status.ACTIVE,
-                category_ids=_ids(request.category_ids, "category_ids"),
-                slug_generated=not request.slug,
-            )
+        new = NewProduct(
+            name=name,
+            description=_description(request.description),
+            price_minor=price.amount_minor,
+            currency=price.currency,
+            weight_grams=_weight(request.weight_grams),
+            slug=_slug(request.slug, name, "product"),
+            sku=_text(request.sku, "sku", MAX_SKU, required=False) or None,
+            status=_status(request.status, default=Status.ACTIVE) or Status.ACTIVE,
+            category_ids=_ids(request.category_ids, "category_ids"),
+            slug_generated=not request.slug,
         )
-        if stock is not None:
-            await completion.to_completion(self._stock_or_take_back(product.row.id, stock))
+        if stock is None:
+            product = await self._store.create(new)
+        else:
+            product = await completion.to_completion(self._create_with_stock(new, stock))
         return catalog_pb2.CreateProductResponse(product=_to_proto(product))
 
-    async def _stock_or_take_back(self, product_id: int, on_hand: int) -> None:
+    async def _create_with_stock(self, new: NewProduct, on_hand: int) -> Product:
         """All or nothing for the caller: a product whose stock could not be set is taken back out
         before the failure is reported. Finished even if the caller goes away meanwhile."""
+        product = await self._store.create(new)
         try:
-            await self._stock.set(product_id, on_hand, _actor())
+            await self._stock.set(product.row.id, on_hand, _actor())
         except Exception:
             try:
-                await self._store.delete(product_id)
+                await self._store.delete(product.row.id)
             except Exception as exc:  # the stock failure is the answer; this one is logged
                 log.warning(
-                    "product not taken back out", extra={"product_id": product_id, "error": repr(exc)}
+                    "product not taken back out", extra={"product_id": product.row.id, "error": repr(exc)}
                 )
             raise
+        return product
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext
