@@ -7,29 +7,31 @@ import asyncio
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _wait_ok(session: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process) -> str:
-    deadline = time.monotonic() + 20
-    while True:
+    """The body of `url` once it answers 200 (the gateway may still be starting)."""
+
+    async def body() -> str | None:
         assert proc.returncode is None, "the gateway exited during start-up"
         try:
             async with session.get(url) as response:
-                if response.status == 200:
-                    return await response.text()
+                return await response.text() if response.status == 200 else None
         except aiohttp.ClientConnectionError:
-            pass
-        assert time.monotonic() < deadline, f"{url} never answered"
-        await asyncio.sleep(0.1)
+            return None
+
+    text = await eventually(body, lambda got: got is not None, interval=0.1)
+    assert text is not None
+    return text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

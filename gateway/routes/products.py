@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -126,35 +125,18 @@ def _summary(product: catalog_pb2.Product, stock: int) -> ProductSummary:
     )
 
 
-async def _set_stock(ctx: Ctx, product_id: int, stock: int) -> None:
-    await ctx.upstreams.inventory.SetStock(
-        inventory_pb2.SetStockRequest(product_id=product_id, on_hand=stock, reason="set through the API"),
-        metadata=ctx.metadata,
-    )
-
-
 async def create_product(ctx: Ctx) -> ProductCreated:
     body = ctx.body(NewProduct)
-    reply = await ctx.upstreams.catalog.CreateProduct(
-        catalog_pb2.CreateProductRequest(
-            name=body.name,
-            description=body.description,
-            price=money.to_proto(body.price, ctx.settings.currency),
-        ),
-        metadata=ctx.metadata,
+    request = catalog_pb2.CreateProductRequest(
+        name=body.name,
+        description=body.description,
+        price=money.to_proto(body.price, ctx.settings.currency),
     )
-    product_id: int = reply.product.id
     if body.stock is not None:
-        try:
-            await _set_stock(ctx, product_id, body.stock)
-        except Exception:
-            # All or nothing for the caller: take the product back out before reporting the failure.
-            with contextlib.suppress(UpstreamError):
-                await ctx.upstreams.catalog.DeleteProduct(
-                    catalog_pb2.DeleteProductRequest(id=product_id), metadata=ctx.metadata
-                )
-            raise
-    return ProductCreated(id=product_id, message="Product added")
+        # The catalog sets it in inventory, and takes the product back out if it cannot.
+        request.stock = body.stock
+    reply = await ctx.upstreams.catalog.CreateProduct(request, metadata=ctx.metadata)
+    return ProductCreated(id=reply.product.id, message="Product added")
 
 
 async def list_products(ctx: Ctx) -> JsonBody:
@@ -224,15 +206,10 @@ async def update_product(ctx: Ctx) -> Message:
         request.description = body.description
     if "price" in given:
         request.price.CopyFrom(money.to_proto(body.price, ctx.settings.currency))
-    if given - {"stock"}:
-        await ctx.upstreams.catalog.UpdateProduct(request, metadata=ctx.metadata)
-    else:
-        # Only the stock changes: the product must still exist.
-        await ctx.upstreams.catalog.GetProduct(
-            catalog_pb2.GetProductRequest(id=product_id), metadata=ctx.metadata
-        )
     if "stock" in given:
-        await _set_stock(ctx, product_id, body.stock)
+        # The catalog sets it in inventory within the same change: all of it or none.
+        request.stock = body.stock
+    await ctx.upstreams.catalog.UpdateProduct(request, metadata=ctx.metadata)
     return Message(message="Product updated")
 
 

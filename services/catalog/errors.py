@@ -16,3 +16,7 @@ class CatalogError(ErrorCode):
     INVALID_IMAGES = Kind.INVALID_ARGUMENT, "invalid images"
     UNSUPPORTED_MEDIA = Kind.INVALID_ARGUMENT, "unsupported image type"
     UPLOAD_TOO_LARGE = Kind.INVALID_ARGUMENT, "upload too large"
+    # A product's stock, set in inventory with the product (stock.py): inventory's answers.
+    STOCK_REFUSED = Kind.FAILED_PRECONDITION, "inventory refused the stock"
+    INVENTORY_UNAVAILABLE = Kind.UNAVAILABLE, "inventory service unavailable"
+    INVENTORY_TIMED_OUT = Kind.DEADLINE_EXCEEDED, "inventory service timed out"

@@ -1,7 +1,9 @@
-"""The catalog's gRPC servicer: validates, calls the stores, maps rows to messages."""
+"""The catalog's gRPC servicer: validates, calls the stores (and inventory for a product's stock),
+maps rows to messages."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
@@ -9,7 +11,7 @@ from typing import cast
 import grpc
 from pydantic import Field
 
-from services.kit import money, paging, principal, telemetry, timestamps
+from services.kit import completion, money, paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
@@ -24,11 +26,13 @@ from .domain import ImageSpec, Status, path_ids, slugify, valid_slug
 from .errors import CatalogError
 from .search import Query, Sort, for_database
 from .signals import SignalsSync, Sources
+from .stock import Stock
 from .store import CatalogStore, NewProduct, Product, ProductChanges, Signals
 from .tables import CategoryRow
 from .uploads import MAX_UPLOAD_BYTES, Uploads
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
 MAX_NAME = 200
 MAX_DESCRIPTION = 10_000
 MAX_CATEGORY_NAME = 100
@@ -144,6 +148,18 @@ def _status(value: int, *, default: Status | None) -> Status | None:
     return _STATUS_FROM_PROTO[catalog_pb2.ProductStatus.ValueType(value)]
 
 
+def _on_hand(value: int) -> int:
+    if value < 0:
+        raise invalid("stock must not be negative")
+    return value
+
+
+def _actor() -> str:
+    """Whom a product's stock is set for: the admin calling (require_admin ran)."""
+    caller = principal.current()
+    return caller.subject if caller is not None else ""
+
+
 def _ids(values: Sequence[int], field: str) -> list[int]:
     if any(v <= 0 for v in values):
         raise invalid(f"{field} must be positive ids")
@@ -165,10 +181,13 @@ def _images(images: Sequence[catalog_pb2.Image]) -> list[ImageSpec]:
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, store: CatalogStore, categories: CategoryStore, uploads: Uploads) -> None:
+    def __init__(
+        self, store: CatalogStore, categories: CategoryStore, uploads: Uploads, stock: Stock
+    ) -> None:
         self._store = store
         self._categories = categories
         self._uploads = uploads
+        self._stock = stock
 
     # --- products ------------------------------------------------------------------------------
     async def CreateProduct(
@@ -179,21 +198,40 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
             raise invalid("price is required")
         price = money.validated(request.price, "price")
         name = _text(request.name, "name", MAX_NAME)
-        product = await self._store.create(
-            NewProduct(
-                name=name,
-                description=_description(request.description),
-                price_minor=price.amount_minor,
-                currency=price.currency,
-                weight_grams=_weight(request.weight_grams),
-                slug=_slug(request.slug, name, "product"),
-                sku=_text(request.sku, "sku", MAX_SKU, required=False) or None,
-                status=_status(request.status, default=Status.ACTIVE) or Status.ACTIVE,
-                category_ids=_ids(request.category_ids, "category_ids"),
-                slug_generated=not request.slug,
-            )
+        stock = _on_hand(request.stock) if request.HasField("stock") else None
+        new = NewProduct(
+            name=name,
+            description=_description(request.description),
+            price_minor=price.amount_minor,
+            currency=price.currency,
+            weight_grams=_weight(request.weight_grams),
+            slug=_slug(request.slug, name, "product"),
+            sku=_text(request.sku, "sku", MAX_SKU, required=False) or None,
+            status=_status(request.status, default=Status.ACTIVE) or Status.ACTIVE,
+            category_ids=_ids(request.category_ids, "category_ids"),
+            slug_generated=not request.slug,
         )
+        if stock is None:
+            product = await self._store.create(new)
+        else:
+            product = await completion.to_completion(self._create_with_stock(new, stock))
         return catalog_pb2.CreateProductResponse(product=_to_proto(product))
+
+    async def _create_with_stock(self, new: NewProduct, on_hand: int) -> Product:
+        """All or nothing for the caller: a product whose stock could not be set is taken back out
+        before the failure is reported. Finished even if the caller goes away meanwhile."""
+        product = await self._store.create(new)
+        try:
+            await self._stock.set(product.row.id, on_hand, _actor())
+        except Exception:
+            try:
+                await self._store.delete(product.row.id)
+            except Exception as exc:  # the stock failure is the answer; this one is logged
+                log.warning(
+                    "product not taken back out", extra={"product_id": product.row.id, "error": repr(exc)}
+                )
+            raise
+        return product
 
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext
@@ -248,7 +286,17 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
         if changes.slug == "product":
             raise invalid("slug must not be empty")
-        product = await self._store.update(request.id, changes)
+        if request.HasField("stock"):
+            # Stock is set before the changes commit, so an inventory failure keeps none of them.
+            # Finished even if the caller goes away meanwhile: the stock may already be set.
+            stock, actor = _on_hand(request.stock), _actor()
+
+            async def set_stock() -> None:
+                await self._stock.set(request.id, stock, actor)
+
+            product = await completion.to_completion(self._store.update(request.id, changes, set_stock))
+        else:
+            product = await self._store.update(request.id, changes)
         return catalog_pb2.UpdateProductResponse(product=_to_proto(product))
 
     async def DeleteProduct(
@@ -427,11 +475,12 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     uploads = Uploads(settings.data_dir / "uploads" / "catalog", settings.upload_max_bytes)
     token = runtime.service_token()
     # Stubs built on aio channels; Channels.stub's signature makes mypy pick the sync types.
+    inventory = cast(
+        "inventory_pb2_grpc.InventoryServiceAsyncStub",
+        runtime.channels.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
+    )
     sources = Sources(
-        inventory=cast(
-            "inventory_pb2_grpc.InventoryServiceAsyncStub",
-            runtime.channels.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
-        ),
+        inventory=inventory,
         reviews=cast(
             "reviews_pb2_grpc.ReviewsServiceAsyncStub",
             runtime.channels.stub(reviews_pb2_grpc.ReviewsServiceStub, "reviews"),
@@ -449,7 +498,12 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     runtime.background(telemetry.refreshing(metrics.refresher(db)), "catalog-metrics")
     return [
         Registration(
-            CatalogServicer(CatalogStore(db, for_database(db)), CategoryStore(db), uploads),
+            CatalogServicer(
+                CatalogStore(db, for_database(db)),
+                CategoryStore(db),
+                uploads,
+                Stock(inventory, token.metadata),
+            ),
             catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
             catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
         )

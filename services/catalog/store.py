@@ -4,7 +4,7 @@ refer to them) but are no longer listed or sold."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import uuid4
 
@@ -120,37 +120,51 @@ class CatalogStore:
             await self._search.index(session, row.id, None, _document(row))
             return await self._load(session, row)
 
-    async def update(self, product_id: int, changes: ProductChanges) -> Product:
+    async def update(
+        self,
+        product_id: int,
+        changes: ProductChanges,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> Product:
+        """Applies the changes; then `then`, inside the same transaction: if it fails, none of the
+        changes are kept. With `then` and no changes, the product itself is left as it was."""
         async with self._db.write() as session:
             row = await session.scalar(_live(product_id, list(Status)))
             if row is None:
                 raise DomainError(CatalogError.PRODUCT_NOT_FOUND, f"product {product_id} not found")
-            before = _document(row)
-            if changes.slug is not None and changes.slug != row.slug:
-                await self._slug_free(session, changes.slug, product_id)
-                if await session.get(ProductSlugRow, changes.slug) is None:
-                    session.add(ProductSlugRow(slug=changes.slug, product_id=product_id))
-                row.slug = changes.slug
-            if changes.sku is not None:
-                sku = changes.sku or None
-                await self._sku_free(session, sku, product_id)
-                row.sku = sku
-            for name in ("name", "description", "price_minor", "currency", "weight_grams"):
-                value = getattr(changes, name)
-                if value is not None:
-                    setattr(row, name, value)
-            if changes.status is not None:
-                row.status = changes.status.value
-            if changes.category_ids is not None:
-                await self._categories_exist(session, changes.category_ids)
-                await session.execute(
-                    sa.delete(ProductCategoryRow).where(ProductCategoryRow.product_id == product_id)
-                )
-                await self._set_categories(session, product_id, changes.category_ids)
-            row.updated_at = timestamps.now()
-            await session.flush()
-            await self._search.index(session, product_id, before, _document(row))
+            if then is None or changes != ProductChanges():
+                await self._change(session, row, changes)
+            if then is not None:
+                await then()
             return await self._load(session, row)
+
+    async def _change(self, session: AsyncSession, row: ProductRow, changes: ProductChanges) -> None:
+        product_id = row.id
+        before = _document(row)
+        if changes.slug is not None and changes.slug != row.slug:
+            await self._slug_free(session, changes.slug, product_id)
+            if await session.get(ProductSlugRow, changes.slug) is None:
+                session.add(ProductSlugRow(slug=changes.slug, product_id=product_id))
+            row.slug = changes.slug
+        if changes.sku is not None:
+            sku = changes.sku or None
+            await self._sku_free(session, sku, product_id)
+            row.sku = sku
+        for name in ("name", "description", "price_minor", "currency", "weight_grams"):
+            value = getattr(changes, name)
+            if value is not None:
+                setattr(row, name, value)
+        if changes.status is not None:
+            row.status = changes.status.value
+        if changes.category_ids is not None:
+            await self._categories_exist(session, changes.category_ids)
+            await session.execute(
+                sa.delete(ProductCategoryRow).where(ProductCategoryRow.product_id == product_id)
+            )
+            await self._set_categories(session, product_id, changes.category_ids)
+        row.updated_at = timestamps.now()
+        await session.flush()
+        await self._search.index(session, product_id, before, _document(row))
 
     async def delete(self, product_id: int) -> bool:
         async with self._db.write() as session:

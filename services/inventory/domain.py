@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,9 +14,14 @@ MAX_LINES = 100
 MAX_QUANTITY = 1_000_000_000
 MAX_REFERENCE = 200
 MAX_REASON = 500
+# The movements' actor column.
+MAX_ACTOR = 100
 MAX_BATCH = 500
 MAX_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_LOW_STOCK_THRESHOLD = 5
+
+# Where inventory reads the time (timestamps.now; tests pass one they move).
+Clock = Callable[[], datetime]
 
 
 class InventoryError(ErrorCode):

@@ -14,7 +14,7 @@ from prometheus_client import Counter, Gauge
 from services.kit import timestamps
 from services.kit.database import Database
 
-from .domain import State
+from .domain import Clock, State
 from .store import ReservationRow, StockLevelRow
 
 PRODUCT_ID: Final = "product_id"
@@ -38,14 +38,14 @@ OLDEST_HOLD = Gauge(
 )
 
 
-def _overdue_seconds(expire_at: datetime | None) -> float:
+def _overdue_seconds(expire_at: datetime | None, now: datetime) -> float:
     if expire_at is None:
         return 0.0
     aware = expire_at if expire_at.tzinfo else expire_at.replace(tzinfo=UTC)  # SQLite gives naive UTC
-    return max(0.0, (timestamps.now() - aware).total_seconds())
+    return max(0.0, (now - aware).total_seconds())
 
 
-def refresher(db: Database) -> Callable[[], Awaitable[None]]:
+def refresher(db: Database, clock: Clock = timestamps.now) -> Callable[[], Awaitable[None]]:
     # The figures set last time: a refresh touches only the series that changed (clearing and
     # setting one per product every 15 s held the event loop for seconds at 100,000 products).
     shown: dict[int, int] = {}
@@ -71,6 +71,6 @@ def refresher(db: Database) -> Callable[[], Awaitable[None]]:
         shown.clear()
         shown.update(now)
         RESERVATIONS_HELD.set(held)
-        OLDEST_HOLD.set(_overdue_seconds(oldest))
+        OLDEST_HOLD.set(_overdue_seconds(oldest, clock()))
 
     return refresh

@@ -1,12 +1,12 @@
 """The inventory's gRPC servicer: validates, calls the store, maps rows to messages.
 
-Reading stock is for admins and internal services, setting it and the movement history for
-admins; adjusting, reserving, committing and releasing for internal services (orders).
+Reading stock is for admins and internal services, setting it for admins (and the catalog, which
+sets a product's stock for one), the movement history for admins; adjusting, reserving,
+committing and releasing for internal services (orders).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -18,16 +18,19 @@ from pydantic import Field
 
 from services.kit import paging, principal, telemetry, timestamps
 from services.kit.config import ServiceSettings
-from services.kit.errors import DomainError, invalid
-from services.kit.server import Registration, Runtime, cancel_and_wait
+from services.kit.errors import CommonError, DomainError, invalid
+from services.kit.server import Build, Registration, Runtime
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from . import domain, metrics
-from .domain import State
-from .metrics import LOW_STOCK_PRODUCTS, RESERVATIONS_EXPIRED
+from .domain import Clock, State
+from .low_stock import LowStockGauge
 from .store import InventoryStore, Level, MovementRow, Reservation
+from .sweeper import Sweeper
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The one service that may set stock (a product's, for the admin who created or changed it).
+STOCK_SETTER = f"{principal.SERVICE_SUBJECT_PREFIX}catalog"
 
 log = logging.getLogger(__name__)
 
@@ -96,79 +99,12 @@ def _reservation_id(value: str) -> str:
         raise invalid("reservation_id must be a reservation's id (a UUID)") from None
 
 
-class LowStockGauge:
-    """Keeps LOW_STOCK_PRODUCTS current. `touch()` after a stock change schedules one count query;
-    changes that arrive while it runs coalesce into one more, so a burst costs two queries."""
-
-    def __init__(self, store: InventoryStore) -> None:
-        self._store = store
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    def touch(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._task = asyncio.create_task(self._refresh(), name="low-stock-gauge")
-
-    async def refresh_now(self) -> int:
-        count = await self._store.count_low()
-        LOW_STOCK_PRODUCTS.set(count)
-        return count
-
-    async def _refresh(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self.refresh_now()
-            except Exception as exc:
-                log.warning("low-stock gauge not refreshed", extra={"error": repr(exc)})
-            if not self._again:
-                return
-
-    async def close(self) -> None:
-        await cancel_and_wait(self._task)
-
-
-class Sweeper:
-    """Expires held reservations past their expiry, so no hold outlives its order's checkout
-    even if orders never comes back; then refreshes the low-stock gauge."""
-
-    def __init__(self, store: InventoryStore, gauge: LowStockGauge, settings: Settings) -> None:
-        self._store = store
-        self._gauge = gauge
-        self._settings = settings
-
-    async def sweep_once(self) -> int:
-        expired = 0
-        while True:
-            batch = await self._store.expire_due(timestamps.now(), self._settings.sweep_batch)
-            for reservation in batch:
-                log.info(
-                    "reservation expired",
-                    extra={"reservation_id": reservation.id, "order_reference": reservation.order_reference},
-                )
-            expired += len(batch)
-            if len(batch) < self._settings.sweep_batch:
-                break
-        RESERVATIONS_EXPIRED.inc(expired)
-        await self._gauge.refresh_now()
-        return expired
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.sweep_once()
-            except Exception as exc:  # a database hiccup must not end the sweeper
-                log.warning("reservation sweep failed", extra={"error": repr(exc)})
-            await asyncio.sleep(self._settings.sweep_interval_seconds)
-
-
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, store: InventoryStore, settings: Settings, gauge: LowStockGauge) -> None:
+    def __init__(self, store: InventoryStore, settings: Settings, gauge: LowStockGauge, clock: Clock) -> None:
         self._store = store
         self._settings = settings
         self._gauge = gauge
+        self._clock = clock
 
     async def GetStock(
         self, request: inventory_pb2.GetStockRequest, context: grpc.aio.ServicerContext
@@ -199,7 +135,14 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def SetStock(
         self, request: inventory_pb2.SetStockRequest, context: grpc.aio.ServicerContext
     ) -> inventory_pb2.SetStockResponse:
-        caller = principal.require_admin()
+        caller = principal.require_admin_or_service()
+        actor = ""
+        if caller.is_service:
+            # Of the services only the catalog, which sets a product's stock for the admin who
+            # changed the product: the movement names that admin, as when the admin calls.
+            if caller.subject != STOCK_SETTER:
+                raise DomainError(CommonError.PERMISSION_DENIED, "admin role required")
+            actor = domain.text(request.actor, "actor", domain.MAX_ACTOR)
         level = await self._store.set_stock(
             domain.product_id(request.product_id),
             domain.on_hand(request.on_hand),
@@ -207,7 +150,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
             if request.HasField("low_stock_threshold")
             else None,
             domain.text(request.reason, "reason", domain.MAX_REASON) or "stock set",
-            caller.subject,
+            actor or caller.subject,
         )
         self._gauge.touch()
         return inventory_pb2.SetStockResponse(level=_level(level))
@@ -235,7 +178,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         lines = _lines(request.lines, signed=False)
         ttl = domain.ttl_seconds(request.ttl_seconds, self._settings.reservation_ttl_seconds)
         reservation = await self._store.reserve(
-            order_reference, lines, timestamps.now() + timedelta(seconds=ttl)
+            order_reference, lines, self._clock() + timedelta(seconds=ttl)
         )
         self._gauge.touch()
         return inventory_pb2.ReserveResponse(reservation=_reservation(reservation))
@@ -272,7 +215,7 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         reservation_id = _reservation_id(request.reservation_id)
         ttl = domain.ttl_seconds(request.ttl_seconds, self._settings.reservation_ttl_seconds)
         try:
-            reservation = await self._store.extend(reservation_id, timestamps.now() + timedelta(seconds=ttl))
+            reservation = await self._store.extend(reservation_id, self._clock() + timedelta(seconds=ttl))
         except DomainError:
             self._gauge.touch()  # an expired hold was just given back
             raise
@@ -303,19 +246,30 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         return inventory_pb2.ListLowStockResponse(levels=[_level(x) for x in levels], next_page_token=token)
 
 
-async def build(runtime: Runtime) -> Sequence[Registration]:
-    db = await runtime.database(MIGRATIONS)
-    runtime.background(telemetry.refreshing(metrics.refresher(db)), "inventory-metrics")
-    settings = runtime.settings_as(Settings)
-    store = InventoryStore(db)
-    gauge = LowStockGauge(store)
-    runtime.stack.push_async_callback(gauge.close)
-    if settings.sweep_interval_seconds > 0:
-        runtime.background(Sweeper(store, gauge, settings).run(), "reservation-sweeper")
-    return [
-        Registration(
-            InventoryServicer(store, settings, gauge),
-            inventory_pb2_grpc.add_InventoryServiceServicer_to_server,
-            inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
-        )
-    ]
+def build_with_clock(clock: Clock) -> Build:
+    """The service's build, reading the time from `clock` (tests pass one they can move)."""
+
+    async def build(runtime: Runtime) -> Sequence[Registration]:
+        db = await runtime.database(MIGRATIONS)
+        runtime.background(telemetry.refreshing(metrics.refresher(db, clock)), "inventory-metrics")
+        settings = runtime.settings_as(Settings)
+        store = InventoryStore(db, clock)
+        gauge = LowStockGauge(store)
+        runtime.stack.push_async_callback(gauge.close)
+        if settings.sweep_interval_seconds > 0:
+            sweeper = Sweeper(
+                store, gauge, clock, batch=settings.sweep_batch, interval=settings.sweep_interval_seconds
+            )
+            runtime.background(sweeper.run(), "reservation-sweeper")
+        return [
+            Registration(
+                InventoryServicer(store, settings, gauge, clock),
+                inventory_pb2_grpc.add_InventoryServiceServicer_to_server,
+                inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name,
+            )
+        ]
+
+    return build
+
+
+build = build_with_clock(timestamps.now)

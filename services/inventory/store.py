@@ -7,7 +7,8 @@ in the service writes `stock_levels` or a reservation's state.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -21,9 +22,11 @@ from services.kit import timestamps
 from services.kit.database import Database
 from services.kit.errors import DomainError
 
-from .domain import DEFAULT_LOW_STOCK_THRESHOLD, InventoryError, Line, State, as_utc, is_expired
+from .domain import DEFAULT_LOW_STOCK_THRESHOLD, Clock, InventoryError, Line, State, as_utc, is_expired
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# Where a write transaction keeps its time (session.info).
+_NOW = "inventory_now"
 
 
 class Base(DeclarativeBase):
@@ -32,6 +35,12 @@ class Base(DeclarativeBase):
 
 class StockLevelRow(Base):
     __tablename__ = "stock_levels"
+    # As migrations/0001_stock.py creates them: the guarded UPDATEs below keep these true.
+    __table_args__ = (
+        sa.CheckConstraint("reserved >= 0", name="ck_stock_levels_reserved_not_negative"),
+        sa.CheckConstraint("on_hand >= reserved", name="ck_stock_levels_reserved_within_on_hand"),
+        sa.CheckConstraint("low_stock_threshold >= 0", name="ck_stock_levels_threshold_not_negative"),
+    )
 
     product_id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=False)
     on_hand: Mapped[int] = mapped_column(sa.BigInteger())
@@ -65,6 +74,7 @@ class ReservationRow(Base):
 
 class ReservationLineRow(Base):
     __tablename__ = "reservation_lines"
+    __table_args__ = (sa.CheckConstraint("quantity > 0", name="ck_reservation_lines_quantity_positive"),)
 
     reservation_id: Mapped[str] = mapped_column(sa.ForeignKey("reservations.id"), primary_key=True)
     product_id: Mapped[int] = mapped_column(sa.BigInteger(), primary_key=True)
@@ -104,6 +114,12 @@ def _level(row: Sequence[int]) -> Level:
     return Level(row[0], row[1], row[2], row[3])
 
 
+def _now(session: AsyncSession) -> datetime:
+    """The time of the write transaction (InventoryStore._write)."""
+    now: datetime = session.info[_NOW]
+    return now
+
+
 def _by_product(lines: Sequence[Line]) -> list[Line]:
     return sorted(lines, key=lambda line: line.product_id)
 
@@ -123,7 +139,7 @@ async def _create_missing_levels(session: AsyncSession, product_ids: Sequence[in
     """Inserts zero rows for products never stocked (concurrent inserts of one product are fine)."""
     if not product_ids:
         return
-    at = timestamps.now()
+    at = _now(session)
     values = [
         {
             "product_id": pid,
@@ -161,7 +177,7 @@ async def _change_on_hand(
             StockLevelRow.product_id == product_id,
             StockLevelRow.on_hand + delta >= StockLevelRow.reserved,
         )
-        .values(on_hand=StockLevelRow.on_hand + delta, updated_at=timestamps.now())
+        .values(on_hand=StockLevelRow.on_hand + delta, updated_at=_now(session))
         .returning(StockLevelRow.on_hand)
         .execution_options(synchronize_session=False)
     )
@@ -179,7 +195,7 @@ async def _hold(session: AsyncSession, product_id: int, quantity: int) -> bool:
             StockLevelRow.product_id == product_id,
             StockLevelRow.on_hand - StockLevelRow.reserved >= quantity,
         )
-        .values(reserved=StockLevelRow.reserved + quantity, updated_at=timestamps.now())
+        .values(reserved=StockLevelRow.reserved + quantity, updated_at=_now(session))
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -190,7 +206,7 @@ async def _unhold(session: AsyncSession, product_id: int, quantity: int) -> bool
     result = await session.execute(
         sa.update(StockLevelRow)
         .where(StockLevelRow.product_id == product_id, StockLevelRow.reserved >= quantity)
-        .values(reserved=StockLevelRow.reserved - quantity, updated_at=timestamps.now())
+        .values(reserved=StockLevelRow.reserved - quantity, updated_at=_now(session))
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -211,7 +227,7 @@ async def _take_held(
         .values(
             on_hand=StockLevelRow.on_hand - quantity,
             reserved=StockLevelRow.reserved - quantity,
-            updated_at=timestamps.now(),
+            updated_at=_now(session),
         )
         .returning(StockLevelRow.on_hand)
         .execution_options(synchronize_session=False)
@@ -226,7 +242,7 @@ async def _set_threshold(session: AsyncSession, product_id: int, threshold: int)
     await session.execute(
         sa.update(StockLevelRow)
         .where(StockLevelRow.product_id == product_id)
-        .values(low_stock_threshold=threshold, updated_at=timestamps.now())
+        .values(low_stock_threshold=threshold, updated_at=_now(session))
         .execution_options(synchronize_session=False)
     )
 
@@ -250,7 +266,7 @@ async def _record_movement(
             reason=reason,
             reference=reference,
             actor=actor[:100],
-            created_at=timestamps.now(),
+            created_at=_now(session),
         )
     )
 
@@ -264,7 +280,7 @@ async def _create_reservation(session: AsyncSession, reservation: Reservation) -
             order_reference=reservation.order_reference,
             state=reservation.state.value,
             expire_at=reservation.expire_at,
-            created_at=timestamps.now(),
+            created_at=_now(session),
         )
     )
     await session.execute(
@@ -336,8 +352,17 @@ def _not_found(reservation_id: str) -> DomainError:
 
 
 class InventoryStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = timestamps.now) -> None:
         self._db = db
+        self._clock = clock
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction that knows its time: one reading of the clock, for every row it
+        stamps and every expiry it checks."""
+        async with self._db.write() as session:
+            session.info[_NOW] = self._clock()
+            yield session
 
     # --- reading ---
 
@@ -379,7 +404,7 @@ class InventoryStore:
     async def set_stock(
         self, product_id: int, on_hand: int, threshold: int | None, reason: str, actor: str
     ) -> Level:
-        async with self._db.write() as session:
+        async with self._write() as session:
             await _create_missing_levels(session, [product_id])
             current = await _lock_level(session, product_id)
             assert current is not None
@@ -398,7 +423,7 @@ class InventoryStore:
         current levels."""
         ids = [line.product_id for line in lines]
         try:
-            async with self._db.write() as session:
+            async with self._write() as session:
                 if reference and await _reference_used(session, reference):
                     found = await _read_levels(session, ids)
                     return [found[pid] for pid in ids]
@@ -428,7 +453,7 @@ class InventoryStore:
     async def reserve(self, order_reference: str, lines: Sequence[Line], expire_at: datetime) -> Reservation:
         """Holds every line or none; a second call for the same order returns the first reservation."""
         try:
-            async with self._db.write() as session:
+            async with self._write() as session:
                 existing = await _load_reservation(session, order_reference=order_reference)
                 if existing is not None:
                     return existing
@@ -459,7 +484,7 @@ class InventoryStore:
     async def commit(self, reservation_id: str, actor: str) -> Reservation:
         """Takes the held stock for good. Committing twice answers as the first time; a hold past
         its expiry is expired now (its stock freed) and the commit refused."""
-        async with self._db.write() as session:
+        async with self._write() as session:
             reservation = await _load_reservation(session, reservation_id=reservation_id, lock=True)
             if reservation is None:
                 raise _not_found(reservation_id)
@@ -470,7 +495,7 @@ class InventoryStore:
                     InventoryError.RESERVATION_CLOSED,
                     f"reservation {reservation_id} is {reservation.state.value}",
                 )
-            expired = is_expired(reservation.expire_at, timestamps.now())
+            expired = is_expired(reservation.expire_at, _now(session))
             if expired:
                 await self._close(session, reservation, State.EXPIRED)
             else:
@@ -493,7 +518,7 @@ class InventoryStore:
 
     async def release(self, reservation_id: str) -> Reservation:
         """Frees held stock. Releasing a released or expired reservation changes nothing."""
-        async with self._db.write() as session:
+        async with self._write() as session:
             reservation = await _load_reservation(session, reservation_id=reservation_id, lock=True)
             if reservation is None:
                 raise _not_found(reservation_id)
@@ -509,7 +534,7 @@ class InventoryStore:
     async def extend(self, reservation_id: str, expire_at: datetime) -> Reservation:
         """Keeps a held reservation alive until `expire_at` (never shortens it). A hold already
         past its expiry is expired now (its stock freed) and the extension refused."""
-        async with self._db.write() as session:
+        async with self._write() as session:
             reservation = await _load_reservation(session, reservation_id=reservation_id, lock=True)
             if reservation is None:
                 raise _not_found(reservation_id)
@@ -518,7 +543,7 @@ class InventoryStore:
                     InventoryError.RESERVATION_CLOSED,
                     f"reservation {reservation_id} is {reservation.state.value}",
                 )
-            expired = is_expired(reservation.expire_at, timestamps.now())
+            expired = is_expired(reservation.expire_at, _now(session))
             if expired:
                 await self._close(session, reservation, State.EXPIRED)
             elif expire_at > as_utc(reservation.expire_at):
@@ -548,7 +573,7 @@ class InventoryStore:
             )
         expired = []
         for reservation_id in ids:
-            async with self._db.write() as session:
+            async with self._write() as session:
                 reservation = await _load_reservation(session, reservation_id=reservation_id, lock=True)
                 # Re-checked under the lock: it may have been committed, released or extended since.
                 if (

@@ -1,26 +1,26 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 import grpc
 import pytest
 
-from services.inventory.conftest import Metadata, new_product_id, stock_lines
-from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from services.inventory.conftest import Metadata, Stub, new_product_id, stock_lines, timed_inventory
+from shop.inventory.v1 import inventory_pb2
+from tests.support.clock import FakeClock
 from tests.support.harness import Platform
 from tests.support.tokens import TokenFactory, bearer
 
-Stub = inventory_pb2_grpc.InventoryServiceStub
 
-
-@pytest.fixture
-async def inventory(platform: Platform) -> Stub:
-    await platform.start("inventory")
-    return platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
+@pytest.fixture(scope="module")
+async def inventory(platform: Platform, clock: FakeClock) -> AsyncIterator[Stub]:
+    # No sweeper: expiry here is what Commit and Extend find at the clock's time.
+    async for stub in timed_inventory(platform, clock, sweep_interval_seconds=0):
+        yield stub
 
 
 def _ref() -> str:
@@ -193,6 +193,28 @@ async def test_admins_cannot_adjust_or_reserve(inventory: Stub, admin: Metadata,
 async def test_services_cannot_set_stock_or_read_history(inventory: Stub, svc: Metadata, method: str) -> None:
     call, request = _calls(inventory)[method]
     assert await _code(call(request, metadata=svc)) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_the_catalog_sets_stock_for_the_admin_it_names(
+    inventory: Stub, admin: Metadata, tokens: TokenFactory
+) -> None:
+    pid = new_product_id()
+    catalog = bearer(tokens.service("catalog"))
+    await inventory.SetStock(
+        inventory_pb2.SetStockRequest(product_id=pid, on_hand=6, reason="with the product", actor="9000077"),
+        metadata=catalog,
+    )
+    assert await _level(inventory, admin, pid) == (6, 0, 6)
+    moves = await inventory.ListMovements(inventory_pb2.ListMovementsRequest(product_id=pid), metadata=admin)
+    assert [(m.delta, m.actor) for m in moves.movements] == [(6, "9000077")]
+    # An admin is the actor whatever the request names.
+    await inventory.SetStock(
+        inventory_pb2.SetStockRequest(product_id=pid, on_hand=2, actor="someone else"), metadata=admin
+    )
+    moves = await inventory.ListMovements(inventory_pb2.ListMovementsRequest(product_id=pid), metadata=admin)
+    assert moves.movements[0].actor == "9000003"
+    too_long = inventory_pb2.SetStockRequest(product_id=pid, on_hand=1, actor="x" * 101)
+    assert await _code(inventory.SetStock(too_long, metadata=catalog)) == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def _bad_requests() -> list[tuple[str, Any]]:
@@ -403,7 +425,9 @@ async def test_concurrent_repeats_of_one_reference_apply_once(
 # --- reservations -----------------------------------------------------------------------------------
 
 
-async def test_reserve_commit_release_arithmetic(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
+async def test_reserve_commit_release_arithmetic(
+    inventory: Stub, admin: Metadata, svc: Metadata, clock: FakeClock
+) -> None:
     a, b = new_product_id(), new_product_id()
     await _set(inventory, admin, a, 10)
     await _set(inventory, admin, b, 5)
@@ -414,7 +438,7 @@ async def test_reserve_commit_release_arithmetic(inventory: Stub, admin: Metadat
     res = held.reservation
     assert res.state == inventory_pb2.RESERVATION_STATE_HELD
     assert sorted((x.product_id, x.quantity) for x in res.lines) == sorted([(a, 3), (b, 5)])
-    assert abs(res.expire_time.seconds - (time.time() + 900)) < 30  # the default TTL
+    assert res.expire_time.seconds == clock.now.timestamp() + 900  # the default TTL
     assert await _level(inventory, admin, a) == (10, 3, 7)
     assert await _level(inventory, admin, b) == (5, 5, 0)
 
@@ -507,20 +531,22 @@ async def test_concurrent_reserves_never_hold_more_than_available(
     assert await _level(inventory, admin, pid) == (10, 9, 1)
 
 
-async def test_reservation_ttl_and_expiry(inventory: Stub, admin: Metadata, svc: Metadata) -> None:
+async def test_reservation_ttl_and_expiry(
+    inventory: Stub, admin: Metadata, svc: Metadata, clock: FakeClock
+) -> None:
     pid = new_product_id()
     await _set(inventory, admin, pid, 10)
     long = await inventory.Reserve(
         inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 1)), ttl_seconds=3600),
         metadata=svc,
     )
-    assert abs(long.reservation.expire_time.seconds - (time.time() + 3600)) < 30
+    assert long.reservation.expire_time.seconds == clock.now.timestamp() + 3600
     short = await inventory.Reserve(
         inventory_pb2.ReserveRequest(order_reference=_ref(), lines=stock_lines((pid, 2)), ttl_seconds=1),
         metadata=svc,
     )
     assert await _level(inventory, admin, pid) == (10, 3, 7)
-    await asyncio.sleep(1.2)
+    clock.advance(timedelta(seconds=1))
     rid = short.reservation.id
     # Committing after the expiry frees the stock and is refused.
     code = await _code(

@@ -3,31 +3,28 @@ the rest; the low-stock count follows stock changes."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from uuid import uuid4
 
 import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from services.inventory.conftest import Metadata, new_product_id, stock_lines
-from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from services.inventory.conftest import Metadata, Stub, new_product_id, stock_lines, timed_inventory
+from shop.inventory.v1 import inventory_pb2
+from tests.support.clock import FakeClock
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 
-Stub = inventory_pb2_grpc.InventoryServiceStub
 HELD = inventory_pb2.RESERVATION_STATE_HELD
 
 
-@pytest.fixture
-async def inventory(platform: Platform) -> Stub:
-    running = platform.running.get("inventory")
-    if running is None or getattr(running.runtime.settings, "sweep_interval_seconds", 0) > 0.2:
-        # A sweeper that runs often enough for a test to watch it.
-        await platform.stop("inventory")
-        await platform.start("inventory", sweep_interval_seconds=0.2)
-    return platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
+@pytest.fixture(scope="module")
+async def inventory(platform: Platform, clock: FakeClock) -> AsyncIterator[Stub]:
+    # A sweeper that runs often enough for a test to watch it, as of the clock the tests move.
+    async for stub in timed_inventory(platform, clock, sweep_interval_seconds=0.05):
+        yield stub
 
 
 async def _level(inventory: Stub, admin: Metadata, product_id: int) -> tuple[int, int]:
@@ -46,28 +43,16 @@ async def _reserve(inventory: Stub, svc: Metadata, pid: int, qty: int, ttl: int)
     return reservation
 
 
-async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_the_sweeper_expires_held_reservations_and_frees_their_stock(
-    inventory: Stub, admin: Metadata, svc: Metadata
+    inventory: Stub, admin: Metadata, svc: Metadata, clock: FakeClock
 ) -> None:
     pid = new_product_id()
     await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=10), metadata=admin)
-    short = await _reserve(inventory, svc, pid, 3, ttl=1)
+    short = await _reserve(inventory, svc, pid, 3, ttl=60)
     long = await _reserve(inventory, svc, pid, 2, ttl=3600)
     assert await _level(inventory, admin, pid) == (10, 5)
-
-    async def swept() -> bool:
-        return await _level(inventory, admin, pid) == (10, 2)
-
-    await _until(swept)
+    clock.advance(timedelta(seconds=60))
+    await eventually(lambda: _level(inventory, admin, pid), lambda level: level == (10, 2))
     # The expired one can be neither committed nor extended; the long one still commits.
     for call, request in (
         (inventory.CommitReservation, inventory_pb2.CommitReservationRequest(reservation_id=short.id)),
@@ -84,17 +69,22 @@ async def test_the_sweeper_expires_held_reservations_and_frees_their_stock(
 
 
 async def test_an_extended_reservation_survives_its_first_expiry(
-    inventory: Stub, admin: Metadata, svc: Metadata
+    inventory: Stub, admin: Metadata, svc: Metadata, clock: FakeClock
 ) -> None:
     pid = new_product_id()
     await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=4), metadata=admin)
-    held = await _reserve(inventory, svc, pid, 4, ttl=1)
+    held = await _reserve(inventory, svc, pid, 4, ttl=60)
     extended = await inventory.ExtendReservation(
-        inventory_pb2.ExtendReservationRequest(reservation_id=held.id, ttl_seconds=60), metadata=svc
+        inventory_pb2.ExtendReservationRequest(reservation_id=held.id, ttl_seconds=120), metadata=svc
     )
     assert extended.reservation.state == HELD
-    assert extended.reservation.expire_time.seconds > held.expire_time.seconds + 30
-    await asyncio.sleep(1.5)  # past the first expiry, several sweeps later
+    assert extended.reservation.expire_time.seconds == held.expire_time.seconds + 60
+    # Past the first expiry: a hold of the first length, taken beside it, is swept; this one stays.
+    marker = new_product_id()
+    await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=marker, on_hand=1), metadata=admin)
+    await _reserve(inventory, svc, marker, 1, ttl=60)
+    clock.advance(timedelta(seconds=60))
+    await eventually(lambda: _level(inventory, admin, marker), lambda level: level == (1, 0))
     assert await _level(inventory, admin, pid) == (4, 4)
     # Never shortened: a smaller ttl keeps the later expiry.
     again = await inventory.ExtendReservation(
@@ -141,27 +131,29 @@ async def test_the_low_stock_gauge_follows_stock_changes(inventory: Stub, admin:
     await inventory.SetStock(
         inventory_pb2.SetStockRequest(product_id=pid, on_hand=100, low_stock_threshold=10), metadata=admin
     )
-    await asyncio.sleep(0.3)
-    before = gauge()
+
+    async def low_listed() -> set[int]:
+        listed, token = set(), ""
+        while True:
+            low = await inventory.ListLowStock(
+                inventory_pb2.ListLowStockRequest(page_size=500, page_token=token), metadata=admin
+            )
+            listed |= {level.product_id for level in low.levels}
+            token = low.next_page_token
+            if not token:
+                return listed
+
+    async def settled() -> tuple[float, int]:
+        return gauge(), len(await low_listed())
+
+    # Once the gauge agrees with the list (changes of other tests have been counted):
+    before, _ = await eventually(settled, lambda seen: seen[0] == seen[1])
     await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=10), metadata=admin)
 
-    async def counted() -> bool:
-        return gauge() == before + 1
+    async def counted() -> float:
+        return gauge()
 
-    await _until(counted)
-    listed, token = set(), ""
-    while True:
-        low = await inventory.ListLowStock(
-            inventory_pb2.ListLowStockRequest(page_size=500, page_token=token), metadata=admin
-        )
-        listed |= {level.product_id for level in low.levels}
-        token = low.next_page_token
-        if not token:
-            break
-    assert pid in listed
+    await eventually(counted, lambda value: value == before + 1)
+    assert pid in await low_listed()
     await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=pid, on_hand=11), metadata=admin)
-
-    async def back() -> bool:
-        return gauge() == before
-
-    await _until(back)
+    await eventually(counted, lambda value: value == before)

@@ -2,7 +2,8 @@
 
 `Channels` keeps one channel per target for the life of the process. Every call made through
 it gets a deadline (the caller's remaining deadline, capped by the default), a client span with
-W3C trace context, and the current caller's bearer token unless the call passes its own
+W3C trace context, the id of the gateway request being served (`x-request-id`, for the log lines),
+and the current caller's bearer token unless the call passes its own
 `authorization` metadata (for example a service token from `ServiceToken`), and is counted and
 timed by outcome in the client-side RPC metrics (`shop_rpc_client_*`).
 
@@ -32,7 +33,7 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.kit import deadlines, principal
+from services.kit import deadlines, logs, principal
 from services.kit.config import CommonSettings
 from services.kit.errors import CommonError, DomainError, ErrorCode
 from services.kit.telemetry import RPC_CLIENT_DURATION, RPC_CLIENT_REQUESTS
@@ -177,6 +178,9 @@ class _CallDefaults(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
             caller = principal.current()
             if caller is not None:
                 metadata.append(("authorization", f"Bearer {caller.token}"))
+        request_id = logs.request_id()
+        if request_id and not any(key == logs.REQUEST_ID_KEY for key, _ in metadata):
+            metadata.append((logs.REQUEST_ID_KEY, request_id))
         timeout = client_call_details.timeout
         if timeout is None:
             timeout = deadlines.remaining(self._default_timeout)

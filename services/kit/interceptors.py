@@ -1,7 +1,8 @@
 """The server interceptor every service gets: caller identity (signature and revocation),
 deadline, error mapping, the RPC's server span (continuing the caller's W3C trace context), one
 structured log line and RED metrics per RPC. The log line is written inside the span, so it
-carries the trace id.
+carries the trace id; every line logged while serving the call carries the gateway request's id
+(`x-request-id`, see logs.py).
 
 It runs on every call, so it keeps per-call work small: the wrapped handler and the metric
 children are made once per method, the invocation metadata is read once, and the log line is
@@ -24,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from services.kit import database, deadlines, principal
+from services.kit import database, deadlines, logs, principal
 from services.kit.clients import unreachable
 from services.kit.errors import DomainError
 from services.kit.revocation import TokenChecker
@@ -32,6 +33,8 @@ from services.kit.telemetry import RPC_DURATION, RPC_REQUESTS
 
 log = logging.getLogger("shop.rpc")
 _tracer = trace.get_tracer("shop.kit.grpc")
+# The gateway request's id on the server span, as the gateway puts it on its own.
+REQUEST_ID_ATTRIBUTE = "shop.request_id"
 
 # Infrastructure RPCs: no identity needed, not worth a log line each.
 _QUIET_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -107,6 +110,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             metadata = _metadata(context)
             outcome = _Outcome()
+            request_token = logs.set_request_id(metadata.get(logs.REQUEST_ID_KEY, ""))
+            request_id = logs.request_id()
             with _tracer.start_as_current_span(
                 span_name,
                 context=propagate.extract(metadata) if "traceparent" in metadata else None,
@@ -115,6 +120,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span:
+                if request_id and span.is_recording():
+                    span.set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
                 try:
                     return await self._serve(method, inner, request, context, metadata, outcome)
                 finally:
@@ -136,7 +143,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         }
                         if outcome.detail:
                             extra["detail"] = outcome.detail
+                        if request_id:
+                            extra["request_id"] = request_id
                         log.info("rpc", extra=extra)
+                    logs.reset_request_id(request_token)
 
         return handle
 

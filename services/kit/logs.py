@@ -1,9 +1,13 @@
-"""Structured logging: one JSON object per line, with the trace id of the current span."""
+"""Structured logging: one JSON object per line, with the trace id of the current span and the
+id of the gateway request being served (`x-request-id`, read by the kit's server interceptor and
+passed on by its clients), so a request's lines in every service can be found by its id."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -11,6 +15,30 @@ from typing import Any
 from opentelemetry import trace
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+REQUEST_ID_KEY = "x-request-id"
+# What the gateway makes or accepts from a client (gateway/middlewares.py); anything else is dropped.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("shop_request_id", default="")
+
+
+def request_id() -> str:
+    """The id of the gateway request this work is for; "" when there is none."""
+    return _request_id.get()
+
+
+def set_request_id(value: str) -> contextvars.Token[str]:
+    """Binds a request id (an unsafe one as none) for the current call; undo with reset_request_id."""
+    return _request_id.set(value if _SAFE_REQUEST_ID.match(value) else "")
+
+
+def reset_request_id(token: contextvars.Token[str]) -> None:
+    _request_id.reset(token)
+
+
+def _request_fields() -> dict[str, str]:
+    value = _request_id.get()
+    return {"request_id": value} if value else {}
 
 
 def _trace_fields() -> dict[str, str]:
@@ -34,6 +62,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
             **_trace_fields(),
+            **_request_fields(),
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
@@ -46,7 +75,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(f"%(asctime)s %(levelname)-7s {process_name} %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
+        extras = {**_request_fields(), **{k: v for k, v in record.__dict__.items() if k not in _RESERVED}}
         line = super().format(record)
         return f"{line} {extras}" if extras else line
 

@@ -62,7 +62,8 @@ async def test_health_follows_redis_going_away_and_coming_back(
 
 
 async def test_a_draining_service_reports_not_serving(platform: Platform) -> None:
-    settings = platform.settings("catalog", grpc_port=free_port(), shutdown_delay_seconds=0.5)
+    # NOT_SERVING lasts the shutdown delay: long enough to be seen on a busy machine.
+    settings = platform.settings("catalog", grpc_port=free_port(), shutdown_delay_seconds=2)
     from services.catalog.service import build as build_catalog
 
     running = await start(settings, build_catalog)
@@ -71,7 +72,7 @@ async def test_a_draining_service_reports_not_serving(platform: Platform) -> Non
     try:
         assert await _status(health) == SERVING
         stopping = asyncio.create_task(running.stop(grace=1))
-        await _wait_for(health, NOT_SERVING, seconds=1)
+        await _wait_for(health, NOT_SERVING)
         await stopping
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await _status(health)

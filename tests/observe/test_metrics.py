@@ -20,6 +20,7 @@ from services.orders import metrics as orders_metrics
 from services.payments.providers import TIMEOUT_CARD
 from tests.support.cards import tokenize
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.tokens import TokenFactory
 
 DECLINED_CARD = "4000000000000002"
@@ -149,21 +150,19 @@ async def test_the_stream_consumer_counts_what_it_stores_and_skips(http: Api, pl
     key = stream.stream_key(platform.redis_prefix)
     try:
         # Earlier tests' events out of the way first: stored entries leave the stream.
-        await asyncio.sleep(0.2)
-        for _ in range(100):
-            if not await redis.xlen(key):
-                break
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # events of requests that just ended may still be on their way
+        await eventually(lambda: redis.xlen(key), lambda length: length == 0)
         stored = _sample("shop_activity_stream_consumed_total", outcome="stored")
         malformed = _sample("shop_activity_stream_consumed_total", outcome="malformed")
         event = stream.StreamEvent(type=stream.TYPES_BY_NAME["searched"], query="socks")
         for _ in range(3):
             await redis.xadd(key, event.fields())
         await redis.xadd(key, {"e": '{"t":"searched"}'})  # not the contract: skipped
-        for _ in range(100):
-            if _sample("shop_activity_stream_consumed_total", outcome="malformed") > malformed:
-                break
-            await asyncio.sleep(0.05)
+
+        async def skipped() -> float:
+            return _sample("shop_activity_stream_consumed_total", outcome="malformed")
+
+        await eventually(skipped, lambda count: count > malformed)
     finally:
         await redis.aclose()
     assert _sample("shop_activity_stream_consumed_total", outcome="stored") - stored == 3

@@ -8,7 +8,6 @@ in-memory exporter added to the process's SDK tracer provider.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -22,6 +21,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, Sam
 from opentelemetry.trace import SpanKind
 
 from gateway.conftest import Api
+from tests.support.polling import eventually
 from tests.support.tokens import TokenFactory
 
 
@@ -100,12 +100,10 @@ async def test_a_checkout_is_one_trace_down_to_sql_redis_and_the_stream_consumer
         return {s.context.span_id: s for s in finished() if s.context.trace_id == trace_id}
 
     # The order's activity event reaches the consumer through the Redis stream, a moment later.
-    for _ in range(100):
-        consumed = [s for s in in_trace().values() if s.kind is SpanKind.CONSUMER]
-        if consumed:
-            break
-        await asyncio.sleep(0.1)
-    assert consumed, "no consumer span joined the checkout's trace"
+    async def consumers() -> list[ReadableSpan]:
+        return [s for s in in_trace().values() if s.kind is SpanKind.CONSUMER]
+
+    consumed = await eventually(consumers)  # a consumer span joins the checkout's trace
 
     found = in_trace()
 

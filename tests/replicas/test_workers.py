@@ -22,9 +22,10 @@ from services.activity.store import ActivityStore
 from services.auth.service import MIGRATIONS as AUTH_MIGRATIONS
 from services.auth.store import DeletionStepRow, DeletionSteps
 from services.inventory.domain import Line
+from services.inventory.low_stock import LowStockGauge
 from services.inventory.service import MIGRATIONS as INVENTORY_MIGRATIONS
-from services.inventory.service import LowStockGauge, Settings, Sweeper
 from services.inventory.store import InventoryStore
+from services.inventory.sweeper import Sweeper
 from services.kit import activity_stream as stream
 from services.kit import timestamps
 from services.kit.database import Database
@@ -132,15 +133,18 @@ async def test_two_sweepers_expire_each_reservation_once(database_url: str) -> N
         ids = {
             (await stores[0].reserve(f"order:{uuid4().hex}", [Line(product, 2)], due)).id for _ in range(30)
         }
-        settings = Settings(service_name="inventory", sweep_batch=4)
-        sweepers = [Sweeper(store, LowStockGauge(store), settings) for store in stores]
+        per_query = 4
+        sweepers = [
+            Sweeper(store, LowStockGauge(store), timestamps.now, batch=per_query, interval=3600)
+            for store in stores
+        ]
 
         async def sweep(sweeper: Sweeper, store: InventoryStore) -> list[str]:
             """The sweeper's step, batch after batch, until no stock is held (a batch the other
             replica emptied first comes back short, so one pass may leave the rest to the next)."""
             done: list[str] = []
             while (await store.levels([product]))[0].reserved:
-                batch = await store.expire_due(sweep_at, settings.sweep_batch)
+                batch = await store.expire_due(sweep_at, per_query)
                 done += [r.id for r in batch]
             await sweeper.sweep_once()  # and the worker's own pass finds nothing left
             return done

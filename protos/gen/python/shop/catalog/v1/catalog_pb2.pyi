@@ -183,6 +183,7 @@ class CreateProductRequest(_message.Message):
     SKU_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     CATEGORY_IDS_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     description: _builtins.str
     weight_grams: _builtins.int
@@ -191,6 +192,10 @@ class CreateProductRequest(_message.Message):
     sku: _builtins.str
     status: Global___ProductStatus.ValueType
     """ACTIVE when unspecified."""
+    stock: _builtins.int
+    """Units on hand, set in inventory by the catalog when given. If inventory refuses or cannot be
+    reached, the product is taken back out and the call fails with inventory's reason.
+    """
     @_builtins.property
     def price(self) -> _common_pb2.Money: ...
     @_builtins.property
@@ -206,12 +211,15 @@ class CreateProductRequest(_message.Message):
         sku: _builtins.str = ...,
         status: Global___ProductStatus.ValueType = ...,
         category_ids: _abc.Iterable[_builtins.int] | None = ...,
+        stock: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_stock", b"_stock", "price", b"price", "stock", b"stock"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category_ids", b"category_ids", "description", b"description", "name", b"name", "price", b"price", "sku", b"sku", "slug", b"slug", "status", b"status", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stock", b"_stock", "category_ids", b"category_ids", "description", b"description", "name", b"name", "price", b"price", "sku", b"sku", "slug", b"slug", "status", b"status", "stock", b"stock", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__stock: _TypeAlias = _typing.Literal["stock"]  # noqa: Y015
+    _WhichOneofArgType__stock: _TypeAlias = _typing.Literal["_stock", b"_stock"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stock) -> _WhichOneofReturnType__stock | None: ...
 
 Global___CreateProductRequest: _TypeAlias = CreateProductRequest  # noqa: Y015
 
@@ -384,6 +392,7 @@ class UpdateProductRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     CATEGORY_IDS_FIELD_NUMBER: _builtins.int
     SET_CATEGORIES_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     name: _builtins.str
     description: _builtins.str
@@ -393,6 +402,10 @@ class UpdateProductRequest(_message.Message):
     sku: _builtins.str
     status: Global___ProductStatus.ValueType
     set_categories: _builtins.bool
+    stock: _builtins.int
+    """Units on hand, set in inventory by the catalog in the same change: if inventory refuses or
+    cannot be reached, none of the product's changes are kept.
+    """
     @_builtins.property
     def price(self) -> _common_pb2.Money: ...
     @_builtins.property
@@ -412,10 +425,11 @@ class UpdateProductRequest(_message.Message):
         status: Global___ProductStatus.ValueType = ...,
         category_ids: _abc.Iterable[_builtins.int] | None = ...,
         set_categories: _builtins.bool = ...,
+        stock: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_sku", b"_sku", "_slug", b"_slug", "_weight_grams", b"_weight_grams", "description", b"description", "name", b"name", "price", b"price", "sku", b"sku", "slug", b"slug", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_sku", b"_sku", "_slug", b"_slug", "_stock", b"_stock", "_weight_grams", b"_weight_grams", "description", b"description", "name", b"name", "price", b"price", "sku", b"sku", "slug", b"slug", "stock", b"stock", "weight_grams", b"weight_grams"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_sku", b"_sku", "_slug", b"_slug", "_weight_grams", b"_weight_grams", "category_ids", b"category_ids", "description", b"description", "id", b"id", "name", b"name", "price", b"price", "set_categories", b"set_categories", "sku", b"sku", "slug", b"slug", "status", b"status", "weight_grams", b"weight_grams"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_name", b"_name", "_sku", b"_sku", "_slug", b"_slug", "_stock", b"_stock", "_weight_grams", b"_weight_grams", "category_ids", b"category_ids", "description", b"description", "id", b"id", "name", b"name", "price", b"price", "set_categories", b"set_categories", "sku", b"sku", "slug", b"slug", "status", b"status", "stock", b"stock", "weight_grams", b"weight_grams"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -425,6 +439,8 @@ class UpdateProductRequest(_message.Message):
     _WhichOneofArgType__sku: _TypeAlias = _typing.Literal["_sku", b"_sku"]  # noqa: Y015
     _WhichOneofReturnType__slug: _TypeAlias = _typing.Literal["slug"]  # noqa: Y015
     _WhichOneofArgType__slug: _TypeAlias = _typing.Literal["_slug", b"_slug"]  # noqa: Y015
+    _WhichOneofReturnType__stock: _TypeAlias = _typing.Literal["stock"]  # noqa: Y015
+    _WhichOneofArgType__stock: _TypeAlias = _typing.Literal["_stock", b"_stock"]  # noqa: Y015
     _WhichOneofReturnType__weight_grams: _TypeAlias = _typing.Literal["weight_grams"]  # noqa: Y015
     _WhichOneofArgType__weight_grams: _TypeAlias = _typing.Literal["_weight_grams", b"_weight_grams"]  # noqa: Y015
     @_typing.overload
@@ -435,6 +451,8 @@ class UpdateProductRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__sku) -> _WhichOneofReturnType__sku | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__slug) -> _WhichOneofReturnType__slug | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stock) -> _WhichOneofReturnType__stock | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__weight_grams) -> _WhichOneofReturnType__weight_grams | None: ...
 

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!shop/inventory/v1/inventory.proto\x12\x11shop.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\nStockLevel\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x10\n\x08reserved\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x1b\n\x13low_stock_threshold\x18\x05 \x01(\x03\"1\n\tStockLine\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"%\n\x0fGetStockRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\"@\n\x10GetStockResponse\x12,\n\x05level\x18\x01 \x01(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"+\n\x14\x42\x61tchGetStockRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\x03\"F\n\x15\x42\x61tchGetStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"9\n\x10ListStockRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x11ListStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x0fSetStockRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12 \n\x13low_stock_threshold\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x16\n\x14_low_stock_threshold\"@\n\x10SetStockResponse\x12,\n\x05level\x18\x01 \x01(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"d\n\x12\x41\x64justStockRequest\x12+\n\x05lines\x18\x01 \x03(\x0b\x32\x1c.shop.inventory.v1.StockLine\x12\x11\n\treference\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"D\n\x13\x41\x64justStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"\xc4\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forder_reference\x18\x02 \x01(\t\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.shop.inventory.v1.StockLine\x12\x32\n\x05state\x18\x04 \x01(\x0e\x32#.shop.inventory.v1.ReservationState\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"k\n\x0eReserveRequest\x12\x17\n\x0forder_reference\x18\x01 \x01(\t\x12+\n\x05lines\x18\x02 \x03(\x0b\x32\x1c.shop.inventory.v1.StockLine\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\"F\n\x0fReserveResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"2\n\x18\x43ommitReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"P\n\x19\x43ommitReservationResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"C\n\x19ReleaseReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\x1aReleaseReservationResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"G\n\x18\x45xtendReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x05\"P\n\x19\x45xtendReservationResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"\xb7\x01\n\x08Movement\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\r\n\x05\x64\x65lta\x18\x03 \x01(\x03\x12\x19\n\x11resulting_on_hand\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x11\n\treference\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x14ListMovementsRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x15ListMovementsResponse\x12.\n\tmovements\x18\x01 \x03(\x0b\x32\x1b.shop.inventory.v1.Movement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x13ListLowStockRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x14ListLowStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xb1\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x01\x12\x1f\n\x1bRESERVATION_STATE_COMMITTED\x10\x02\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n\x19RESERVATION_STATE_EXPIRED\x10\x04\x32\xc0\x08\n\x10InventoryService\x12S\n\x08GetStock\x12\".shop.inventory.v1.GetStockRequest\x1a#.shop.inventory.v1.GetStockResponse\x12\x62\n\rBatchGetStock\x12\'.shop.inventory.v1.BatchGetStockRequest\x1a(.shop.inventory.v1.BatchGetStockResponse\x12V\n\tListStock\x12#.shop.inventory.v1.ListStockRequest\x1a$.shop.inventory.v1.ListStockResponse\x12S\n\x08SetStock\x12\".shop.inventory.v1.SetStockRequest\x1a#.shop.inventory.v1.SetStockResponse\x12\\\n\x0b\x41\x64justStock\x12%.shop.inventory.v1.AdjustStockRequest\x1a&.shop.inventory.v1.AdjustStockResponse\x12P\n\x07Reserve\x12!.shop.inventory.v1.ReserveRequest\x1a\".shop.inventory.v1.ReserveResponse\x12n\n\x11\x43ommitReservation\x12+.shop.inventory.v1.CommitReservationRequest\x1a,.shop.inventory.v1.CommitReservationResponse\x12q\n\x12ReleaseReservation\x12,.shop.inventory.v1.ReleaseReservationRequest\x1a-.shop.inventory.v1.ReleaseReservationResponse\x12n\n\x11\x45xtendReservation\x12+.shop.inventory.v1.ExtendReservationRequest\x1a,.shop.inventory.v1.ExtendReservationResponse\x12\x62\n\rListMovements\x12\'.shop.inventory.v1.ListMovementsRequest\x1a(.shop.inventory.v1.ListMovementsResponse\x12_\n\x0cListLowStock\x12&.shop.inventory.v1.ListLowStockRequest\x1a\'.shop.inventory.v1.ListLowStockResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!shop/inventory/v1/inventory.proto\x12\x11shop.inventory.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\nStockLevel\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12\x10\n\x08reserved\x18\x03 \x01(\x03\x12\x11\n\tavailable\x18\x04 \x01(\x03\x12\x1b\n\x13low_stock_threshold\x18\x05 \x01(\x03\"1\n\tStockLine\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x03\"%\n\x0fGetStockRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\"@\n\x10GetStockResponse\x12,\n\x05level\x18\x01 \x01(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"+\n\x14\x42\x61tchGetStockRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\x03\"F\n\x15\x42\x61tchGetStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"9\n\x10ListStockRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x11ListStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8f\x01\n\x0fSetStockRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x0f\n\x07on_hand\x18\x02 \x01(\x03\x12 \n\x13low_stock_threshold\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x05 \x01(\tB\x16\n\x14_low_stock_threshold\"@\n\x10SetStockResponse\x12,\n\x05level\x18\x01 \x01(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"d\n\x12\x41\x64justStockRequest\x12+\n\x05lines\x18\x01 \x03(\x0b\x32\x1c.shop.inventory.v1.StockLine\x12\x11\n\treference\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"D\n\x13\x41\x64justStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\"\xc4\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forder_reference\x18\x02 \x01(\t\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.shop.inventory.v1.StockLine\x12\x32\n\x05state\x18\x04 \x01(\x0e\x32#.shop.inventory.v1.ReservationState\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"k\n\x0eReserveRequest\x12\x17\n\x0forder_reference\x18\x01 \x01(\t\x12+\n\x05lines\x18\x02 \x03(\x0b\x32\x1c.shop.inventory.v1.StockLine\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\"F\n\x0fReserveResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"2\n\x18\x43ommitReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"P\n\x19\x43ommitReservationResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"C\n\x19ReleaseReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"Q\n\x1aReleaseReservationResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"G\n\x18\x45xtendReservationRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x02 \x01(\x05\"P\n\x19\x45xtendReservationResponse\x12\x33\n\x0breservation\x18\x01 \x01(\x0b\x32\x1e.shop.inventory.v1.Reservation\"\xb7\x01\n\x08Movement\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x12\n\nproduct_id\x18\x02 \x01(\x03\x12\r\n\x05\x64\x65lta\x18\x03 \x01(\x03\x12\x19\n\x11resulting_on_hand\x18\x04 \x01(\x03\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x11\n\treference\x18\x06 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x14ListMovementsRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x15ListMovementsResponse\x12.\n\tmovements\x18\x01 \x03(\x0b\x32\x1b.shop.inventory.v1.Movement\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x13ListLowStockRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x14ListLowStockResponse\x12-\n\x06levels\x18\x01 \x03(\x0b\x32\x1d.shop.inventory.v1.StockLevel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xb1\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x01\x12\x1f\n\x1bRESERVATION_STATE_COMMITTED\x10\x02\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n\x19RESERVATION_STATE_EXPIRED\x10\x04\x32\xc0\x08\n\x10InventoryService\x12S\n\x08GetStock\x12\".shop.inventory.v1.GetStockRequest\x1a#.shop.inventory.v1.GetStockResponse\x12\x62\n\rBatchGetStock\x12\'.shop.inventory.v1.BatchGetStockRequest\x1a(.shop.inventory.v1.BatchGetStockResponse\x12V\n\tListStock\x12#.shop.inventory.v1.ListStockRequest\x1a$.shop.inventory.v1.ListStockResponse\x12S\n\x08SetStock\x12\".shop.inventory.v1.SetStockRequest\x1a#.shop.inventory.v1.SetStockResponse\x12\\\n\x0b\x41\x64justStock\x12%.shop.inventory.v1.AdjustStockRequest\x1a&.shop.inventory.v1.AdjustStockResponse\x12P\n\x07Reserve\x12!.shop.inventory.v1.ReserveRequest\x1a\".shop.inventory.v1.ReserveResponse\x12n\n\x11\x43ommitReservation\x12+.shop.inventory.v1.CommitReservationRequest\x1a,.shop.inventory.v1.CommitReservationResponse\x12q\n\x12ReleaseReservation\x12,.shop.inventory.v1.ReleaseReservationRequest\x1a-.shop.inventory.v1.ReleaseReservationResponse\x12n\n\x11\x45xtendReservation\x12+.shop.inventory.v1.ExtendReservationRequest\x1a,.shop.inventory.v1.ExtendReservationResponse\x12\x62\n\rListMovements\x12\'.shop.inventory.v1.ListMovementsRequest\x1a(.shop.inventory.v1.ListMovementsResponse\x12_\n\x0cListLowStock\x12&.shop.inventory.v1.ListLowStockRequest\x1a\'.shop.inventory.v1.ListLowStockResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shop.inventory.v1.inventory_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESERVATIONSTATE']._serialized_start=2347
-  _globals['_RESERVATIONSTATE']._serialized_end=2524
+  _globals['_RESERVATIONSTATE']._serialized_start=2362
+  _globals['_RESERVATIONSTATE']._serialized_end=2539
   _globals['_STOCKLEVEL']._serialized_start=89
   _globals['_STOCKLEVEL']._serialized_end=204
   _globals['_STOCKLINE']._serialized_start=206
@@ -51,41 +51,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSTOCKRESPONSE']._serialized_start=538
   _globals['_LISTSTOCKRESPONSE']._serialized_end=629
   _globals['_SETSTOCKREQUEST']._serialized_start=632
-  _globals['_SETSTOCKREQUEST']._serialized_end=760
-  _globals['_SETSTOCKRESPONSE']._serialized_start=762
-  _globals['_SETSTOCKRESPONSE']._serialized_end=826
-  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=828
-  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=928
-  _globals['_ADJUSTSTOCKRESPONSE']._serialized_start=930
-  _globals['_ADJUSTSTOCKRESPONSE']._serialized_end=998
-  _globals['_RESERVATION']._serialized_start=1001
-  _globals['_RESERVATION']._serialized_end=1197
-  _globals['_RESERVEREQUEST']._serialized_start=1199
-  _globals['_RESERVEREQUEST']._serialized_end=1306
-  _globals['_RESERVERESPONSE']._serialized_start=1308
-  _globals['_RESERVERESPONSE']._serialized_end=1378
-  _globals['_COMMITRESERVATIONREQUEST']._serialized_start=1380
-  _globals['_COMMITRESERVATIONREQUEST']._serialized_end=1430
-  _globals['_COMMITRESERVATIONRESPONSE']._serialized_start=1432
-  _globals['_COMMITRESERVATIONRESPONSE']._serialized_end=1512
-  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=1514
-  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=1581
-  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=1583
-  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=1664
-  _globals['_EXTENDRESERVATIONREQUEST']._serialized_start=1666
-  _globals['_EXTENDRESERVATIONREQUEST']._serialized_end=1737
-  _globals['_EXTENDRESERVATIONRESPONSE']._serialized_start=1739
-  _globals['_EXTENDRESERVATIONRESPONSE']._serialized_end=1819
-  _globals['_MOVEMENT']._serialized_start=1822
-  _globals['_MOVEMENT']._serialized_end=2005
-  _globals['_LISTMOVEMENTSREQUEST']._serialized_start=2007
-  _globals['_LISTMOVEMENTSREQUEST']._serialized_end=2088
-  _globals['_LISTMOVEMENTSRESPONSE']._serialized_start=2090
-  _globals['_LISTMOVEMENTSRESPONSE']._serialized_end=2186
-  _globals['_LISTLOWSTOCKREQUEST']._serialized_start=2188
-  _globals['_LISTLOWSTOCKREQUEST']._serialized_end=2248
-  _globals['_LISTLOWSTOCKRESPONSE']._serialized_start=2250
-  _globals['_LISTLOWSTOCKRESPONSE']._serialized_end=2344
-  _globals['_INVENTORYSERVICE']._serialized_start=2527
-  _globals['_INVENTORYSERVICE']._serialized_end=3615
+  _globals['_SETSTOCKREQUEST']._serialized_end=775
+  _globals['_SETSTOCKRESPONSE']._serialized_start=777
+  _globals['_SETSTOCKRESPONSE']._serialized_end=841
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_start=843
+  _globals['_ADJUSTSTOCKREQUEST']._serialized_end=943
+  _globals['_ADJUSTSTOCKRESPONSE']._serialized_start=945
+  _globals['_ADJUSTSTOCKRESPONSE']._serialized_end=1013
+  _globals['_RESERVATION']._serialized_start=1016
+  _globals['_RESERVATION']._serialized_end=1212
+  _globals['_RESERVEREQUEST']._serialized_start=1214
+  _globals['_RESERVEREQUEST']._serialized_end=1321
+  _globals['_RESERVERESPONSE']._serialized_start=1323
+  _globals['_RESERVERESPONSE']._serialized_end=1393
+  _globals['_COMMITRESERVATIONREQUEST']._serialized_start=1395
+  _globals['_COMMITRESERVATIONREQUEST']._serialized_end=1445
+  _globals['_COMMITRESERVATIONRESPONSE']._serialized_start=1447
+  _globals['_COMMITRESERVATIONRESPONSE']._serialized_end=1527
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=1529
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=1596
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=1598
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=1679
+  _globals['_EXTENDRESERVATIONREQUEST']._serialized_start=1681
+  _globals['_EXTENDRESERVATIONREQUEST']._serialized_end=1752
+  _globals['_EXTENDRESERVATIONRESPONSE']._serialized_start=1754
+  _globals['_EXTENDRESERVATIONRESPONSE']._serialized_end=1834
+  _globals['_MOVEMENT']._serialized_start=1837
+  _globals['_MOVEMENT']._serialized_end=2020
+  _globals['_LISTMOVEMENTSREQUEST']._serialized_start=2022
+  _globals['_LISTMOVEMENTSREQUEST']._serialized_end=2103
+  _globals['_LISTMOVEMENTSRESPONSE']._serialized_start=2105
+  _globals['_LISTMOVEMENTSRESPONSE']._serialized_end=2201
+  _globals['_LISTLOWSTOCKREQUEST']._serialized_start=2203
+  _globals['_LISTLOWSTOCKREQUEST']._serialized_end=2263
+  _globals['_LISTLOWSTOCKRESPONSE']._serialized_start=2265
+  _globals['_LISTLOWSTOCKRESPONSE']._serialized_end=2359
+  _globals['_INVENTORYSERVICE']._serialized_start=2542
+  _globals['_INVENTORYSERVICE']._serialized_end=3630
 # @@protoc_insertion_point(module_scope)

@@ -230,10 +230,15 @@ class SetStockRequest(_message.Message):
     ON_HAND_FIELD_NUMBER: _builtins.int
     LOW_STOCK_THRESHOLD_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     product_id: _builtins.int
     on_hand: _builtins.int
     low_stock_threshold: _builtins.int
     reason: _builtins.str
+    actor: _builtins.str
+    """A service setting stock for an admin (the catalog, for a product's stock) names them here;
+    the movement records them as its actor. Ignored when an admin calls.
+    """
     def __init__(
         self,
         *,
@@ -241,10 +246,11 @@ class SetStockRequest(_message.Message):
         on_hand: _builtins.int = ...,
         low_stock_threshold: _builtins.int | None = ...,
         reason: _builtins.str = ...,
+        actor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_low_stock_threshold", b"_low_stock_threshold", "low_stock_threshold", b"low_stock_threshold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_low_stock_threshold", b"_low_stock_threshold", "low_stock_threshold", b"low_stock_threshold", "on_hand", b"on_hand", "product_id", b"product_id", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_low_stock_threshold", b"_low_stock_threshold", "actor", b"actor", "low_stock_threshold", b"low_stock_threshold", "on_hand", b"on_hand", "product_id", b"product_id", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__low_stock_threshold: _TypeAlias = _typing.Literal["low_stock_threshold"]  # noqa: Y015
     _WhichOneofArgType__low_stock_threshold: _TypeAlias = _typing.Literal["_low_stock_threshold", b"_low_stock_threshold"]  # noqa: Y015

@@ -117,7 +117,7 @@ class InventoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetStock(self, request, context):
-        """Sets the on-hand quantity (admin).
+        """Sets the on-hand quantity (admin, or the catalog setting a product's stock for one).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -39,7 +39,7 @@ class InventoryServiceStub:
     BatchGetStock: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.BatchGetStockRequest, _inventory_pb2.BatchGetStockResponse]
     ListStock: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ListStockRequest, _inventory_pb2.ListStockResponse]
     SetStock: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.SetStockRequest, _inventory_pb2.SetStockResponse]
-    """Sets the on-hand quantity (admin)."""
+    """Sets the on-hand quantity (admin, or the catalog setting a product's stock for one)."""
     AdjustStock: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.AdjustStockRequest, _inventory_pb2.AdjustStockResponse]
     """Adds or takes away stock for every line at once, or for none. Idempotent per reference."""
     Reserve: _grpc.UnaryUnaryMultiCallable[_inventory_pb2.ReserveRequest, _inventory_pb2.ReserveResponse]
@@ -65,7 +65,7 @@ class InventoryServiceAsyncStub(InventoryServiceStub):
     BatchGetStock: _aio.UnaryUnaryMultiCallable[_inventory_pb2.BatchGetStockRequest, _inventory_pb2.BatchGetStockResponse]  # type: ignore[assignment]
     ListStock: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ListStockRequest, _inventory_pb2.ListStockResponse]  # type: ignore[assignment]
     SetStock: _aio.UnaryUnaryMultiCallable[_inventory_pb2.SetStockRequest, _inventory_pb2.SetStockResponse]  # type: ignore[assignment]
-    """Sets the on-hand quantity (admin)."""
+    """Sets the on-hand quantity (admin, or the catalog setting a product's stock for one)."""
     AdjustStock: _aio.UnaryUnaryMultiCallable[_inventory_pb2.AdjustStockRequest, _inventory_pb2.AdjustStockResponse]  # type: ignore[assignment]
     """Adds or takes away stock for every line at once, or for none. Idempotent per reference."""
     Reserve: _aio.UnaryUnaryMultiCallable[_inventory_pb2.ReserveRequest, _inventory_pb2.ReserveResponse]  # type: ignore[assignment]
@@ -112,7 +112,7 @@ class InventoryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inventory_pb2.SetStockRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inventory_pb2.SetStockResponse, _abc.Awaitable[_inventory_pb2.SetStockResponse]]:
-        """Sets the on-hand quantity (admin)."""
+        """Sets the on-hand quantity (admin, or the catalog setting a product's stock for one)."""
 
     @_abc_1.abstractmethod
     def AdjustStock(
