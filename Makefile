@@ -123,14 +123,16 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# buf breaking compares with the contracts as they are on $(BREAKING_AGAINST) (or origin/...), else as
-# they were a commit ago, exported with git archive so it works in worktrees and clones alike, offline.
+# buf breaking compares with the contracts as they are on $(BREAKING_AGAINST) (or origin/...), or, on
+# that branch itself or without it, as they were a commit ago (the first parent: main before a merge),
+# exported with git archive so it works in worktrees and clones alike, offline.
 # A clone with neither (a single-branch clone of depth 1) has nothing to compare with: it says so.
 lint-protos: setup
 	cd protos && node_modules/.bin/buf lint
 	@set -e; ref=$$(git rev-parse -q --verify "$(BREAKING_AGAINST)^{commit}" || \
-		git rev-parse -q --verify "origin/$(BREAKING_AGAINST)^{commit}" || \
-		git rev-parse -q --verify "HEAD~1^{commit}" || true); \
+		git rev-parse -q --verify "origin/$(BREAKING_AGAINST)^{commit}" || true); \
+	if [ -z "$$ref" ] || [ "$$ref" = "$$(git rev-parse HEAD)" ]; then \
+		ref=$$(git rev-parse -q --verify "HEAD~1^{commit}" || true); fi; \
 	if [ -z "$$ref" ]; then echo "buf breaking: no $(BREAKING_AGAINST) branch or previous commit here; skipped"; \
 	else tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; git archive "$$ref" protos | tar -x -C "$$tmp"; \
 		echo "buf breaking against $$(git rev-parse --short "$$ref") ($$(git name-rev --name-only "$$ref"))"; \
