@@ -22,8 +22,7 @@ from shop.reviews.v1 import reviews_pb2_grpc
 
 from . import metrics
 from .categories import CategoryChanges, CategoryStore
-from .domain import ImageSpec, Status, path_ids, slugify, valid_slug
-from .errors import CatalogError
+from .domain import CatalogError, ImageSpec, Status, path_ids, slugify, valid_slug
 from .search import Query, Sort, for_database
 from .signals import SignalsSync, Sources
 from .stock import Stock
