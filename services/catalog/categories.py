@@ -13,8 +13,7 @@ from services.kit import timestamps
 from services.kit.database import Database
 from services.kit.errors import DomainError
 
-from .domain import child_path, is_within
-from .errors import CatalogError
+from .domain import CatalogError, child_path, is_within
 from .tables import CategoryRow, ProductCategoryRow
 
 

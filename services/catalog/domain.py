@@ -8,8 +8,28 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.kit.errors import ErrorCode, Kind
+
 SLUG_MAX = 120
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+# The catalog's error codes (mapped to gRPC statuses once, in the kit).
+class CatalogError(ErrorCode):
+    PRODUCT_NOT_FOUND = Kind.NOT_FOUND, "product not found"
+    CATEGORY_NOT_FOUND = Kind.NOT_FOUND, "category not found"
+    UPLOAD_NOT_FOUND = Kind.NOT_FOUND, "upload not found"
+    SLUG_TAKEN = Kind.ALREADY_EXISTS, "slug is taken"
+    SKU_TAKEN = Kind.ALREADY_EXISTS, "SKU is taken"
+    CATEGORY_CYCLE = Kind.FAILED_PRECONDITION, "a category cannot move under itself or its descendants"
+    CATEGORY_HAS_CHILDREN = Kind.FAILED_PRECONDITION, "the category has subcategories"
+    INVALID_IMAGES = Kind.INVALID_ARGUMENT, "invalid images"
+    UNSUPPORTED_MEDIA = Kind.INVALID_ARGUMENT, "unsupported image type"
+    UPLOAD_TOO_LARGE = Kind.INVALID_ARGUMENT, "upload too large"
+    # A product's stock, set in inventory with the product (stock.py): inventory's answers.
+    STOCK_REFUSED = Kind.FAILED_PRECONDITION, "inventory refused the stock"
+    INVENTORY_UNAVAILABLE = Kind.UNAVAILABLE, "inventory service unavailable"
+    INVENTORY_TIMED_OUT = Kind.DEADLINE_EXCEEDED, "inventory service timed out"
 
 
 class Status(enum.StrEnum):

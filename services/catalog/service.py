@@ -15,6 +15,7 @@ from services.kit import completion, money, paging, principal, telemetry, timest
 from services.kit.config import ServiceSettings
 from services.kit.errors import DomainError, invalid
 from services.kit.server import Registration, Runtime
+from services.kit.text import bounded
 from shop.activity.v1 import activity_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2_grpc
@@ -22,8 +23,7 @@ from shop.reviews.v1 import reviews_pb2_grpc
 
 from . import metrics
 from .categories import CategoryChanges, CategoryStore
-from .domain import ImageSpec, Status, path_ids, slugify, valid_slug
-from .errors import CatalogError
+from .domain import CatalogError, ImageSpec, Status, path_ids, slugify, valid_slug
 from .search import Query, Sort, for_database
 from .signals import SignalsSync, Sources
 from .stock import Stock
@@ -111,11 +111,9 @@ def _visible() -> tuple[str, ...]:
 
 
 def _text(value: str, field: str, limit: int, *, required: bool = True) -> str:
-    text = value.strip()
+    text = bounded(value, field, limit)
     if required and not text:
         raise invalid(f"{field} must not be empty")
-    if len(text) > limit:
-        raise invalid(f"{field} must be at most {limit} characters")
     return text
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -65,48 +65,40 @@ class SignalsSync:
         popularity = await self._popularity()
         changed = 0
         after = 0
-        while True:
-            async with self._db.read() as session:
-                rows = (
-                    await session.execute(
-                        sa.select(
-                            ProductRow.id,
-                            ProductRow.in_stock,
-                            ProductRow.rating_average,
-                            ProductRow.rating_count,
-                            ProductRow.popularity,
-                        )
-                        .where(ProductRow.deleted_at.is_(None), ProductRow.id > after)
-                        .order_by(ProductRow.id)
-                        .limit(BATCH)
-                    )
-                ).all()
-            if not rows:
-                return changed
+        while rows := await self._batch_after(after):
             after = rows[-1].id
             ids = [r.id for r in rows]
-            stock = await self._stock(ids)
-            ratings = await self._ratings(ids)
-            updates = []
-            for row in rows:
-                values: dict[str, object] = {}
-                if stock is not None and stock.get(row.id, False) != row.in_stock:
-                    values["in_stock"] = stock.get(row.id, False)
-                if ratings is not None:
-                    average, count = ratings.get(row.id, (0.0, 0))
-                    if (average, count) != (row.rating_average, row.rating_count):
-                        values.update(rating_average=average, rating_count=count)
-                if popularity is not None and popularity.get(row.id, 0) != row.popularity:
-                    values["popularity"] = popularity.get(row.id, 0)
-                if values:
-                    updates.append((row.id, values))
-            if updates:
-                async with self._db.write() as session:
-                    for product_id, values in updates:
-                        await session.execute(
-                            sa.update(ProductRow).where(ProductRow.id == product_id).values(**values)
-                        )
-                changed += len(updates)
+            updates = _changes(rows, await self._stock(ids), await self._ratings(ids), popularity)
+            await self._write(updates)
+            changed += len(updates)
+        return changed
+
+    async def _batch_after(self, after: int) -> Sequence[sa.Row[int, bool, float, int, int]]:
+        """The next live products (by id) after `after`, with their stored signals."""
+        async with self._db.read() as session:
+            return (
+                await session.execute(
+                    sa.select(
+                        ProductRow.id,
+                        ProductRow.in_stock,
+                        ProductRow.rating_average,
+                        ProductRow.rating_count,
+                        ProductRow.popularity,
+                    )
+                    .where(ProductRow.deleted_at.is_(None), ProductRow.id > after)
+                    .order_by(ProductRow.id)
+                    .limit(BATCH)
+                )
+            ).all()
+
+    async def _write(self, updates: list[tuple[int, dict[str, object]]]) -> None:
+        if not updates:
+            return
+        async with self._db.write() as session:
+            for product_id, values in updates:
+                await session.execute(
+                    sa.update(ProductRow).where(ProductRow.id == product_id).values(**values)
+                )
 
     async def _stock(self, ids: list[int]) -> dict[int, bool] | None:
         try:
@@ -146,3 +138,27 @@ class SignalsSync:
             log.warning("popularity unavailable for signals: %s", exc.code())
             return None
         return counts
+
+
+def _changes(
+    rows: Sequence[sa.Row[int, bool, float, int, int]],
+    stock: dict[int, bool] | None,
+    ratings: dict[int, tuple[float, int]] | None,
+    popularity: dict[int, int] | None,
+) -> list[tuple[int, dict[str, object]]]:
+    """(product id, new values) for each row whose signals differ; a source that was down (None)
+    leaves its signal as it was."""
+    updates = []
+    for row in rows:
+        values: dict[str, object] = {}
+        if stock is not None and stock.get(row.id, False) != row.in_stock:
+            values["in_stock"] = stock.get(row.id, False)
+        if ratings is not None:
+            average, count = ratings.get(row.id, (0.0, 0))
+            if (average, count) != (row.rating_average, row.rating_count):
+                values.update(rating_average=average, rating_count=count)
+        if popularity is not None and popularity.get(row.id, 0) != row.popularity:
+            values["popularity"] = popularity.get(row.id, 0)
+        if values:
+            updates.append((row.id, values))
+    return updates

@@ -16,7 +16,7 @@ from services.kit.clients import Metadata, answered, once_more_if_unknown
 from services.kit.errors import CommonError, DomainError, invalid
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
-from .errors import CatalogError
+from .domain import CatalogError
 
 # The movement's reason, as when the gateway set stock itself.
 REASON = "set through the API"

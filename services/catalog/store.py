@@ -15,8 +15,7 @@ from services.kit import timestamps
 from services.kit.database import Database
 from services.kit.errors import DomainError
 
-from .domain import ImageSpec, Status, primary_index
-from .errors import CatalogError
+from .domain import CatalogError, ImageSpec, Status, primary_index
 from .search import Document, Query, Result, SearchBackend
 from .tables import CategoryRow, ImageRow, ProductCategoryRow, ProductRow, ProductSlugRow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.kit.errors import DomainError
 
-from .errors import CatalogError
+from .domain import CatalogError
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.kit.errors import ErrorCode, Kind, invalid
+from services.kit.text import bounded
 
 MAX_LINES = 100
 # Far above any real stock count, far below int64 overflow after adding a few deltas.
@@ -79,11 +80,9 @@ def lines(raw: Iterable[tuple[int, int]], *, signed: bool) -> list[Line]:
 
 
 def text(value: str, field: str, limit: int, *, required: bool = False) -> str:
-    value = value.strip()
+    value = bounded(value, field, limit)
     if required and not value:
         raise invalid(f"{field} is required")
-    if len(value) > limit:
-        raise invalid(f"{field} must be at most {limit} characters")
     return value
 
 

@@ -255,6 +255,12 @@ def _start_recovery(runtime: Runtime, recovery: Recovery, settings: Settings) ->
 
 
 async def build(runtime: Runtime) -> Sequence[Registration]:
+    return await build_with(runtime, Downstream)
+
+
+async def build_with(runtime: Runtime, downstream_type: type[Downstream]) -> Sequence[Registration]:
+    """The service calling the others through `downstream_type` (a test's Downstream whose calls
+    fail at a chosen point stands for a process killed there)."""
     settings = runtime.settings_as(Settings)
     if settings.recovery_after_seconds < FLOW_BUDGET_SECONDS:
         log.warning(
@@ -265,7 +271,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
     runtime.background(telemetry.refreshing(metrics.refresher(db)), "orders-metrics")
     store = OrdersStore(db)
     channels = runtime.channels
-    downstream = Downstream(
+    downstream = downstream_type(
         cart=channels.stub(cart_pb2_grpc.CartServiceStub, "cart"),
         catalog=channels.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog"),
         inventory=channels.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),

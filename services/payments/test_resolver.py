@@ -5,7 +5,6 @@ instances one after the other as two processes would be."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import uuid4
@@ -20,6 +19,7 @@ from services.payments.service import build_with
 from shop.common.v1 import common_pb2
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.tokens import TokenFactory, bearer
 
@@ -118,13 +118,6 @@ async def _payments(stub: Stub, svc: Meta, reference: str) -> list[payments_pb2.
     return list(reply.payments)
 
 
-async def _until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
 async def _charge_that_dies(
     launch: Launch, svc: Meta, provider: StallingProvider, stall: str
 ) -> tuple[str, str]:
@@ -153,7 +146,7 @@ async def test_a_charge_captured_at_the_provider_is_recorded_as_captured(launch:
         (payment,) = await _payments(stub, svc, reference)
         return payment.status == payments_pb2.PAYMENT_STATUS_CAPTURED
 
-    await _until(captured)
+    await eventually(captured)
     (payment,) = await _payments(stub, svc, reference)
     assert [e.type for e in payment.events] == ["authorized", "captured"]
     assert payment.card_last4 == "4242"
@@ -172,7 +165,7 @@ async def test_a_charge_only_authorized_at_the_provider_is_voided(launch: Launch
         (payment,) = await _payments(stub, svc, reference)
         return payment.status == payments_pb2.PAYMENT_STATUS_FAILED
 
-    await _until(failed)
+    await eventually(failed)
     (payment,) = await _payments(stub, svc, reference)
     assert [e.type for e in payment.events] == ["authorized", "voided"]
     record = await provider.find(payment.id)
@@ -189,7 +182,7 @@ async def test_a_charge_the_provider_never_saw_fails_and_frees_its_key(launch: L
         (payment,) = await _payments(stub, svc, reference)
         return payment.status == payments_pb2.PAYMENT_STATUS_FAILED
 
-    await _until(failed)
+    await eventually(failed)
     retried = await stub.Charge(_charge(reference, key), metadata=svc)
     assert retried.payment.status == payments_pb2.PAYMENT_STATUS_CAPTURED
     statuses = sorted(p.status for p in await _payments(stub, svc, reference))
@@ -218,7 +211,7 @@ async def test_a_refund_left_unfinished_is_settled_by_the_providers_refunded_tot
         (payment,) = await _payments(stub, svc, reference)
         return payment.events[-1].type == ("refunded" if refunded_at_provider else "refund_failed")
 
-    await _until(resolved)
+    await eventually(resolved)
     (payment,) = await _payments(stub, svc, reference)
     expected = (
         (payments_pb2.PAYMENT_STATUS_REFUNDED, 1999)

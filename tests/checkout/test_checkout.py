@@ -13,7 +13,7 @@ from uuid import uuid4
 import pytest
 
 from gateway.conftest import Api, Reply
-from services.orders import checkout as checkout_module
+from services.orders.downstream import Downstream
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.payments.v1 import payments_pb2, payments_pb2_grpc
@@ -245,17 +245,38 @@ class Crash(Exception):
     """Stands for the process dying at that point: nothing after it runs, nothing is undone."""
 
 
+Charge = Callable[[payments_pb2.ChargeRequest], Awaitable[payments_pb2.Payment]]
+# What orders' charge step does instead, given the real charge: it may call it, then crash.
+ChargeStep = Callable[[Charge, payments_pb2.ChargeRequest], Awaitable[payments_pb2.Payment]]
+CrashingOrders = Callable[[ChargeStep], Awaitable[Platform]]
+
+
 @pytest.fixture
-async def crashing_orders(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Platform]:
-    """Orders restarted with short holds; the test patches the charge step to crash. Afterwards
-    orders runs again as the rest of the suite expects."""
-    await restart(
-        platform, "orders", checkout_hold_seconds=1, payment_hold_seconds=1, recovery_interval_seconds=0
-    )
+async def crashing_orders(platform: Platform) -> AsyncIterator[CrashingOrders]:
+    """Restarts orders with short holds, calling payments through a Downstream whose charge runs
+    the test's step (which crashes at its chosen point). Afterwards orders runs again as the rest
+    of the suite expects."""
+    from services.kit.server import start
+    from services.orders import service as orders_service
+
+    async def start_with(step: ChargeStep) -> Platform:
+        class Crashing(Downstream):
+            async def charge(self, request: payments_pb2.ChargeRequest) -> payments_pb2.Payment:
+                return await step(super().charge, request)
+
+        await platform.stop("orders")
+        settings = platform.settings(
+            "orders", checkout_hold_seconds=1, payment_hold_seconds=1, recovery_interval_seconds=0
+        )
+        platform.running["orders"] = await start(
+            settings, lambda runtime: orders_service.build_with(runtime, Crashing)
+        )
+        await asyncio.wait_for(platform.channel("orders").channel_ready(), timeout=10)
+        return platform
+
     try:
-        yield platform
+        yield start_with
     finally:
-        monkeypatch.undo()
         await restart(platform, "orders")
 
 
@@ -277,17 +298,15 @@ async def _latest_order_id(http: Api, token: str) -> int:
 
 
 async def test_killed_before_the_charge_the_order_is_rolled_back_and_the_stock_freed(
-    http: Api, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+    http: Api, people: Tokens, crashing_orders: CrashingOrders
 ) -> None:
-    platform = crashing_orders
+    async def crash(charge: Charge, request: payments_pb2.ChargeRequest) -> payments_pb2.Payment:
+        raise Crash("killed between reserve and charge")
+
+    platform = await crashing_orders(crash)
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
     await _fill(http, token, product_id, 2)
-
-    async def crash(self: Any, order: Any, method: Any) -> Any:
-        raise Crash("killed between reserve and charge")
-
-    monkeypatch.setattr(checkout_module.Checkout, "_charge", crash)
     reply = await http.post("/orders/", token=token)
     assert reply.status == 500, reply
     order_id = await _latest_order_id(http, token)
@@ -300,7 +319,6 @@ async def test_killed_before_the_charge_the_order_is_rolled_back_and_the_stock_f
 
     await _until(freed)
 
-    monkeypatch.undo()
     await _restart_with_recovery(platform)
 
     async def settled() -> bool:
@@ -316,25 +334,21 @@ async def test_killed_before_the_charge_the_order_is_rolled_back_and_the_stock_f
 
 
 async def test_killed_after_the_charge_the_order_is_completed(
-    http: Api, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+    http: Api, people: Tokens, crashing_orders: CrashingOrders
 ) -> None:
-    platform = crashing_orders
+    async def charge_then_crash(charge: Charge, request: payments_pb2.ChargeRequest) -> payments_pb2.Payment:
+        await charge(request)
+        raise Crash("killed between charge and commit")
+
+    platform = await crashing_orders(charge_then_crash)
     product_id = await _product(http, people, stock=5)
     _, token = people.customer()
     await _fill(http, token, product_id, 2)
-    charge = checkout_module.Checkout._charge
-
-    async def charge_then_crash(self: Any, order: Any, method: Any) -> Any:
-        await charge(self, order, method)
-        raise Crash("killed between charge and commit")
-
-    monkeypatch.setattr(checkout_module.Checkout, "_charge", charge_then_crash)
     reply = await http.post("/orders/", token=token)
     assert reply.status == 500, reply
     order_id = await _latest_order_id(http, token)
     await platform.stop("orders")
 
-    monkeypatch.undo()
     await _restart_with_recovery(platform)
 
     async def settled() -> bool:
@@ -451,22 +465,23 @@ async def test_a_charge_whose_answer_is_lost_is_refunded_by_recovery(
 
 
 async def test_a_checkout_cancelled_and_then_killed_after_the_charge_is_refunded(
-    http: Api, people: Tokens, crashing_orders: Platform, monkeypatch: pytest.MonkeyPatch
+    http: Api, people: Tokens, crashing_orders: CrashingOrders
 ) -> None:
-    platform = crashing_orders
-    product_id = await _product(http, people, stock=5)
     _, token = people.customer()
-    await _fill(http, token, product_id, 2)
-    charge = checkout_module.Checkout._charge
     cancelled: list[int] = []
 
-    async def cancelled_meanwhile_then_crash(self: Any, order: Any, method: Any) -> Any:
-        await charge(self, order, method)
-        reply = await http.post(f"/orders/{order.id}/cancel", token=token)
+    async def cancelled_meanwhile_then_crash(
+        charge: Charge, request: payments_pb2.ChargeRequest
+    ) -> payments_pb2.Payment:
+        await charge(request)
+        order_id = request.order_reference.removeprefix("order:")
+        reply = await http.post(f"/orders/{order_id}/cancel", token=token)
         cancelled.append(reply.status)
         raise Crash("killed after the charge, before it saw the cancel")
 
-    monkeypatch.setattr(checkout_module.Checkout, "_charge", cancelled_meanwhile_then_crash)
+    platform = await crashing_orders(cancelled_meanwhile_then_crash)
+    product_id = await _product(http, people, stock=5)
+    await _fill(http, token, product_id, 2)
     reply = await http.post("/orders/", token=token)
     assert reply.status == 500, reply
     assert cancelled == [200]
@@ -474,7 +489,6 @@ async def test_a_checkout_cancelled_and_then_killed_after_the_charge_is_refunded
     assert len(_captured(await _payments(platform, people, order_id))) == 1
     await platform.stop("orders")
 
-    monkeypatch.undo()
     await _restart_with_recovery(platform)
 
     async def refunded() -> bool:

@@ -31,11 +31,12 @@ from services.kit import timestamps
 from services.kit.database import Database
 from services.kit.lease import Lease, LeaseLost, exclusive
 from services.payments.providers import ProviderResult
-from services.payments.test_resolver import Launch, StallingProvider, _charge, _payments, _until, launch, svc
+from services.payments.test_resolver import Launch, StallingProvider, _charge, _payments, launch, svc
 from services.shipping.service import MIGRATIONS as SHIPPING_MIGRATIONS
 from services.shipping.store import OrderUpdateRow, ShippingStore
 from shop.activity.v1 import activity_pb2
 from shop.payments.v1 import payments_pb2
+from tests.support.polling import eventually
 from tests.support.run import redis_prefix
 
 __all__ = ["launch", "svc"]  # fixtures shared with the resolver's own tests
@@ -114,7 +115,7 @@ async def _until_true(check: object, seconds: float = 5.0) -> None:
     async def ok() -> bool:
         return bool(check())  # type: ignore[operator]
 
-    await _until(ok, seconds)
+    await eventually(ok, within=seconds)
 
 
 # --- inventory: the reservation sweeper ----------------------------------------------------------
@@ -198,7 +199,7 @@ async def test_two_resolvers_void_each_abandoned_charge_once(
             p.status == payments_pb2.PAYMENT_STATUS_FAILED for p in found
         )
 
-    await _until(all_failed, 30)
+    await eventually(all_failed, within=30)
     await asyncio.sleep(0.3)  # a few more passes of both: nothing is voided again
     payments = [p for ref in references for p in await _payments(second, svc, ref)]
     assert {p.id: provider.voids[p.id] for p in payments} == {p.id: 1 for p in payments}
@@ -233,7 +234,7 @@ async def test_two_consumers_store_each_stream_entry_once(database_url: str, red
         async def stored() -> bool:
             return sum(c.committed for c in consumers) >= 120
 
-        await _until(stored, 20)
+        await eventually(stored, within=20)
         await asyncio.sleep(0.2)
         rows = await stores[1].user_events(user, [], 500, None)
         assert sorted(row.product_id for row in rows) == list(range(1, 121))
