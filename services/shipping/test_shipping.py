@@ -566,10 +566,15 @@ def _soon(minutes: int) -> str:
 
 
 def _webhook(
-    carrier: str, body: dict[str, Any], signature: str | None = None, *, seconds_ago: int = 0
+    carrier: str,
+    body: dict[str, Any],
+    signature: str | None = None,
+    *,
+    seconds_ago: int = 0,
+    when: str | None = None,
 ) -> S.HandleCarrierWebhookRequest:
     payload = json.dumps(body).encode()
-    when = stamp(seconds_ago)
+    when = stamp(seconds_ago) if when is None else when
     return S.HandleCarrierWebhookRequest(
         carrier=carrier,
         payload=payload,
@@ -589,11 +594,13 @@ async def test_signed_carrier_webhooks_advance_the_timeline(shop: Shop) -> None:
         "message": "Arrived at hub",
         "occurred_at": _soon(1).replace("+00:00", "Z"),
     }
-    reply = await shop.shipping.HandleCarrierWebhook(_webhook("ups", body))
+    first = _webhook("ups", body)
+    reply = await shop.shipping.HandleCarrierWebhook(first)
     assert reply.shipment.status == S.SHIPMENT_STATUS_IN_TRANSIT
     assert reply.shipment.events[-1].location == "Louisville, KY"
-    # A webhook the carrier sends again (signed anew) changes nothing.
-    again = await shop.shipping.HandleCarrierWebhook(_webhook("UPS", body, seconds_ago=1))
+    # A webhook the carrier sends again (signed anew, at another second) changes nothing.
+    resent = _webhook("UPS", body, when=str(int(first.timestamp) - 1))
+    again = await shop.shipping.HandleCarrierWebhook(resent)
     assert len(again.shipment.events) == len(reply.shipment.events)
     await shop.wait_for_order(order.id, orders_pb2.ORDER_STATUS_SHIPPED)
 
