@@ -152,7 +152,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     # Complexity 12, on purpose: the one place every servicer's failures become statuses, one
     # `except` a kind of failure; split up, the order the handlers must be tried in would be lost.
-    async def _serve(
+    async def _serve(  # noqa: C901
         self,
         method: str,
         inner: Handler,
