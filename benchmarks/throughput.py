@@ -45,7 +45,7 @@ from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.support.tokens import TokenFactory, bearer
 
 SERVICES = "auth,catalog,cart,inventory,orders,payments,shipping,profile,reviews"
-FLOOR = ROOT.parent.parent / "shared" / "floor" / "run.sh"
+FLOOR = ROOT.parent / "shared" / "floor" / "run.sh"
 
 
 def pids_of(data_dir: Path) -> dict[str, int]:
