@@ -16,9 +16,22 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from deploy.local.keys import KeyFiles, ensure_keys
+from tests.support.hangs import reported_if_hung
 from tests.support.harness import Platform
 from tests.support.run import RUN_ID, redis_prefix
 from tests.support.tokens import TokenFactory
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """A test still running 30 s before its timeout prints where its tasks wait."""
+    marker = item.get_closest_marker("timeout")
+    configured = item.config.getoption("timeout", None) or item.config.getini("timeout") or 0
+    timeout = float(marker.args[0]) if marker and marker.args else float(configured)
+    if timeout <= 30:
+        return (yield)
+    with reported_if_hung(timeout - 30):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

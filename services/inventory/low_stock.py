@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from services.kit.server import cancel_and_wait
+from services.kit.tasks import cancel_and_wait
 
 from .metrics import LOW_STOCK_PRODUCTS
 from .store import InventoryStore

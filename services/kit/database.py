@@ -162,7 +162,7 @@ class Database:
             self._write_turn.release()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self._statements.connect() as conn:  # no BEGIN/ROLLBACK around the probe
             await conn.execute(text("SELECT 1"))
 
     async def migrate(self, service_name: str, versions_dir: Path) -> None:

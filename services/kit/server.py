@@ -10,7 +10,6 @@ in-flight RPCs, and work they started with `completion.to_completion`, get `drai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -36,6 +35,7 @@ from services.kit.interceptors import ServiceInterceptor
 from services.kit.lease import Lease
 from services.kit.principal import TokenVerifier
 from services.kit.revocation import RevocationList, TokenChecker
+from services.kit.tasks import cancel_and_wait
 
 log = logging.getLogger("shop.server")
 
@@ -50,15 +50,6 @@ class Registration:
     servicer: Any
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     full_name: str
-
-
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancels a background task and waits until it has finished unwinding."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 @dataclass
