@@ -133,6 +133,11 @@ class ServiceSettings(CommonSettings):
     # May hold "{service}", replaced by the service name, so one URL can give each service its
     # own database. Unset: a SQLite file per service under the data folder.
     database_url: str | None = None
+    # Connections this process may hold to a PostgreSQL database: the pool kept open, and how
+    # many more it may open under load. Size them so every replica of every service fits the
+    # server's max_connections (the Helm chart refuses a release that does not).
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_max_overflow: int = Field(default=20, ge=0, le=1000)
     redis_url: str | None = None
     # Prefix of every Redis key, so several platforms (or test runs) can share one server.
     redis_prefix: str = "shop:"

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,18 @@ _AUTOCOMMIT = "shop_autocommit"
 SQLITE_BUSY_SECONDS = 30
 
 
-def _create_engine(url: str) -> AsyncEngine:
-    engine = _connect(url)
+@dataclass(frozen=True)
+class Pool:
+    """Connections one process may hold to a server database (SQLite files have no pool):
+    `size` kept open, up to `overflow` more opened under load and closed when returned. Every
+    replica of every service at its full pool must fit the server's max_connections."""
+
+    size: int = 10
+    overflow: int = 20
+
+
+def _create_engine(url: str, pool: Pool) -> AsyncEngine:
+    engine = _connect(url, pool)
     telemetry.trace_engine(engine.sync_engine)
     return engine
 
@@ -55,7 +66,7 @@ def unavailable(exc: DBAPIError) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
-def _connect(url: str) -> AsyncEngine:
+def _connect(url: str, pool: Pool) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # No ping before each checkout (a round trip per query). A connection the server dropped
@@ -63,7 +74,7 @@ def _connect(url: str) -> AsyncEngine:
         # kit clients retry for reads); SQLAlchemy then discards every pooled connection older
         # than that failure. Recycling bounds the age
         # of a connection that idle-timeouts along the way could cut silently.
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+        return create_async_engine(url, pool_size=pool.size, max_overflow=pool.overflow, pool_recycle=1800)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
@@ -90,9 +101,9 @@ def _connect(url: str) -> AsyncEngine:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: Pool = Pool()) -> None:
         self.url = url
-        self.engine = _create_engine(url)
+        self.engine = _create_engine(url, pool)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Single-statement reads need no transaction: PostgreSQL skips BEGIN and ROLLBACK (two round

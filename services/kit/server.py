@@ -29,7 +29,7 @@ from services.kit import completion, logs, setting_names, telemetry
 from services.kit import redis as kit_redis
 from services.kit.clients import Channels, ServiceToken, service_token_issuer
 from services.kit.config import ConfigError, ServiceSettings, load
-from services.kit.database import Database
+from services.kit.database import Database, Pool
 from services.kit.database_url import safe
 from services.kit.interceptors import ServiceInterceptor
 from services.kit.lease import Lease
@@ -72,7 +72,8 @@ class Runtime:
         if self._db is None:
             url = self.settings.resolved_database_url()
             try:
-                db = Database(url)  # makes a SQLite file's folder
+                pool = Pool(self.settings.database_pool_size, self.settings.database_max_overflow)
+                db = Database(url, pool)  # makes a SQLite file's folder
                 self.stack.push_async_callback(db.close)
                 await db.ping()
             except (OSError, DBAPIError) as exc:

@@ -480,3 +480,44 @@ def test_secrets_outlive_an_uninstall(rendered: dict[str, Rendered]) -> None:
     for name in ("secrets", "connections"):
         secret = rendered["kind"].get("Secret", f"{RELEASE}-shop-{name}")
         assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def _sql_processes(r: Rendered) -> dict[str, tuple[int, int]]:
+    """SQL service -> (most replicas it may run, connections each replica may open)."""
+    most = {
+        h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+        for h in r.of_kind("HorizontalPodAutoscaler")
+    }
+    found = {}
+    for service in sql_services():
+        deployment = r.deployment(service)
+        env = {
+            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        per_process = int(env["SHOP_DATABASE_POOL_SIZE"]) + int(env["SHOP_DATABASE_MAX_OVERFLOW"])
+        name = deployment["metadata"]["name"]
+        found[service] = (most.get(name, deployment["spec"].get("replicas", 1)), per_process)
+    return found
+
+
+def test_every_replica_at_its_full_pool_fits_the_servers_connections(
+    rendered: dict[str, Rendered], key_args: list[str]
+) -> None:
+    for profile, r in rendered.items():
+        processes = _sql_processes(r)
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        for name in PROFILES[profile]:
+            values["database"].update(yaml.safe_load((CHART / name).read_text()).get("database", {}))
+        most = sum(replicas * per_process for replicas, per_process in processes.values()) + 1
+        assert most <= values["database"]["maxConnections"] - 3, profile
+    bundled = rendered["kind"].get("StatefulSet", f"{RELEASE}-shop-postgresql")
+    assert bundled["spec"]["template"]["spec"]["containers"][0]["args"] == ["-c", "max_connections=100"]
+
+    message = refusal("default", [*key_args, "--set", "components.catalog.replicas=4"])
+    assert "could open 105" in message
+    assert "catalog 4" in message
+    assert "database.maxConnections 100" in message
+    render(
+        "default",
+        [*key_args, "--set", "components.catalog.replicas=4", "--set", "database.maxConnections=108"],
+    )

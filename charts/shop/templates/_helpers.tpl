@@ -79,4 +79,28 @@ seccompProfile:
       name: {{ include "shop.connectionsName" . }}
       key: database-url
 {{- end }}
+- {name: SHOP_DATABASE_POOL_SIZE, value: {{ .Values.database.poolSize | quote }}}
+- {name: SHOP_DATABASE_MAX_OVERFLOW, value: {{ .Values.database.maxOverflow | quote }}}
+{{- end -}}
+
+{{/* Refuses a release whose SQL services could open more connections than the server takes. */}}
+{{- define "shop.checkConnectionBudget" -}}
+{{- $db := .Values.database }}
+{{- $perProcess := add $db.poolSize $db.maxOverflow }}
+{{- $total := 1 }}
+{{- $parts := list }}
+{{- range $name, $c := .Values.components }}
+{{- if and (ne $c.enabled false) $c.database }}
+{{- $replicas := int ($c.replicas | default 1) }}
+{{- if dig "autoscaling" "enabled" false $c }}
+{{- $replicas = int ($c.autoscaling.maxReplicas | default 5) }}
+{{- end }}
+{{- $total = add $total (mul $replicas $perProcess) }}
+{{- $parts = append $parts (printf "%s %d" $name $replicas) }}
+{{- end }}
+{{- end }}
+{{- $room := sub (int $db.maxConnections) 3 }}
+{{- if gt (int $total) (int $room) }}
+{{- fail (printf "database connections: the SQL services could open %d (replicas: %s; each process database.poolSize %d + database.maxOverflow %d; 1 for the migration Job), more than database.maxConnections %d less 3 for superusers. Lower the pool, lower the replicas, or raise the server's max_connections and database.maxConnections" (int $total) (join ", " $parts) (int $db.poolSize) (int $db.maxOverflow) (int $db.maxConnections)) }}
+{{- end }}
 {{- end -}}
