@@ -14,7 +14,7 @@ RUN_ARGS ?=
 BREAKING_AGAINST ?= main
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean frontend frontend-api browser screenshots
+.PHONY: help setup pth promtool run test lint lint-protos protos dashboards lock clean frontend frontend-api browser screenshots load-profile
 
 help:
 	@echo "make setup        create .venv and install the pinned tools (fast when nothing changed)"
@@ -27,6 +27,7 @@ help:
 	@echo "make frontend     build the shop's web pages (frontend/dist; make run and make test do it)"
 	@echo "make frontend-api regenerate frontend/src/api/schema.ts from the gateway's OpenAPI"
 	@echo "make screenshots  refresh docs/screenshots/ (the README's pictures) from the browser tests"
+	@echo "make load-profile locust shoppers and the floor against a running platform (LOAD_ARGS='--users 16')"
 	@echo "make lock         refresh constraints.txt from a fresh install of requirements-dev.txt"
 	@echo "make clean        remove .venv, protos/node_modules and caches (keeps data/)"
 
@@ -109,6 +110,19 @@ frontend-api: setup
 screenshots: setup frontend
 	SHOP_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(VENV_PY) -m pytest -q tests/frontend -k "real_browser"
 
+# The load profile: locust in a virtualenv of its own (requirements-load.txt), against the platform
+# `make run` started in another terminal, with the floor kit's rows from the same run.
+LOAD_VENV := .venv-load
+LOAD_ARGS ?=
+
+$(LOAD_VENV)/.requirements-installed: requirements-load.txt
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --disable-pip-version-check -r requirements-load.txt
+	@touch $@
+
+load-profile: setup $(LOAD_VENV)/.requirements-installed
+	$(VENV_PY) -m benchmarks.load_profile --locust $(LOAD_VENV)/bin/locust $(LOAD_ARGS)
+
 # --- everyday ----------------------------------------------------------------------------------
 
 # A new data folder opens with a demo catalog; SHOP_DEMO_CATALOG=off make run starts it empty.
@@ -156,5 +170,5 @@ lock:
 	@echo "constraints.txt refreshed; run 'make setup' to install it"
 
 clean:
-	rm -rf $(VENV) protos/node_modules frontend/node_modules frontend/dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOAD_VENV) protos/node_modules frontend/node_modules frontend/dist .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
