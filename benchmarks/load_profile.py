@@ -35,9 +35,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks.platform import ROOT
+from benchmarks.platform import FLOOR, ROOT, run_floor
 
-FLOOR = ROOT.parent / "shared" / "floor" / "run.sh"
 LOCUSTFILE = ROOT / "tests" / "load" / "locustfile.py"
 LOCUST = ROOT / ".venv-load" / "bin" / "locust"
 ORDER = ["browse", "search", "product", "reviews", "cart add", "checkout"]
@@ -50,17 +49,14 @@ def _get(url: str) -> Any:
 
 def floor_rows(host: str, product: int) -> list[dict[str, Any]]:
     """The floor kit's table, parsed: one row per URL it measured (floor and platform alike)."""
-    if not FLOOR.exists():
-        print(f"floor: {FLOOR} not found, skipped")
-        return []
     urls = [
         f"product={host}/api/products/{product}",
         f"listing={host}/api/catalog/products/?page_size=24",
     ]
-    env = {**os.environ, "FLOOR_REDIS_URL": os.environ.get("FLOOR_REDIS_URL", "redis://127.0.0.1:6379/12")}
-    done = subprocess.run(
-        ["bash", str(FLOOR), *urls], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
+    done = run_floor(urls, timeout=900)
+    if done is None:
+        print(f"floor: {FLOOR} not found, skipped")
+        return []
     print(done.stdout)
     if done.returncode:
         print(f"floor run failed ({done.returncode}): {done.stderr[-800:]}")

@@ -1,4 +1,5 @@
-"""What the benchmarks share: a platform started by the real launcher on a port offset, and percentiles."""
+"""What the benchmarks share: a platform started by the real launcher on a port offset, the floor
+kit run beside it, and percentiles."""
 
 from __future__ import annotations
 
@@ -9,12 +10,30 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 from deploy.local.supervisor import state_file
 
 ROOT = Path(__file__).resolve().parent.parent
+FLOOR = ROOT.parent / "shared" / "floor" / "run.sh"
+
+
+def run_floor(
+    urls: Sequence[str], timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str] | None:
+    """../shared/floor/run.sh on `urls` (name=url), its floor servers on a Redis database of their
+    own unless FLOOR_REDIS_URL says otherwise; None when the kit is not beside this checkout."""
+    if not FLOOR.exists():
+        return None
+    floor_env = {
+        **os.environ,
+        "FLOOR_REDIS_URL": os.environ.get("FLOOR_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        ["bash", str(FLOOR), *urls], cwd=ROOT, env=floor_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

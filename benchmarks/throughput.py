@@ -25,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ import asyncpg
 import grpc
 
 from benchmarks.checkout import Client, customers, product, settled_stock
-from benchmarks.platform import ROOT, launcher, percentile
+from benchmarks.platform import FLOOR, launcher, percentile, run_floor
 from benchmarks.procstat import per_request_ms, snapshot
 from deploy.local.keys import ensure_keys
 from deploy.local.ports import port_table
@@ -45,7 +44,6 @@ from shop.payments.v1 import payments_pb2, payments_pb2_grpc
 from tests.support.tokens import TokenFactory, bearer
 
 SERVICES = "auth,catalog,cart,inventory,orders,payments,shipping,profile,reviews"
-FLOOR = ROOT.parent / "shared" / "floor" / "run.sh"
 
 
 def pids_of(data_dir: Path) -> dict[str, int]:
@@ -99,20 +97,16 @@ async def double_charges(offset: int, tokens: TokenFactory, orders: list[int]) -
 
 
 def floor_rows(base: str, token: str, product_id: int) -> None:
-    if not FLOOR.exists():
-        print(f"  floor: {FLOOR} not found, skipped")
-        return
     env = {
-        **os.environ,
         "HDR": f"Authorization: Bearer {token}",
         "FLOOR_HTTP_PORT": os.environ.get("FLOOR_HTTP_PORT", "8271"),
         "FLOOR_GRPC_PORT": os.environ.get("FLOOR_GRPC_PORT", "50271"),
-        "FLOOR_REDIS_URL": os.environ.get("FLOOR_REDIS_URL", "redis://127.0.0.1:6379/12"),
     }
     urls = [f"product={base}/products/{product_id}", f"cart_read={base}/cart/"]
-    done = subprocess.run(
-        ["bash", str(FLOOR), *urls], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
+    done = run_floor(urls, timeout=600, env=env)
+    if done is None:
+        print(f"  floor: {FLOOR} not found, skipped")
+        return
     print("  floor (../shared/floor/run.sh, same run):")
     for line in done.stdout.splitlines():
         print(f"    {line}")

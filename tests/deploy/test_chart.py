@@ -491,9 +491,7 @@ def _sql_processes(r: Rendered) -> dict[str, tuple[int, int]]:
     found = {}
     for service in sql_services():
         deployment = r.deployment(service)
-        env = {
-            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        }
+        env = _env(deployment["spec"]["template"]["spec"]["containers"][0])
         per_process = int(env["SHOP_DATABASE_POOL_SIZE"]) + int(env["SHOP_DATABASE_MAX_OVERFLOW"])
         name = deployment["metadata"]["name"]
         found[service] = (most.get(name, deployment["spec"].get("replicas", 1)), per_process)

@@ -1,10 +1,10 @@
 """The shop's load profile: shoppers browsing, searching, reading products and reviews, filling carts
 and checking out, in the mix a shop sees (weights 10 : 5 : 3 : 1).
 
-Run it through `python -m benchmarks.load_profile` (floor rows beside it, JSON and a chart), or on
-its own against a running platform:
+Run it through `make load-profile` (floor rows beside it, JSON and a chart), or on its own against a
+running platform, with the locust that target installs:
 
-    .venv/bin/locust -f tests/load/locustfile.py --headless -u 16 -r 4 -t 60s --host http://127.0.0.1:5000
+    .venv-load/bin/locust -f tests/load/locustfile.py --headless -u 16 -r 4 -t 60s --host http://127.0.0.1:5000
 
 Shoppers sign in as `load-shopper-<n>@example.com` (made on first use), so repeated runs do not
 make new accounts. Every request counts as failed unless it gets the answer a shopper expects.
