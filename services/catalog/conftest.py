@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -19,6 +21,18 @@ Stub = catalog_pb2_grpc.CatalogServiceStub
 async def catalog(platform: Platform) -> Stub:
     await platform.start("catalog")
     return platform.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog")
+
+
+@asynccontextmanager
+async def restarted(platform: Platform, **settings: Any) -> AsyncIterator[Stub]:
+    """The catalog with other settings for one test, then back to the suite's."""
+    await platform.stop("catalog")
+    await platform.start("catalog", **settings)
+    try:
+        yield platform.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog")
+    finally:
+        await platform.stop("catalog")
+        await platform.start("catalog")
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ refer to them) but are no longer listed or sold."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -17,16 +18,21 @@ from services.kit.errors import DomainError
 
 from .domain import CatalogError, ImageSpec, Status, primary_index
 from .search import Document, Query, Result, SearchBackend
+from .search.counts import CountCache, Counts
 from .tables import CategoryRow, ImageRow, ProductCategoryRow, ProductRow, ProductSlugRow
+
+# An ORM row inside a write, a Core row (the same attributes) on the read path.
+ProductData = ProductRow | sa.Row[Any]
+ImageData = ImageRow | sa.Row[Any]
 
 
 @dataclass(frozen=True)
 class Product:
     """A product row with what hangs off it."""
 
-    row: ProductRow
+    row: ProductData
     category_ids: list[int] = field(default_factory=list)
-    images: list[ImageRow] = field(default_factory=list)
+    images: Sequence[ImageData] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,10 @@ def _live(product_id: int, statuses: Sequence[str]) -> sa.Select[ProductRow]:
 
 
 class CatalogStore:
-    def __init__(self, db: Database, search: SearchBackend) -> None:
+    def __init__(self, db: Database, search: SearchBackend, counts: CountCache | None = None) -> None:
         self._db = db
         self._search = search
+        self._counts = counts or CountCache(seconds=0)
 
     # --- writes ------------------------------------------------------------------------------
     async def create(self, new: NewProduct) -> Product:
@@ -212,34 +219,18 @@ class CatalogStore:
 
     # --- reads -------------------------------------------------------------------------------
     async def get(self, product_id: int, statuses: Sequence[str]) -> Product | None:
-        async with self._db.read() as session:
-            row = await session.scalar(_live(product_id, statuses))
-            return None if row is None else await self._load(session, row)
+        found = await self._fetch(ProductRow.id == product_id, statuses)
+        return found[0] if found else None
 
     async def get_by_slug(self, slug: str, statuses: Sequence[str]) -> Product | None:
-        async with self._db.read() as session:
-            product_id = await session.scalar(
-                sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug)
-            )
-            if product_id is None:
-                return None
-            row = await session.scalar(_live(product_id, statuses))
-            return None if row is None else await self._load(session, row)
+        owner = sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug).scalar_subquery()
+        found = await self._fetch(ProductRow.id == owner, statuses)
+        return found[0] if found else None
 
     async def get_many(self, ids: Sequence[int], statuses: Sequence[str]) -> list[Product]:
         if not ids:
             return []
-        async with self._db.read() as session:
-            rows = await session.scalars(
-                sa.select(ProductRow)
-                .where(
-                    ProductRow.id.in_(set(ids)),
-                    ProductRow.deleted_at.is_(None),
-                    ProductRow.status.in_(statuses),
-                )
-                .order_by(ProductRow.id)
-            )
-            return await self._load_many(session, list(rows))
+        return await self._fetch(ProductRow.id.in_(set(ids)), statuses)
 
     async def in_order(self, ids: Sequence[int], statuses: Sequence[str]) -> list[Product]:
         """The products of `ids` in that order (ids of products gone meanwhile are left out)."""
@@ -254,10 +245,38 @@ class CatalogStore:
         return await self.in_order(ids, statuses)
 
     async def search(self, query: Query) -> Result:
+        writes = self._db.writes  # before reading: a write meanwhile makes what is counted stale
+        known = self._counts.get(query, writes)
         async with self._db.read() as session:
-            return await self._search.search(session, query)
+            result = await self._search.search(session, query, count=known is None)
+        if known is None:
+            self._counts.put(query, writes, Counts(result.total, result.facets))
+            return result
+        return replace(result, total=known.total, facets=known.facets)
 
     # --- helpers -----------------------------------------------------------------------------
+    async def _fetch(self, which: sa.ColumnElement[bool], statuses: Sequence[str]) -> list[Product]:
+        """The live products `which` picks, in id order, with their categories and images: three
+        Core statements on one connection, no ORM session or transaction (the hot read path)."""
+        conditions = (which, ProductRow.deleted_at.is_(None), ProductRow.status.in_(statuses))
+        live = sa.select(ProductRow.id).where(*conditions)
+        rows, members, images = await self._db.fetch_each(
+            sa.select(*ProductRow.__table__.columns).where(*conditions).order_by(ProductRow.id),
+            sa.select(ProductCategoryRow.product_id, ProductCategoryRow.category_id)
+            .where(ProductCategoryRow.product_id.in_(live))
+            .order_by(ProductCategoryRow.category_id),
+            sa.select(*ImageRow.__table__.columns)
+            .where(ImageRow.product_id.in_(live))
+            .order_by(ImageRow.position),
+        )
+        categories: dict[int, list[int]] = {r.id: [] for r in rows}
+        pictures: dict[int, list[ImageData]] = {r.id: [] for r in rows}
+        for product_id, category_id in members:
+            categories.get(product_id, []).append(category_id)
+        for image in images:
+            pictures.get(image.product_id, []).append(image)
+        return [Product(r, categories[r.id], pictures[r.id]) for r in rows]
+
     async def _load(self, session: AsyncSession, row: ProductRow) -> Product:
         return (await self._load_many(session, [row]))[0]
 

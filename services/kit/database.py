@@ -117,6 +117,9 @@ class Database:
         # busy handler (up to 100 ms a turn), which under contention costs far more than the
         # writes. Writers of this process queue here instead and reach SQLite one at a time.
         self._write_turn = asyncio.Lock() if self.is_sqlite else None
+        # Write transactions this process has run: a stamp that tells a cache derived from the
+        # data (the catalog's counts) that this process may have changed it since.
+        self.writes = 0
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -127,20 +130,25 @@ class Database:
         """The rows of one read statement (Core, no ORM session), run on its own outside a
         transaction: the cheapest read, for hot single-query paths. Several queries that must
         agree with each other belong in `read()`."""
+        return (await self.fetch_each(statement))[0]
+
+    async def fetch_each(self, *statements: Executable) -> list[Sequence[Any]]:
+        """The rows of each statement, run one after the other on one connection as `fetch` runs
+        one: each sees the data as of its own start (a row and what hangs off it may be read
+        either side of a write; use `read()` where that matters)."""
         try:
-            return await self._fetch(statement)
+            return await self._fetch(statements)
         except DBAPIError as exc:
             # The server dropped the pooled connection (restart, failover, idle cut). SQLAlchemy has
-            # discarded it and the pooled ones older than it; a read on its own is safe to ask again.
+            # discarded it and the pooled ones older than it; reads on their own are safe to ask again.
             if not exc.connection_invalidated:
                 raise
             log.warning("database connection lost; reading again", extra={"error": str(exc)})
-        return await self._fetch(statement)
+        return await self._fetch(statements)
 
-    async def _fetch(self, statement: Executable) -> Sequence[Sequence[Any]]:
+    async def _fetch(self, statements: Sequence[Executable]) -> list[Sequence[Any]]:
         async with self._statements.connect() as conn:
-            result = await conn.execute(statement)
-            return result.all()
+            return [(await conn.execute(statement)).all() for statement in statements]
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -154,6 +162,8 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+            finally:
+                self.writes += 1  # a failed commit too: its outcome may be unknown
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

@@ -76,8 +76,9 @@ class SearchBackend(ABC):
         (old is None for a new product, new is None for a deleted one)."""
 
     @abstractmethod
-    async def search(self, session: AsyncSession, query: Query) -> Result:
-        """One page of matching product ids, in the query's order."""
+    async def search(self, session: AsyncSession, query: Query, count: bool = True) -> Result:
+        """One page of matching product ids, in the query's order; with `count` False, the total
+        and facets are left out (0 and None): the caller has them already."""
 
     @abstractmethod
     async def list_ids(

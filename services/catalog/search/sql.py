@@ -197,7 +197,7 @@ class SqlSearch(SearchBackend):
             return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
         return stmt.select_from(P)
 
-    async def search(self, session: AsyncSession, query: Query) -> Result:
+    async def search(self, session: AsyncSession, query: Query, count: bool = True) -> Result:
         words, corrected = await self._correct(session, query.text) if query.text.strip() else ([], False)
         matches = self._matches(words) if words else None
         sort = query.sort
@@ -223,8 +223,10 @@ class SqlSearch(SearchBackend):
         rows = list((await session.execute(stmt.order_by(*order).limit(query.limit + 1))).all())
         page, token = paging.split(rows, query.limit, lambda r: _encode(sort, r.k, r.id))
 
-        total = await session.scalar(self._base([sa.func.count()], matches).where(*conditions)) or 0
-        facets = await self._facets(session, query, matches) if query.facets else None
+        total, facets = 0, None
+        if count:
+            total = await session.scalar(self._base([sa.func.count()], matches).where(*conditions)) or 0
+            facets = await self._facets(session, query, matches) if query.facets else None
         return Result(
             ids=[r.id for r in page],
             next_page_token=token,

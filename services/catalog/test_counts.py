@@ -1,0 +1,85 @@
+"""A listing's counts (total, facets) are kept per filter for a bounded time
+(`SHOP_COUNT_CACHE_SECONDS`): a change through the replica that serves the listing shows at once,
+a change through another replica within the bound, and the page itself is never kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.catalog.domain import Status
+from services.catalog.search import for_database
+from services.catalog.store import CatalogStore, NewProduct
+from services.kit.database import Database
+from shop.catalog.v1 import catalog_pb2
+from tests.support.harness import Platform
+
+from .conftest import Stub, product, restarted, word
+
+Admin = tuple[tuple[str, str], ...]
+BOUND = 1.0
+
+
+async def _listing(catalog: Stub, tag: str) -> tuple[list[int], int, int]:
+    reply = await catalog.SearchProducts(catalog_pb2.SearchProductsRequest(query=tag, include_facets=True))
+    return sorted(p.id for p in reply.products), reply.total_size, reply.facets.out_of_stock
+
+
+async def test_a_change_through_this_replica_shows_in_the_counts_at_once(catalog: Stub, admin: Admin) -> None:
+    tag = word()
+    first = await product(catalog, admin, f"Lamp {tag}")
+    assert await _listing(catalog, tag) == ([first.id], 1, 1)
+    assert await _listing(catalog, tag) == ([first.id], 1, 1)  # counted once, then kept
+
+    second = await product(catalog, admin, f"Lamp {tag}")
+    assert await _listing(catalog, tag) == ([first.id, second.id], 2, 2)
+
+    await catalog.DeleteProduct(catalog_pb2.DeleteProductRequest(id=first.id), metadata=admin)
+    assert await _listing(catalog, tag) == ([second.id], 1, 1)
+
+
+@pytest.fixture
+async def bounded_catalog(platform: Platform) -> AsyncIterator[Stub]:
+    async with restarted(platform, count_cache_seconds=BOUND) as catalog:
+        yield catalog
+
+
+async def test_a_change_through_another_replica_shows_in_the_counts_within_the_bound(
+    platform: Platform, bounded_catalog: Stub, admin: Admin
+) -> None:
+    tag = word()
+    first = await product(bounded_catalog, admin, f"Lamp {tag}")
+    assert await _listing(bounded_catalog, tag) == ([first.id], 1, 1)
+
+    # Another replica: its own store and connections on the same database.
+    db = Database(platform.settings("catalog").resolved_database_url())
+    try:
+        other = CatalogStore(db, for_database(db))
+        second = await other.create(
+            NewProduct(
+                name=f"Lamp {tag}",
+                description="",
+                price_minor=1000,
+                currency="USD",
+                weight_grams=0,
+                slug=f"other-replica-{tag}",
+                sku=None,
+                status=Status.ACTIVE,
+                category_ids=[],
+            )
+        )
+        written = time.monotonic()
+    finally:
+        await db.close()
+
+    # The page is read fresh at once; the counts follow within the bound.
+    ids, total, _ = await _listing(bounded_catalog, tag)
+    assert ids == [first.id, second.row.id]
+    while total != 2:
+        assert time.monotonic() - written <= BOUND + 0.5, "the counts stayed stale past their bound"
+        await asyncio.sleep(0.05)
+        _, total, _ = await _listing(bounded_catalog, tag)
+    assert await _listing(bounded_catalog, tag) == ([first.id, second.row.id], 2, 2)
