@@ -240,15 +240,15 @@ class CatalogStore:
     async def list_page(
         self, limit: int, after: int | None, query: str, statuses: tuple[str, ...]
     ) -> list[Product]:
-        async with self._db.read() as session:
-            ids = await self._search.list_ids(session, query, statuses, after, limit)
+        async with self._db.statements() as conn:
+            ids = await self._search.list_ids(conn, query, statuses, after, limit)
         return await self.in_order(ids, statuses)
 
     async def search(self, query: Query) -> Result:
         writes = self._db.writes  # before reading: a write meanwhile makes what is counted stale
         known = self._counts.get(query, writes)
-        async with self._db.read() as session:
-            result = await self._search.search(session, query, count=known is None)
+        async with self._db.statements() as conn:
+            result = await self._search.search(conn, query, count=known is None)
         if known is None:
             self._counts.put(query, writes, Counts(result.total, result.facets))
             return result

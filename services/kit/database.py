@@ -20,7 +20,13 @@ from alembic.config import Config
 from sqlalchemy import ColumnElement, event, func, or_, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Executable
 
@@ -147,8 +153,16 @@ class Database:
         return await self._fetch(statements)
 
     async def _fetch(self, statements: Sequence[Executable]) -> list[Sequence[Any]]:
-        async with self._statements.connect() as conn:
+        async with self.statements() as conn:
             return [(await conn.execute(statement)).all() for statement in statements]
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection whose statements each run on their own, outside a transaction, as
+        `fetch_each` runs them: for a read of several statements that need not agree exactly
+        (no ORM session, no BEGIN/ROLLBACK)."""
+        async with self._statements.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -183,7 +197,7 @@ class Database:
             self._write_turn.release()
 
     async def ping(self) -> None:
-        async with self._statements.connect() as conn:  # no BEGIN/ROLLBACK around the probe
+        async with self.statements() as conn:  # no BEGIN/ROLLBACK around the probe
             await conn.execute(text("SELECT 1"))
 
     async def migrate(self, service_name: str, versions_dir: Path) -> None:

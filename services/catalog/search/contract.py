@@ -6,7 +6,7 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ..domain import PriceBand
 
@@ -67,6 +67,11 @@ class Result:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+# What reads run on: a Core connection outside a transaction on the hot path (Database.statements),
+# a session where a read must agree with a write around it.
+Reader = AsyncSession | AsyncConnection
+
+
 class SearchBackend(ABC):
     @abstractmethod
     async def index(
@@ -76,12 +81,12 @@ class SearchBackend(ABC):
         (old is None for a new product, new is None for a deleted one)."""
 
     @abstractmethod
-    async def search(self, session: AsyncSession, query: Query, count: bool = True) -> Result:
+    async def search(self, session: Reader, query: Query, count: bool = True) -> Result:
         """One page of matching product ids, in the query's order; with `count` False, the total
         and facets are left out (0 and None): the caller has them already."""
 
     @abstractmethod
     async def list_ids(
-        self, session: AsyncSession, text: str, statuses: tuple[str, ...], after: int | None, limit: int
+        self, session: Reader, text: str, statuses: tuple[str, ...], after: int | None, limit: int
     ) -> list[int]:
         """Matching ids in id order after `after` (the documented listing's order)."""

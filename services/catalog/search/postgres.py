@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .contract import Document
+from .contract import Document, Reader
 from .sql import SqlSearch, Term
 
 MAX_TRIGRAM_CANDIDATES = 50
@@ -30,7 +30,7 @@ class PostgresSearch(SqlSearch):
     async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None:
         return None
 
-    async def _trigram_candidates(self, session: AsyncSession, word: str) -> list[tuple[str, int]]:
+    async def _trigram_candidates(self, session: Reader, word: str) -> list[tuple[str, int]]:
         rows = await session.execute(
             sa.text(
                 "SELECT term, products FROM search_terms WHERE term % :w "

@@ -20,7 +20,7 @@ from services.kit.errors import CommonError, DomainError
 
 from ..domain import PRICE_BANDS, path_ids
 from ..tables import CategoryRow, ProductCategoryRow, ProductRow, SearchTermRow
-from .contract import Document, Facets, Query, Result, SearchBackend, Sort
+from .contract import Document, Facets, Query, Reader, Result, SearchBackend, Sort
 from .text import MAX_TERMS, edit_distance, max_typos, terms, vocabulary
 
 # Typo candidates looked at per query word.
@@ -80,7 +80,7 @@ class SqlSearch(SearchBackend):
     async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None: ...
 
     @abstractmethod
-    async def _trigram_candidates(self, session: AsyncSession, word: str) -> list[tuple[str, int]]:
+    async def _trigram_candidates(self, session: Reader, word: str) -> list[tuple[str, int]]:
         """Vocabulary words (with their product counts) sharing trigrams with `word`."""
 
     @abstractmethod
@@ -118,7 +118,7 @@ class SqlSearch(SearchBackend):
         await self._write_document(session, product_id, new)
 
     # --- typo correction -------------------------------------------------------------------
-    async def _correct(self, session: AsyncSession, text: str) -> tuple[list[Term], bool]:
+    async def _correct(self, session: Reader, text: str) -> tuple[list[Term], bool]:
         """The query's words as prefixes; a word no indexed word starts with becomes the closest
         vocabulary word within its typo allowance (ties: the more common word)."""
         result: list[Term] = []
@@ -135,7 +135,7 @@ class SqlSearch(SearchBackend):
                 corrected = True
         return result, corrected
 
-    async def _has_prefix(self, session: AsyncSession, word: str) -> bool:
+    async def _has_prefix(self, session: Reader, word: str) -> bool:
         # A range on the (byte-ordered) term index: every word that starts with `word`.
         found = await session.scalar(
             sa.select(SearchTermRow.id)
@@ -144,7 +144,7 @@ class SqlSearch(SearchBackend):
         )
         return found is not None
 
-    async def _closest(self, session: AsyncSession, word: str) -> str | None:
+    async def _closest(self, session: Reader, word: str) -> str | None:
         limit = max_typos(word)
         candidates = dict(await self._trigram_candidates(session, word))
         # Trigrams miss short words with a swap ("lmap"): also words of about the same length
@@ -197,7 +197,7 @@ class SqlSearch(SearchBackend):
             return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
         return stmt.select_from(P)
 
-    async def search(self, session: AsyncSession, query: Query, count: bool = True) -> Result:
+    async def search(self, session: Reader, query: Query, count: bool = True) -> Result:
         words, corrected = await self._correct(session, query.text) if query.text.strip() else ([], False)
         matches = self._matches(words) if words else None
         sort = query.sort
@@ -213,10 +213,13 @@ class SqlSearch(SearchBackend):
             value, last_id = after
             if sort is Sort.NEWEST:
                 stmt = stmt.where(P.c.id < last_id)
+            # The plain bound (key <= value, key >= value) is redundant with the OR beside it, and
+            # is what lets the sort's index start at the token instead of filtering every row before
+            # it (75 ms for a page in the middle of 100,000 prices on PostgreSQL, 0.1 ms with it).
             elif descending:
-                stmt = stmt.where(sa.or_(key < value, sa.and_(key == value, P.c.id > last_id)))
+                stmt = stmt.where(key <= value, sa.or_(key < value, sa.and_(key == value, P.c.id > last_id)))
             else:
-                stmt = stmt.where(sa.or_(key > value, sa.and_(key == value, P.c.id > last_id)))
+                stmt = stmt.where(key >= value, sa.or_(key > value, sa.and_(key == value, P.c.id > last_id)))
         order = [key.desc() if descending else key.asc()]
         if sort is not Sort.NEWEST:
             order.append(P.c.id.asc())
@@ -235,7 +238,7 @@ class SqlSearch(SearchBackend):
             corrected=" ".join(t.word for t in words) if corrected else "",
         )
 
-    async def _facets(self, session: AsyncSession, query: Query, matches: sa.Subquery | None) -> Facets:
+    async def _facets(self, session: Reader, query: Query, matches: sa.Subquery | None) -> Facets:
         categories = await self._category_counts(session, query, matches)
 
         def count_where(condition: Any) -> Any:
@@ -266,40 +269,43 @@ class SqlSearch(SearchBackend):
         )
 
     async def _category_counts(
-        self, session: AsyncSession, query: Query, matches: sa.Subquery | None
+        self, session: Reader, query: Query, matches: sa.Subquery | None
     ) -> dict[int, int]:
         """Matches per category, its descendants included, each product once per category.
 
-        Counted per category the product is in (one indexed GROUP BY), then added up the tree here:
-        joining every product to every ancestor's path prefix in SQL costs seconds at 100,000."""
+        One pass over the matches grouped by category (added up the tree here: joining every
+        product to every ancestor's path prefix in SQL costs seconds at 100,000). A product in
+        several categories gets a group of its own per category (its id in `shared`), so it can
+        be counted once per ancestor below; there are few such products."""
         pc = ProductCategoryRow.__table__
-        conditions = self._filters(query, skip="category")
-        joined = self._base([P.c.id], matches).join(pc, pc.c.product_id == P.c.id).where(*conditions)
-        per_member = await session.execute(
-            joined.with_only_columns(pc.c.category_id, sa.func.count()).group_by(pc.c.category_id)
+        other = pc.alias("other")
+        several = sa.exists().where(
+            other.c.product_id == pc.c.product_id, other.c.category_id != pc.c.category_id
         )
+        shared_id = sa.case((several, P.c.id), else_=sa.null()).label("shared")
+        grouped = (
+            self._base([pc.c.category_id, shared_id, sa.func.count()], matches)
+            .join(pc, pc.c.product_id == P.c.id)
+            .where(*self._filters(query, skip="category"))
+            .group_by(pc.c.category_id, shared_id)
+        )
+        rows = (await session.execute(grouped)).all()
         paths = await session.execute(sa.select(CategoryRow.id, CategoryRow.path))
         lineage = {cid: path_ids(path) for cid, path in paths}
         counts: Counter[int] = Counter()
-        for category_id, n in per_member:
-            for ancestor in lineage.get(category_id, []):
-                counts[ancestor] += n
-        # A product in several categories of one subtree was added once per category: take back
-        # the extra ones (few products are in more than one category).
-        several = sa.select(pc.c.product_id).group_by(pc.c.product_id).having(sa.func.count() > 1)
-        shared: defaultdict[int, list[int]] = defaultdict(list)
-        for product_id, category_id in await session.execute(
-            joined.with_only_columns(P.c.id, pc.c.category_id).where(P.c.id.in_(several))
-        ):
-            shared[product_id].append(category_id)
-        for category_ids in shared.values():
-            seen = Counter(a for cid in category_ids for a in lineage.get(cid, []))
-            for ancestor, times in seen.items():
-                counts[ancestor] -= times - 1
+        shared: defaultdict[int, set[int]] = defaultdict(set)
+        for category_id, product_id, n in rows:
+            if product_id is None:
+                for ancestor in lineage.get(category_id, []):
+                    counts[ancestor] += n
+            else:
+                shared[product_id].update(lineage.get(category_id, []))
+        for ancestors in shared.values():
+            counts.update(ancestors)
         return {cid: n for cid, n in counts.items() if n > 0}
 
     async def list_ids(
-        self, session: AsyncSession, text: str, statuses: tuple[str, ...], after: int | None, limit: int
+        self, session: Reader, text: str, statuses: tuple[str, ...], after: int | None, limit: int
     ) -> list[int]:
         words, _ = await self._correct(session, text) if text.strip() else ([], False)
         matches = self._matches(words) if words else None
