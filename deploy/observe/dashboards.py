@@ -405,15 +405,10 @@ CHECKOUT = Dashboard(
     ),
 )
 
-ACTIVE_OUT_OF_STOCK = (
-    "(max by (product_id) (shop_inventory_stock_available) <= 0)"
-    " and on (product_id) (max by (product_id) (shop_catalog_product_active) == 1)"
-)
-
 INVENTORY = Dashboard(
     uid="shop-inventory",
     title="Shop / Inventory and reservations",
-    description="Stock levels, products out of stock or low, reservations held, overdue and expired.",
+    description="Products on sale out of stock or low, reservations held, overdue and expired.",
     rows=(
         Row(
             "Stock",
@@ -421,24 +416,13 @@ INVENTORY = Dashboard(
                 Panel(
                     "Products on sale with no stock",
                     (
-                        (f"count({ACTIVE_OUT_OF_STOCK}) or vector(0)", "out of stock"),
+                        ("max(shop_catalog_active_products_out_of_stock)", "out of stock"),
                         ("max(shop_catalog_products_active)", "on sale"),
                     ),
                 ),
                 Panel(
                     "Products at or below their low-stock threshold",
                     (("max(shop_inventory_low_stock_products)", "low"),),
-                ),
-                Panel(
-                    "Lowest available stock (20 products)",
-                    (
-                        (
-                            "bottomk(20, max by (product_id) (shop_inventory_stock_available))",
-                            "{{product_id}}",
-                        ),
-                    ),
-                    kind="bargauge",
-                    width=24,
                 ),
             ),
         ),

@@ -31,8 +31,7 @@ RPC_BUCKET = (
 RPC_COUNT = 'shop_rpc_server_duration_seconds_count{service="orders",method="CreateOrder",code="OK"}'
 HTTP_BUCKET = 'shop_http_request_duration_seconds_bucket{method="%s",route="%s",status="200",le="%s"}'
 PAY = 'shop_payments_operations_total{operation="charge",outcome="%s"}'
-STOCK = 'shop_inventory_stock_available{product_id="%s"}'
-ACTIVE = 'shop_catalog_product_active{product_id="%s"}'
+OUT_OF_STOCK = "shop_catalog_active_products_out_of_stock"
 PASSES = 'shop_orders_recovery_passes_total{result="%s"}'
 RESOLVER = 'shop_payments_resolver_passes_total{result="%s"}'
 SETTLED = 'shop_orders_recovery_settled_total{settled="%s"}'
@@ -145,16 +144,16 @@ CASES = [
     ),
     Case(
         "ShopActiveProductOutOfStock",
-        "a product on sale runs out",
-        {STOCK % "7": "3 2 0x30", ACTIVE % "7": "1x32", STOCK % "9": "5x32", ACTIVE % "9": "1x32"},
+        "two products on sale run out",
+        {OUT_OF_STOCK + '{instance="a"}': "0 0 2x30", OUT_OF_STOCK + '{instance="b"}': "0 0 2x30"},
         "25m",
-        [{"product_id": "7"}],
+        [{}],
     ),
-    Case("ShopActiveProductOutOfStock", "a deleted product has no stock", {STOCK % "8": "0x30"}, "25m"),
+    Case("ShopActiveProductOutOfStock", "everything on sale is in stock", {OUT_OF_STOCK: "0x30"}, "25m"),
     Case(
         "ShopActiveProductOutOfStock",
         "restocked before the alert",
-        {STOCK % "7": "0x5 4x25", ACTIVE % "7": "1x30"},
+        {OUT_OF_STOCK: "0x5 1x10 0x15"},
         "25m",
     ),
     Case(

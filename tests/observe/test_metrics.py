@@ -18,10 +18,11 @@ from services.kit import activity_stream as stream
 from services.kit.database import Database
 from services.orders import metrics as orders_metrics
 from services.payments.providers import TIMEOUT_CARD
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tests.support.cards import tokenize
 from tests.support.harness import Platform
 from tests.support.polling import eventually
-from tests.support.tokens import TokenFactory
+from tests.support.tokens import TokenFactory, bearer
 
 DECLINED_CARD = "4000000000000002"
 
@@ -125,24 +126,48 @@ async def test_checkout_outcomes_revenue_and_payments_are_counted(
 async def test_gauges_read_from_storage_follow_it(
     http: Api, tokens: TokenFactory, platform: Platform
 ) -> None:
+    catalog = platform.stub(catalog_pb2_grpc.CatalogServiceStub, "catalog")
+    admin = bearer(tokens.admin())
+
+    async def refresh_all() -> None:
+        for name, refresher in (
+            ("orders", orders_metrics.refresher),
+            ("inventory", inventory_metrics.refresher),
+            ("catalog", catalog_metrics.refresher),
+        ):
+            db = Database(platform.settings(name).resolved_database_url())
+            try:
+                await refresher(db)()
+            finally:
+                await db.close()
+
+    async def in_stock(product_id: int, value: bool) -> None:
+        # What the catalog's signals pass writes once it sees inventory's figure.
+        await catalog.SetProductSignals(
+            catalog_pb2.SetProductSignalsRequest(product_id=product_id, in_stock=value), metadata=admin
+        )
+
     customer, product = await _shopper(http, tokens, stock=4, quantity=4)
+    await in_stock(product, True)
+    await refresh_all()
+    on_sale = _sample("shop_catalog_products_active")
+    out_of_stock = _sample("shop_catalog_active_products_out_of_stock")
+    assert on_sale >= 1
+
     placed = await http.post("/orders/", token=customer)
     assert placed.status == 201, placed
-    for name, refresher in (
-        ("orders", orders_metrics.refresher),
-        ("inventory", inventory_metrics.refresher),
-        ("catalog", catalog_metrics.refresher),
-    ):
-        db = Database(platform.settings(name).resolved_database_url())
-        try:
-            await refresher(db)()
-        finally:
-            await db.close()
+    await in_stock(product, False)
+    await refresh_all()
     assert _sample("shop_orders_by_status", status="paid") >= 1
-    product_id = str(product)
-    # Sold out and still on sale: what ShopActiveProductOutOfStock looks for.
-    assert REGISTRY.get_sample_value("shop_inventory_stock_available", {"product_id": product_id}) == 0
-    assert REGISTRY.get_sample_value("shop_catalog_product_active", {"product_id": product_id}) == 1
+    # Sold out and still on sale: what ShopActiveProductOutOfStock counts.
+    assert _sample("shop_catalog_active_products_out_of_stock") == out_of_stock + 1
+    assert _sample("shop_catalog_products_active") == on_sale
+
+    deleted = await http.delete(f"/products/{product}", token=tokens.admin())
+    assert deleted.status in (200, 204), deleted
+    await refresh_all()
+    assert _sample("shop_catalog_active_products_out_of_stock") == out_of_stock
+    assert _sample("shop_catalog_products_active") == on_sale - 1
 
 
 async def test_the_stream_consumer_counts_what_it_stores_and_skips(http: Api, platform: Platform) -> None:
