@@ -1,10 +1,12 @@
 """Tracing and metrics set up once per process.
 
 Tracing uses the OpenTelemetry SDK configured by the standard `OTEL_*` variables: spans are
-exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces-specific one) is set, and are
-still created otherwise so logs carry trace ids. Sampling follows OTEL_TRACES_SAMPLER and
-OTEL_TRACES_SAMPLER_ARG (the SDK reads them; default parentbased_always_on), e.g.
-`parentbased_traceidratio` with `0.1` keeps one trace in ten, decided once at the gateway.
+exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces-specific one) is set. Without
+an exporter (and without OTEL_TRACES_SAMPLER) no span is recorded: the spans are dropped at the
+sampler, which keeps their ids, so logs still carry trace ids and calls still propagate them.
+Sampling follows OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (the SDK reads them; default
+parentbased_always_on with an exporter), e.g. `parentbased_traceidratio` with `0.1` keeps one
+trace in ten, decided once at the gateway.
 
 Every SQL statement and Redis command gets a client span from the standard instrumentations,
 attached per engine and per client (`trace_engine`, `trace_redis`) where the kit creates them.
@@ -30,6 +32,7 @@ from opentelemetry.metrics import get_meter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from prometheus_client import Counter, Histogram, start_http_server
 from sqlalchemy.engine import Engine
 
@@ -74,10 +77,15 @@ def configure_tracing(service_name: str) -> None:
         return
     _configured = True
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", f"shop-{service_name}")})
-    provider = TracerProvider(resource=resource)
     exporter_wanted = os.environ.get("OTEL_TRACES_EXPORTER", "otlp") != "none" and (
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
+    sampler = None  # the SDK's, from OTEL_TRACES_SAMPLER
+    if not exporter_wanted and "OTEL_TRACES_SAMPLER" not in os.environ:
+        # Nothing would read a recorded span, so none is recorded: a dropped span still has its
+        # trace and span ids, which reach the log lines and the next service as before.
+        sampler = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=resource, sampler=sampler)
     if exporter_wanted:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
