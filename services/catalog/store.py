@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from services.kit import timestamps
 from services.kit.database import Database
@@ -80,6 +81,36 @@ def _live(product_id: int, statuses: Sequence[str]) -> sa.Select[ProductRow]:
     return sa.select(ProductRow).where(
         ProductRow.id == product_id, ProductRow.deleted_at.is_(None), ProductRow.status.in_(statuses)
     )
+
+
+_Reads = tuple[Executable, Executable, Executable]
+
+
+def _reads(which: sa.ColumnElement[bool]) -> _Reads:
+    """A product's row, categories and images for the products `which` picks (with the bound
+    parameter `statuses`). Built once: a statement built per call costs more CPU in SQLAlchemy
+    (construction and its cache key) than running it does."""
+    conditions = (
+        which,
+        ProductRow.deleted_at.is_(None),
+        ProductRow.status.in_(sa.bindparam("statuses", expanding=True)),
+    )
+    live = sa.select(ProductRow.id).where(*conditions)
+    return (
+        sa.select(*ProductRow.__table__.columns).where(*conditions).order_by(ProductRow.id),
+        sa.select(ProductCategoryRow.product_id, ProductCategoryRow.category_id)
+        .where(ProductCategoryRow.product_id.in_(live))
+        .order_by(ProductCategoryRow.category_id),
+        sa.select(*ImageRow.__table__.columns)
+        .where(ImageRow.product_id.in_(live))
+        .order_by(ImageRow.position),
+    )
+
+
+_BY_ID = _reads(ProductRow.id == sa.bindparam("id"))
+_BY_IDS = _reads(ProductRow.id.in_(sa.bindparam("ids", expanding=True)))
+_SLUG_OWNER = sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == sa.bindparam("slug"))
+_BY_SLUG = _reads(ProductRow.id == _SLUG_OWNER.scalar_subquery())
 
 
 class CatalogStore:
@@ -219,18 +250,17 @@ class CatalogStore:
 
     # --- reads -------------------------------------------------------------------------------
     async def get(self, product_id: int, statuses: Sequence[str]) -> Product | None:
-        found = await self._fetch(ProductRow.id == product_id, statuses)
+        found = await self._fetch(_BY_ID, statuses, id=product_id)
         return found[0] if found else None
 
     async def get_by_slug(self, slug: str, statuses: Sequence[str]) -> Product | None:
-        owner = sa.select(ProductSlugRow.product_id).where(ProductSlugRow.slug == slug).scalar_subquery()
-        found = await self._fetch(ProductRow.id == owner, statuses)
+        found = await self._fetch(_BY_SLUG, statuses, slug=slug)
         return found[0] if found else None
 
     async def get_many(self, ids: Sequence[int], statuses: Sequence[str]) -> list[Product]:
         if not ids:
             return []
-        return await self._fetch(ProductRow.id.in_(set(ids)), statuses)
+        return await self._fetch(_BY_IDS, statuses, ids=sorted(set(ids)))
 
     async def in_order(self, ids: Sequence[int], statuses: Sequence[str]) -> list[Product]:
         """The products of `ids` in that order (ids of products gone meanwhile are left out)."""
@@ -255,19 +285,11 @@ class CatalogStore:
         return replace(result, total=known.total, facets=known.facets)
 
     # --- helpers -----------------------------------------------------------------------------
-    async def _fetch(self, which: sa.ColumnElement[bool], statuses: Sequence[str]) -> list[Product]:
-        """The live products `which` picks, in id order, with their categories and images: three
+    async def _fetch(self, reads: _Reads, statuses: Sequence[str], **params: Any) -> list[Product]:
+        """The live products `reads` picks, in id order, with their categories and images: three
         Core statements on one connection, no ORM session or transaction (the hot read path)."""
-        conditions = (which, ProductRow.deleted_at.is_(None), ProductRow.status.in_(statuses))
-        live = sa.select(ProductRow.id).where(*conditions)
         rows, members, images = await self._db.fetch_each(
-            sa.select(*ProductRow.__table__.columns).where(*conditions).order_by(ProductRow.id),
-            sa.select(ProductCategoryRow.product_id, ProductCategoryRow.category_id)
-            .where(ProductCategoryRow.product_id.in_(live))
-            .order_by(ProductCategoryRow.category_id),
-            sa.select(*ImageRow.__table__.columns)
-            .where(ImageRow.product_id.in_(live))
-            .order_by(ImageRow.position),
+            *reads, params={"statuses": list(statuses), **params}
         )
         categories: dict[int, list[int]] = {r.id: [] for r in rows}
         pictures: dict[int, list[ImageData]] = {r.id: [] for r in rows}

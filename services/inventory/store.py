@@ -108,6 +108,8 @@ _LEVEL_COLUMNS = (
     StockLevelRow.reserved,
     StockLevelRow.low_stock_threshold,
 )
+# Built once (a hot read): the statement and its cache key are not made again per call.
+_LEVELS = sa.select(*_LEVEL_COLUMNS).where(StockLevelRow.product_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _level(row: Sequence[int]) -> Level:
@@ -370,10 +372,7 @@ class InventoryStore:
         """One level per id, in the order asked; zeros for a product never stocked."""
         # A hot read (every stock check): one Core statement outside a transaction.
         found = {
-            row[0]: _level(row)
-            for row in await self._db.fetch(
-                sa.select(*_LEVEL_COLUMNS).where(StockLevelRow.product_id.in_(set(product_ids)))
-            )
+            row[0]: _level(row) for row in await self._db.fetch(_LEVELS, {"ids": sorted(set(product_ids))})
         }
         return [found.get(pid) or Level(pid) for pid in product_ids]
 

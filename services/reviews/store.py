@@ -84,6 +84,10 @@ _SUMMARY_COLUMNS = (
     SummaryRow.r4,
     SummaryRow.r5,
 )
+# Built once (a hot read): the statement and its cache key are not made again per call.
+_SUMMARIES = sa.select(*_SUMMARY_COLUMNS).where(
+    SummaryRow.product_id.in_(sa.bindparam("ids", expanding=True))
+)
 
 
 class DeleteOutcome(enum.Enum):
@@ -229,9 +233,7 @@ class ReviewsStore:
         """The summaries that exist among `product_ids` (a hot read: one Core statement)."""
         if not product_ids:
             return {}
-        rows = await self._db.fetch(
-            sa.select(*_SUMMARY_COLUMNS).where(SummaryRow.product_id.in_(set(product_ids)))
-        )
+        rows = await self._db.fetch(_SUMMARIES, {"ids": sorted(set(product_ids))})
         return {
             row[0]: Summary(row[0], row[1], row[2], [row[3], row[4], row[5], row[6], row[7]]) for row in rows
         }
