@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,8 +63,10 @@ class Flow:
     store: PaymentsStore
     provider: PaymentProvider
     clock: Callable[[], datetime]
-    # Payments with a provider call running in this process (the resolver leaves them alone).
-    in_flight: set[str] = field(default_factory=set)
+    # Idempotency keys with a request running in this process, from before the claim is written
+    # until the provider's answer is recorded: the resolver leaves them alone. Counted, as two
+    # requests of one key may be here at once.
+    in_flight: Counter[str] = field(default_factory=Counter)
 
     async def view(self, payment_id: str) -> PaymentView:
         view = await self.store.get(payment_id)
@@ -81,10 +84,19 @@ class Flow:
     ) -> PaymentView:
         """Performs the request once per key; later requests with the key get the same answer."""
         for _ in range(MAX_ATTEMPTS):
-            record, owned = await claim()
+            # Marked before the claim is written: a claim slower than the resolver's "abandoned"
+            # age must not be taken for an abandoned one between its commit and its provider call.
+            self._enter(key)
+            try:
+                record, owned = await claim()
+            except BaseException:
+                self._leave(key)
+                raise
             if owned:
-                # The provider's answer is recorded even if this RPC is cancelled meanwhile.
-                return await completion.to_completion(self._tracked(record, perform))
+                # The provider's answer is recorded even if this RPC is cancelled meanwhile; the
+                # key stays marked until then.
+                return await completion.to_completion(self._tracked(key, record, perform))
+            self._leave(key)
             if record.operation != operation.value or record.fingerprint != fingerprint:
                 raise DomainError(PaymentsError.KEY_REUSED)
             settled = await self._settled(key)
@@ -107,10 +119,17 @@ class Flow:
                 raise DomainError(PaymentsError.IN_PROGRESS)
             await asyncio.sleep(SETTLE_POLL_SECONDS)
 
-    async def _tracked(self, record: KeyRecord, perform: Perform) -> PaymentView:
-        self.in_flight.add(record.payment_id)
+    async def _tracked(self, key: str, record: KeyRecord, perform: Perform) -> PaymentView:
         try:
             with metrics.operation(record.operation):
                 return await perform(record)
         finally:
-            self.in_flight.discard(record.payment_id)
+            self._leave(key)
+
+    def _enter(self, key: str) -> None:
+        self.in_flight[key] += 1
+
+    def _leave(self, key: str) -> None:
+        self.in_flight[key] -= 1
+        if self.in_flight[key] <= 0:
+            del self.in_flight[key]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Set
+from collections.abc import Container
 from datetime import timedelta
 
 from services.kit import timestamps
@@ -40,7 +40,7 @@ _LOST = "no answer was recorded"
 
 class Resolver:
     def __init__(
-        self, store: PaymentsStore, provider: PaymentProvider, in_flight: Set[str], after: timedelta
+        self, store: PaymentsStore, provider: PaymentProvider, in_flight: Container[str], after: timedelta
     ) -> None:
         self._store = store
         self._provider = provider
@@ -66,7 +66,7 @@ class Resolver:
         """Resolves what it can; returns how many keys it settled or freed."""
         resolved = 0
         for record, payment in await self._store.unfinished(timestamps.now() - self._after, BATCH):
-            if payment.id in self._in_flight:
+            if record.key in self._in_flight:
                 continue
             operation = Operation(record.operation)
             try:
