@@ -77,9 +77,10 @@ def _document(row: ProductRow) -> Document:
     return Document(row.name, row.description, row.sku or "", row.status == Status.ACTIVE)
 
 
-def _live(product_id: int, statuses: Sequence[str]) -> sa.Select[ProductRow]:
+def _live(product_id: int) -> sa.Select[ProductRow]:
+    """A product not deleted, in any of the statuses (the writers' view)."""
     return sa.select(ProductRow).where(
-        ProductRow.id == product_id, ProductRow.deleted_at.is_(None), ProductRow.status.in_(statuses)
+        ProductRow.id == product_id, ProductRow.deleted_at.is_(None), ProductRow.status.in_(list(Status))
     )
 
 
@@ -166,7 +167,7 @@ class CatalogStore:
         """Applies the changes; then `then`, inside the same transaction: if it fails, none of the
         changes are kept. With `then` and no changes, the product itself is left as it was."""
         async with self._db.write() as session:
-            row = await session.scalar(_live(product_id, list(Status)))
+            row = await session.scalar(_live(product_id))
             if row is None:
                 raise DomainError(CatalogError.PRODUCT_NOT_FOUND, f"product {product_id} not found")
             if then is None or changes != ProductChanges():
@@ -205,7 +206,7 @@ class CatalogStore:
 
     async def delete(self, product_id: int) -> bool:
         async with self._db.write() as session:
-            row = await session.scalar(_live(product_id, list(Status)))
+            row = await session.scalar(_live(product_id))
             if row is None:
                 return False
             row.deleted_at = timestamps.now()
@@ -218,7 +219,7 @@ class CatalogStore:
         except ValueError as exc:
             raise DomainError(CatalogError.INVALID_IMAGES, str(exc)) from None
         async with self._db.write() as session:
-            row = await session.scalar(_live(product_id, list(Status)))
+            row = await session.scalar(_live(product_id))
             if row is None:
                 raise DomainError(CatalogError.PRODUCT_NOT_FOUND, f"product {product_id} not found")
             await session.execute(sa.delete(ImageRow).where(ImageRow.product_id == product_id))
@@ -300,24 +301,17 @@ class CatalogStore:
         return [Product(r, categories[r.id], pictures[r.id]) for r in rows]
 
     async def _load(self, session: AsyncSession, row: ProductRow) -> Product:
-        return (await self._load_many(session, [row]))[0]
-
-    async def _load_many(self, session: AsyncSession, rows: list[ProductRow]) -> list[Product]:
-        ids = [r.id for r in rows]
-        categories: dict[int, list[int]] = {i: [] for i in ids}
-        images: dict[int, list[ImageRow]] = {i: [] for i in ids}
-        if ids:
-            for pid, cid in await session.execute(
-                sa.select(ProductCategoryRow.product_id, ProductCategoryRow.category_id)
-                .where(ProductCategoryRow.product_id.in_(ids))
-                .order_by(ProductCategoryRow.category_id)
-            ):
-                categories[pid].append(cid)
-            for image in await session.scalars(
-                sa.select(ImageRow).where(ImageRow.product_id.in_(ids)).order_by(ImageRow.position)
-            ):
-                images[image.product_id].append(image)
-        return [Product(r, categories[r.id], images[r.id]) for r in rows]
+        """The product a write just changed, with its categories and images, read in the writer's
+        own transaction (the read path is `_fetch`)."""
+        categories = await session.scalars(
+            sa.select(ProductCategoryRow.category_id)
+            .where(ProductCategoryRow.product_id == row.id)
+            .order_by(ProductCategoryRow.category_id)
+        )
+        images = await session.scalars(
+            sa.select(ImageRow).where(ImageRow.product_id == row.id).order_by(ImageRow.position)
+        )
+        return Product(row, list(categories), list(images))
 
     async def _slug_free(self, session: AsyncSession, slug: str, product_id: int | None) -> None:
         """A slug belongs to one product forever (old links keep working), so it is free only if
