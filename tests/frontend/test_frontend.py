@@ -187,7 +187,8 @@ def _gone(pid: int) -> None:
 
 
 def _state(pid: int) -> str:
+    # A process reaped between the exists() check and this read raises ENOENT or ESRCH.
     try:
         return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
-    except (FileNotFoundError, IndexError):
+    except (OSError, IndexError):
         return "zombie"
