@@ -8,8 +8,10 @@ Seeds a new temporary data folder (SQLite), or with `--database` new PostgreSQL 
 then starts the platform's auth, catalog, inventory, reviews and activity with the launcher
 (gateway included, on `--port-offset`; embedded Valkey) and sends `--requests` requests per read through
 the gateway, from 8 concurrent clients, each request with its own parameters (random product ids,
-search words, categories, page positions). The gateway's answer cache is off
-(`SHOP_PRODUCT_CACHE_SECONDS=0`): these figures are the storage paths, not memory hits.
+search words, categories, page positions), and prints per read p50, p99, answers/s and the CPU
+each process spent per request (from /proc/<pid>/stat, over the warm-up and measured requests).
+The gateway's answer cache is off (`SHOP_PRODUCT_CACHE_SECONDS=0`): these figures are the storage
+paths, not memory hits.
 `--data-dir DIR` seeds DIR once and keeps it (SQLite: a second run skips the seeding).
 """
 
@@ -36,13 +38,16 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from benchmarks.platform import ROOT, launcher, percentile
+from benchmarks.procstat import cpu_seconds
 from deploy.local.ports import port_table
+from deploy.local.supervisor import state_file
 from deploy.seed_catalog import MATERIALS, NOUNS
 from services.kit import paging
 
 SERVICES = "auth,catalog,inventory,reviews,activity"
 DATABASE_PREFIX = "shop_bench_cat"
 CLIENTS = 8
+WARM_UP = CLIENTS * 2
 SEARCHES = [*NOUNS[:20], *MATERIALS[:10], "oak lamp", "wooden chair", "lmap", "vintage brass", "SKU-0004217"]
 
 
@@ -105,7 +110,7 @@ async def measure(base: str, read: Read, requests: int, seed: int) -> tuple[floa
     latencies: list[float] = []
     failures = 0
     async with aiohttp.ClientSession(base) as session:
-        for path in paths[: CLIENTS * 2]:  # warm connections and caches of the database
+        for path in paths[:WARM_UP]:  # warm connections and caches of the database
             async with session.get(path) as response:
                 await response.read()
         queue = iter(paths)
@@ -186,10 +191,21 @@ async def run(args: argparse.Namespace) -> None:
                 base = f"http://127.0.0.1:{port_table(args.port_offset).gateway_http}"
                 storage = "PostgreSQL" if database_url else "SQLite"
                 print(f"\n{storage}, {args.products} products, {CLIENTS} clients, {args.requests} per row\n")
-                print("| read | p50 | p99 | req/s | non-200 |\n|---|---|---|---|---|")
+                pids = {n: int(e["pid"]) for n, e in json.loads(state_file(data_dir).read_text()).items()}
+                costed = [n for n in ("gateway", "catalog", "inventory", "reviews", "activity") if n in pids]
+                print(
+                    "| read | p50 | p99 | req/s | non-200 | CPU ms per request: "
+                    + " / ".join(costed)
+                    + " |\n|---|---|---|---|---|---|"
+                )
                 for i, read in enumerate(reads(args.products)):
+                    before = {n: cpu_seconds(pids[n]) for n in costed}
                     p50, p99, rate, failures = await measure(base, read, args.requests, i)
-                    row = f"| {read.name} | {p50:.1f} ms | {p99:.1f} ms | {rate:.0f} | {failures} |"
+                    cpu = " / ".join(
+                        f"{1000 * (cpu_seconds(pids[n]) - before[n]) / (args.requests + WARM_UP):.1f}"
+                        for n in costed
+                    )
+                    row = f"| {read.name} | {p50:.1f} ms | {p99:.1f} ms | {rate:.0f} | {failures} | {cpu} |"
                     print(row, flush=True)
     finally:
         if not keep:

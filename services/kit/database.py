@@ -1,15 +1,19 @@
 """The async SQLAlchemy engine of a service, with its migrations.
 
 SQLite (the embedded default) runs in WAL mode with a busy timeout, and write transactions
-start with BEGIN IMMEDIATE so two writers queue instead of failing on a lock upgrade.
-PostgreSQL goes through asyncpg. Use `db.read()` for queries and `db.write()` for changes.
+start with BEGIN IMMEDIATE so two writers queue instead of failing on a lock upgrade; its hot
+single-statement reads (`db.fetch`) run whole on a small pool of reader threads with plain sqlite3
+connections. PostgreSQL goes through asyncpg. Use `db.read()` for queries, `db.fetch()` for hot
+reads and `db.write()` for changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +21,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, event, func, or_, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import ColumnElement, create_engine, event, func, or_, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -39,6 +43,9 @@ _WRITE = "shop_write"
 # A connection that runs each statement on its own, outside a transaction (see Database.fetch).
 _AUTOCOMMIT = "shop_autocommit"
 SQLITE_BUSY_SECONDS = 30
+# Threads (and connections) that run a SQLite process's `fetch` reads; SQLite lets WAL readers run
+# side by side, and runs each statement with the GIL released.
+SQLITE_READERS = 4
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,34 @@ def _connect(url: str, pool: Pool) -> AsyncEngine:
     return engine
 
 
+def _sqlite_reader(url: str) -> Engine | None:
+    """A plain (thread-bound, not asyncio) engine on the same SQLite file, for `fetch`: aiosqlite
+    hands every cursor call to its connection's thread and back (a statement is three or four
+    round trips through the event loop's self-pipe, most of a primary-key read's CPU), where a read
+    run whole on a reader thread costs one. None for an in-memory database (another connection
+    would see another database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = create_engine(
+        parsed.set(drivername="sqlite"),
+        pool_size=SQLITE_READERS,
+        max_overflow=0,
+        connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # each statement on its own, as `fetch` promises
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    telemetry.trace_engine(engine)
+    return engine
+
+
 class Database:
     def __init__(self, url: str, pool: Pool = Pool()) -> None:
         self.url = url
@@ -126,6 +161,10 @@ class Database:
         # Write transactions this process has run: a stamp that tells a cache derived from the
         # data (the catalog's counts) that this process may have changed it since.
         self.writes = 0
+        self._reader = _sqlite_reader(url) if self.is_sqlite else None
+        self._reader_threads = (
+            ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="sqlite-read") if self._reader else None
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -161,6 +200,12 @@ class Database:
     async def _fetch(
         self, statements: Sequence[Executable], params: Mapping[str, Any] | None
     ) -> list[Sequence[Any]]:
+        if self._reader is not None and self._reader_threads is not None:
+            # The caller's context goes along: the statements' spans are children of the RPC's.
+            run = contextvars.copy_context().run
+            return await asyncio.get_running_loop().run_in_executor(
+                self._reader_threads, run, _fetch_on, self._reader, statements, params
+            )
         async with self.statements() as conn:
             return [(await conn.execute(statement, params)).all() for statement in statements]
 
@@ -225,7 +270,17 @@ class Database:
         log.info("schema up to date", extra={"versions": str(versions_dir)})
 
     async def close(self) -> None:
+        if self._reader is not None and self._reader_threads is not None:
+            self._reader_threads.shutdown(wait=True)
+            self._reader.dispose()
         await self.engine.dispose()
+
+
+def _fetch_on(
+    engine: Engine, statements: Sequence[Executable], params: Mapping[str, Any] | None
+) -> list[Sequence[Any]]:
+    with engine.connect() as conn:
+        return [conn.execute(statement, params).all() for statement in statements]
 
 
 async def added(session: AsyncSession, row: object) -> bool:
