@@ -3,11 +3,17 @@ in-stock filter and facet after one pass of the signals sync (real inventory, re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
-from typing import cast
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from services.catalog import signals
 from services.catalog.signals import SignalsSync, Sources
 from services.kit.clients import Metadata
 from services.kit.database import Database
@@ -16,6 +22,7 @@ from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.reviews.v1 import reviews_pb2_grpc
 from tests.support.harness import Platform
+from tests.support.polling import eventually
 from tests.support.tokens import TokenFactory, bearer
 
 from .conftest import Stub, product, restarted, word
@@ -37,31 +44,8 @@ async def test_stock_changes_reach_the_in_stock_filter_after_one_pass(
     for name in ("inventory", "reviews", "activity"):
         await platform.start(name)
     inventory = platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
-    service = bearer(tokens.service("catalog"))
-
-    async def metadata() -> Metadata:
-        return cast(Metadata, service)
-
     db = Database(platform.settings("catalog").resolved_database_url())
-    sync = SignalsSync(
-        db,
-        Sources(
-            inventory=cast(
-                "inventory_pb2_grpc.InventoryServiceAsyncStub",
-                platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
-            ),
-            reviews=cast(
-                "reviews_pb2_grpc.ReviewsServiceAsyncStub",
-                platform.stub(reviews_pb2_grpc.ReviewsServiceStub, "reviews"),
-            ),
-            activity=cast(
-                "activity_pb2_grpc.ActivityServiceAsyncStub",
-                platform.stub(activity_pb2_grpc.ActivityServiceStub, "activity"),
-            ),
-            metadata=metadata,
-        ),
-        interval=3600,
-    )
+    sync = SignalsSync(db, _sources(platform, tokens), interval=3600)
     tag = word()
     stocked, empty = (
         await product(catalog, admin, f"Stocked {tag}"),
@@ -106,3 +90,89 @@ async def test_stock_changes_reach_the_in_stock_filter_after_one_pass(
     finally:
         await platform.start("inventory")
         await db.close()
+
+
+async def test_the_running_sync_spreads_each_pass_over_its_interval_and_keeps_its_bound(
+    platform: Platform,
+    counting_catalog: Stub,
+    admin: Admin,
+    tokens: TokenFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 100,000 products a pass is seconds of CPU in three services: run as one burst it stalled
+    every read that met it. Here each product is a batch, so a pass of N products makes
+    N stock reads that must be spread over the interval, and a stock change still reaches the
+    filter within two intervals."""
+    catalog = counting_catalog
+    for name in ("inventory", "reviews", "activity"):
+        await platform.start(name)
+    inventory = platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory")
+    tag = word()
+    products = [await product(catalog, admin, f"Paced {tag} {i}") for i in range(3)]
+    sources = _sources(platform, tokens)
+    reads: list[float] = []
+    real_stock = sources.inventory.BatchGetStock
+
+    async def timed_stock(request: inventory_pb2.BatchGetStockRequest, **kwargs: Any) -> Any:
+        reads.append(time.monotonic())
+        return await real_stock(request, **kwargs)
+
+    sources = replace(
+        sources,
+        inventory=cast(
+            "inventory_pb2_grpc.InventoryServiceAsyncStub", SimpleNamespace(BatchGetStock=timed_stock)
+        ),
+    )
+    interval = 1.0
+    db = Database(platform.settings("catalog").resolved_database_url())
+    running = asyncio.create_task(SignalsSync(db, sources, interval=interval, batch=1).run())
+    try:
+        await inventory.SetStock(
+            inventory_pb2.SetStockRequest(product_id=products[-1].id, on_hand=2), metadata=admin
+        )
+        changed = time.monotonic()
+
+        async def in_stock() -> list[int]:
+            reply = await catalog.SearchProducts(
+                catalog_pb2.SearchProductsRequest(query=tag, in_stock_only=True)
+            )
+            return [p.id for p in reply.products]
+
+        assert await eventually(in_stock, within=2 * interval + 1) == [products[-1].id]
+        assert time.monotonic() - changed <= 2 * interval + 0.5
+        # Every live product is a batch: the first pass's reads span most of the interval.
+        (count,) = (await db.fetch(signals._LIVE_COUNT))[0]
+        await eventually(lambda: _value(len(reads) >= count), within=2 * interval + 1)
+        assert reads[count - 1] - reads[0] >= 0.7 * interval * (count - 1) / count
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await db.close()
+
+
+async def _value(value: bool) -> bool:
+    return value
+
+
+def _sources(platform: Platform, tokens: TokenFactory) -> Sources:
+    service = bearer(tokens.service("catalog"))
+
+    async def metadata() -> Metadata:
+        return cast(Metadata, service)
+
+    return Sources(
+        inventory=cast(
+            "inventory_pb2_grpc.InventoryServiceAsyncStub",
+            platform.stub(inventory_pb2_grpc.InventoryServiceStub, "inventory"),
+        ),
+        reviews=cast(
+            "reviews_pb2_grpc.ReviewsServiceAsyncStub",
+            platform.stub(reviews_pb2_grpc.ReviewsServiceStub, "reviews"),
+        ),
+        activity=cast(
+            "activity_pb2_grpc.ActivityServiceAsyncStub",
+            platform.stub(activity_pb2_grpc.ActivityServiceStub, "activity"),
+        ),
+        metadata=metadata,
+    )
