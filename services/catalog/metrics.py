@@ -17,7 +17,7 @@ from .domain import Status
 from .tables import ProductRow
 
 PRODUCTS_ACTIVE = Gauge("shop_catalog_products_active", "Products on sale")
-# The listing's in-stock signal, which follows inventory within SHOP_SIGNALS_INTERVAL_SECONDS.
+# The listing's in-stock signal, which follows inventory within two SHOP_SIGNALS_INTERVAL_SECONDS.
 ACTIVE_OUT_OF_STOCK = Gauge(
     "shop_catalog_active_products_out_of_stock", "Products on sale with no stock available"
 )
