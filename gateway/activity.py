@@ -36,14 +36,13 @@ from opentelemetry.trace import Link, SpanKind
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
+from gateway import auth
 from gateway.auth import Caller
 from gateway.settings import GatewaySettings
 from services.kit import activity_stream as stream
 from services.kit import redis as kit_redis
-from services.kit.config import ConfigError
 from services.kit.errors import DomainError
-from services.kit.principal import TokenVerifier
-from services.kit.revocation import RevocationList, TokenChecker
+from services.kit.revocation import TokenChecker
 
 log = logging.getLogger("shop.gateway.activity")
 
@@ -230,15 +229,6 @@ class ActivityRecorder:
 ACTIVITY = web.AppKey("activity", ActivityRecorder)
 
 
-def _token_checker(settings: GatewaySettings, client: aioredis.Redis) -> TokenChecker | None:
-    try:
-        verifier = TokenVerifier(settings.public_key_pem())
-    except ConfigError as exc:
-        log.warning("activity of public requests is recorded anonymously", extra={"reason": str(exc)})
-        return None
-    return TokenChecker(verifier, RevocationList(client, settings.redis_prefix))
-
-
 def recording(settings: GatewaySettings) -> Callable[[web.Application], AsyncIterator[None]]:
     """The app's cleanup context: the recorder and its Redis client live as long as the app."""
 
@@ -258,19 +248,15 @@ def recording(settings: GatewaySettings) -> Callable[[web.Application], AsyncIte
             stream.stream_key(settings.redis_prefix),
             maxlen=settings.activity_stream_maxlen,
             queue_size=settings.activity_queue_size,
-            tokens=(tokens := _token_checker(settings, client)),
+            # The gateway's own checker (gateway/auth.py); without it events are anonymous.
+            tokens=app.get(auth.TOKENS),
         )
-        listener = asyncio.create_task(tokens.listen()) if tokens is not None else None
         recorder.start()
         app[ACTIVITY] = recorder
         try:
             yield
         finally:
             await recorder.close()
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
             await client.aclose()
 
     return recorder_ctx

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway import (
     activity,
+    auth,
     middlewares,
     openapi,
     product_cache,
@@ -52,6 +53,7 @@ def create_app(settings: GatewaySettings, routes: Sequence[Route] = ROUTES) -> w
     app[sessions.POLICY] = sessions.CookiePolicy(settings.session_cookie_secure, settings.forwarded_hops)
     app.on_response_prepare.append(security_headers.on_prepare(routes))
     app.cleanup_ctx.append(upstreams_ctx)
+    app.cleanup_ctx.append(auth.checking(settings))  # before activity, which uses its checker
     app.cleanup_ctx.append(activity.recording(settings))
     app.cleanup_ctx.append(throttle.throttling(settings))
     app.cleanup_ctx.append(product_cache.caching(settings))

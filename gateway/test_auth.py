@@ -78,3 +78,25 @@ async def test_bad_credentials_bodies_are_4xx(api: Api, path: str, body: dict[st
     reply = await api.post(path, body)
     assert reply.status in (400, 401), reply
     assert set(reply.body) == {"error"}
+
+
+async def test_the_gateway_checks_tokens_itself_and_refuses_a_logout_at_once(
+    api: Api, platform: Platform, user: User
+) -> None:
+    """The gateway checks a token as the services do (signature, then auth's revocation list in
+    Redis), not with a call to auth per request: with auth down, signed-in shoppers keep reading
+    their carts, and a logged-out token is refused at once on a route auth has no part in."""
+    await platform.start("cart")
+    token = user.token
+    await platform.stop("auth")
+    try:
+        cart = await api.get("/api/cart/", token=token)
+        assert (cart.status, cart.body) == (200, {}), cart  # the documented empty cart
+        bad = await api.get("/api/cart/", token=token[:-4] + "AAAA")
+        assert (bad.status, bad.body) == (401, {"error": "Invalid or expired token"})
+    finally:
+        await platform.start("auth")
+    out = await api.post("/api/auth/logout", token=token)
+    assert out.status == 200, out
+    after = await api.get("/api/cart/", token=token)
+    assert (after.status, after.body) == (401, {"error": "Invalid or expired token"})

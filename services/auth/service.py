@@ -4,7 +4,8 @@ Only this service holds the signing key. Tokens are EdDSA JWTs (see `domain.Toke
 everyone else verifies them with the public key. Logout revokes a token in Redis until it
 expires, deleting an account revokes every token of that user, and a role change refuses the
 user's earlier tokens; the kit's `TokenChecker` makes every service, this one included, check that
-list on every call (see `services/kit/revocation.py`). VerifyToken is the gateway's check.
+list on every call (see `services/kit/revocation.py`); the gateway does too. VerifyToken is that
+check for a caller that cannot run it (a gateway without Redis or the public key).
 
 Deleting an account also has every other service forget the person: see `forget.py`.
 """

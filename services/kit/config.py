@@ -63,6 +63,9 @@ class CommonSettings(BaseSettings):
     # Deadline for every outbound RPC that has none from its caller.
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     auth_public_key_file: Path | None = None
+    # How long a token found not revoked is taken as such without asking Redis again. Revocations
+    # are pushed to every process at once; this bounds the delay only while that push is down.
+    revocation_cache_seconds: float = Field(default=1.0, ge=0)
     # What this process shows the auth service to get its own (service) token.
     service_secret_file: Path | None = None
     # Seconds given to in-flight requests after SIGTERM before the process stops.
@@ -145,9 +148,6 @@ class ServiceSettings(CommonSettings):
     # readiness probe period in a cluster; 0 locally).
     shutdown_delay_seconds: float = Field(default=0.0, ge=0)
     health_check_interval_seconds: float = Field(default=5.0, gt=0)
-    # How long a token found not revoked is taken as such without asking Redis again. Revocations
-    # are pushed to every process at once; this bounds the delay only while that push is down.
-    revocation_cache_seconds: float = Field(default=1.0, ge=0)
     # Share of successful RPCs that get an "rpc" log line (at INFO); failed ones always do.
     # 0.1 keeps one in ten, which saves most of the logging CPU on a busy service.
     rpc_log_sample: float = Field(default=1.0, ge=0, le=1)

@@ -2,8 +2,8 @@
 the real services (the root conftest's `platform`), and a plain aiohttp client talking real HTTP.
 
 Customers are not registered (argon2 hashing costs ~0.3 s each): their tokens are minted with the
-platform's signing key. The gateway asks auth's VerifyToken, which checks the signature and
-revocation only, so a minted customer token for any id is accepted like a logged-in one.
+platform's signing key. The gateway checks the signature and revocation only (as every
+service does), so a minted customer token for any id is accepted like a logged-in one.
 """
 
 from __future__ import annotations
