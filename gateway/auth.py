@@ -6,9 +6,10 @@ its session cookie (gateway/sessions.py); a state change made that way must pass
 The gateway checks a token as every service does (`services.kit.revocation.TokenChecker`): the
 signature against auth's public key, then auth's revocation list in Redis, whose changes are
 pushed to every process, so a logout takes effect at once. That saves a call to auth per request
-(a third of a cart read's CPU). Without SHOP_REDIS_URL or auth's public key the gateway asks
-auth's VerifyToken instead, which runs the same check. The token then travels to the domain
-services as `authorization` metadata; they check it again and enforce their own rules.
+(per cart read: 0.6 ms of auth's CPU and 0.45 ms of the gateway's, about half of the read).
+Without SHOP_REDIS_URL or auth's public key the gateway asks auth's VerifyToken instead, which
+runs the same check. The token then travels to the domain services as `authorization` metadata;
+they check it again and enforce their own rules.
 """
 
 from __future__ import annotations
