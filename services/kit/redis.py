@@ -26,6 +26,11 @@ _OPTIONS: dict[str, Any] = {
     "socket_timeout": 5,
     "health_check_interval": 10,
 }
+# Connections one client opens to a single server at most. A burst beyond them waits for a free
+# one (up to POOL_WAIT_SECONDS) instead of failing: redis-py's default pool refuses the 101st
+# concurrent command with MaxConnectionsError, which 200 shoppers signing in at once met.
+MAX_CONNECTIONS = 100
+POOL_WAIT_SECONDS = 5.0
 
 
 def is_cluster_url(url: str) -> bool:
@@ -40,7 +45,8 @@ def connect(url: str) -> redis.Redis:
     next command; that one command is sent again at once on a new connection. Safe for any command:
     a connection the server closed did not take it, and a server that died under it is not back
     within the retry.
-    Timeouts are not retried (the command may have run)."""
+    Timeouts are not retried (the command may have run). At most MAX_CONNECTIONS commands are
+    in flight at once; more wait their turn."""
     scheme, _, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
         # A cluster has database 0 only: a "/0" path is dropped, any other number refused.
@@ -52,9 +58,15 @@ def connect(url: str) -> redis.Redis:
         cluster = RedisCluster.from_url(plain, **_OPTIONS)
         telemetry.trace_redis(cluster)
         return cast("redis.Redis", cluster)
-    client = redis.Redis.from_url(
-        url, **_OPTIONS, retry=Retry(NoBackoff(), retries=1), retry_on_error=[RedisConnectionError]
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        **_OPTIONS,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_SECONDS,
+        retry=Retry(NoBackoff(), retries=1),
+        retry_on_error=[RedisConnectionError],
     )
+    client = redis.Redis.from_pool(pool)  # closing the client closes its pool
     telemetry.trace_redis(client)
     return client
 
