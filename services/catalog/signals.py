@@ -78,13 +78,15 @@ class SignalsSync:
         self._lease = lease
 
     async def run(self) -> None:
+        took = 0.0  # the first pass starts one interval after start-up
         while True:
+            await asyncio.sleep(max(0.0, self._interval - took))
             started = time.monotonic()
             try:
                 await exclusive(self._lease, self._paced_pass)
             except Exception:  # one failed pass must not end the loop
                 log.warning("signals pass failed", exc_info=True)
-            await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+            took = time.monotonic() - started
 
     async def _paced_pass(self) -> int:
         (count,) = (await self._db.fetch(_LIVE_COUNT))[0]
