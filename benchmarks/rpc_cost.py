@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.rpc_cost [--calls 3000] [--concurrency 8] [--port-offset 7000]
 
-Starts catalog, inventory and reviews with the real launcher (its own temporary data folder,
+Starts auth, catalog, inventory and reviews with the real launcher (its own temporary data folder,
 SQLite unless SHOP_DATABASE_URL is set, embedded Redis, loopback only, SHOP_LOG_LEVEL=WARNING as the
 other benchmarks; pass --log-level INFO to pay for a log line per RPC), creates one product, then
 for each RPC sends `--calls` calls over one channel, `--concurrency` in flight, and reads the
@@ -30,13 +30,14 @@ from benchmarks.procstat import cpu_seconds
 from deploy.local.keys import ensure_keys
 from deploy.local.ports import port_table
 from deploy.local.supervisor import state_file
+from shop.auth.v1 import auth_pb2, auth_pb2_grpc
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.common.v1 import common_pb2
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.reviews.v1 import reviews_pb2, reviews_pb2_grpc
 from tests.support.tokens import TokenFactory, bearer
 
-SERVICES = "catalog,inventory,reviews"
+SERVICES = "auth,catalog,inventory,reviews"
 WARM_UP = 300
 
 
@@ -78,6 +79,7 @@ async def main(args: argparse.Namespace) -> None:
             name: int(entry["pid"]) for name, entry in json.loads(state_file(data_dir).read_text()).items()
         }
         channels = {n: grpc.aio.insecure_channel(f"127.0.0.1:{ports[n].grpc}") for n in SERVICES.split(",")}
+        auth = auth_pb2_grpc.AuthServiceStub(channels["auth"])
         catalog = catalog_pb2_grpc.CatalogServiceStub(channels["catalog"])
         inventory = inventory_pb2_grpc.InventoryServiceStub(channels["inventory"])
         reviews = reviews_pb2_grpc.ReviewsServiceStub(channels["reviews"])
@@ -91,7 +93,10 @@ async def main(args: argparse.Namespace) -> None:
         get_product = catalog_pb2.GetProductRequest(id=product_id)
         get_stock = inventory_pb2.GetStockRequest(product_id=product_id)
         summaries = reviews_pb2.BatchGetRatingSummariesRequest(product_ids=[product_id])
+        public_keys = auth_pb2.GetPublicKeysRequest()
         targets: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = [
+            # No data access: the kit's own cost per call (interceptor, span, metrics) and grpc.aio's.
+            ("auth.GetPublicKeys (the kit alone)", "auth", lambda: auth.GetPublicKeys(public_keys)),
             ("catalog.GetProduct (anonymous)", "catalog", lambda: catalog.GetProduct(get_product)),
             (
                 "inventory.GetStock (service token)",
