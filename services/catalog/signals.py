@@ -6,8 +6,9 @@ A pull: a pass walks the live products in id order, asks inventory (BatchGetStoc
 only the rows whose values changed. A pass is spread over `interval` seconds (a batch, then a
 pause) and the next starts when it ends: at 100,000 products a pass costs seconds of CPU across
 three services, which as one burst every interval stalled every read that met it. A change in
-stock or rating is therefore visible to the catalog's filters and sorts within two intervals (the
-product answers themselves carry live stock from inventory). A signal whose service is down is
+stock or rating is therefore visible to the catalog's filters and sorts within two intervals, as
+long as a pass's own work takes less than one (a few seconds at 100,000 products, against 30); the
+product answers themselves carry live stock from inventory. A signal whose service is down is
 left as it was for that pass. Owners may also push at once through SetProductSignals.
 """
 
