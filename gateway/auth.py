@@ -15,7 +15,6 @@ they check it again and enforce their own rules.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from services.kit.config import ConfigError
 from services.kit.errors import DomainError
 from services.kit.principal import Role, TokenVerifier
 from services.kit.revocation import RevocationList, TokenChecker
+from services.kit.tasks import cancel_and_wait
 from shop.auth.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
@@ -131,9 +131,7 @@ def checking(settings: GatewaySettings) -> Callable[[web.Application], AsyncIter
         try:
             yield
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await cancel_and_wait(listener)
             await client.aclose()
 
     return checker_ctx

@@ -19,7 +19,6 @@ not kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import json
@@ -37,6 +36,7 @@ from redis.exceptions import RedisError
 from gateway.routing import Ctx, Route
 from gateway.settings import GatewaySettings
 from services.kit import redis as kit_redis
+from services.kit.tasks import cancel_and_wait
 
 log = logging.getLogger("shop.gateway.cache")
 
@@ -184,9 +184,7 @@ def caching(settings: GatewaySettings) -> Callable[[web.Application], AsyncItera
         try:
             yield
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await cancel_and_wait(listener)
             if client is not None:
                 await client.aclose()
 
