@@ -25,7 +25,6 @@ from . import metrics
 from .categories import CategoryChanges, CategoryStore
 from .domain import CatalogError, ImageSpec, Status, path_ids, slugify, valid_slug
 from .search import Query, Sort, for_database
-from .search.counts import CountCache
 from .signals import SignalsSync, Sources
 from .stock import Stock
 from .store import CatalogStore, NewProduct, Product, ProductChanges, Signals
@@ -67,9 +66,9 @@ class Settings(ServiceSettings):
     upload_max_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1, le=3 * 1024 * 1024)
     # How often stock, ratings and popularity are pulled into the listing columns (signals.py).
     signals_interval_seconds: float = Field(default=30.0, gt=0)
-    # How long a listing's total and facet counts are kept for changes made through another
-    # replica (this replica's own changes clear them at once); 0 counts on every request.
-    count_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How long a listing's total and facet counts may miss changes made through another replica
+    # (this replica's own changes show at once); 0 rebuilds the listing index for every count.
+    count_cache_seconds: float = Field(default=30.0, ge=0, le=300)
 
 
 def _to_proto(product: Product) -> catalog_pb2.Product:
@@ -493,15 +492,23 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         ),
         metadata=token.metadata,
     )
+    store = CatalogStore(db, for_database(db, settings.count_cache_seconds))
     runtime.background(
-        SignalsSync(db, sources, settings.signals_interval_seconds, runtime.lease("signals")).run(),
+        SignalsSync(
+            db,
+            sources,
+            settings.signals_interval_seconds,
+            runtime.lease("signals"),
+            changed=store.signals_changed,
+        ).run(),
         "catalog-signals",
     )
     runtime.background(telemetry.refreshing(metrics.refresher(db)), "catalog-metrics")
+    runtime.background(store.warm(), "catalog-listing-index")
     return [
         Registration(
             CatalogServicer(
-                CatalogStore(db, for_database(db), CountCache(settings.count_cache_seconds)),
+                store,
                 CategoryStore(db),
                 uploads,
                 Stock(inventory, token.metadata),

@@ -69,8 +69,16 @@ class Sources:
 
 class SignalsSync:
     def __init__(
-        self, db: Database, sources: Sources, interval: float, lease: Lease | None = None, batch: int = BATCH
+        self,
+        db: Database,
+        sources: Sources,
+        interval: float,
+        lease: Lease | None = None,
+        batch: int = BATCH,
+        changed: Callable[[Sequence[int]], None] | None = None,
     ) -> None:
+        # Told the products each batch changed, after its commit (the listing index).
+        self._changed = changed
         self._batch = batch
         self._db = db
         self._sources = sources
@@ -117,6 +125,8 @@ class SignalsSync:
                 await session.execute(
                     sa.update(ProductRow).where(ProductRow.id == product_id).values(**values)
                 )
+        if self._changed is not None:
+            self._changed([product_id for product_id, _ in updates])
 
     async def _stock(self, ids: list[int]) -> dict[int, bool] | None:
         try:

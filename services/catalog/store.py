@@ -5,7 +5,7 @@ refer to them) but are no longer listed or sold."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
@@ -19,7 +19,6 @@ from services.kit.errors import DomainError
 
 from .domain import CatalogError, ImageSpec, Status, primary_index
 from .search import Document, Query, Result, SearchBackend
-from .search.counts import CountCache, Counts
 from .tables import CategoryRow, ImageRow, ProductCategoryRow, ProductRow, ProductSlugRow
 
 # An ORM row inside a write, a Core row (the same attributes) on the read path.
@@ -115,10 +114,9 @@ _BY_SLUG = _reads(ProductRow.id == _SLUG_OWNER.scalar_subquery())
 
 
 class CatalogStore:
-    def __init__(self, db: Database, search: SearchBackend, counts: CountCache | None = None) -> None:
+    def __init__(self, db: Database, search: SearchBackend) -> None:
         self._db = db
         self._search = search
-        self._counts = counts or CountCache(seconds=0)
 
     # --- writes ------------------------------------------------------------------------------
     async def create(self, new: NewProduct) -> Product:
@@ -156,7 +154,9 @@ class CatalogStore:
             session.add(ProductSlugRow(slug=row.slug, product_id=row.id))
             await self._set_categories(session, row.id, new.category_ids)
             await self._search.index(session, row.id, None, _document(row))
-            return await self._load(session, row)
+            product = await self._load(session, row)
+        self._search.changed([product.row.id])
+        return product
 
     async def update(
         self,
@@ -174,7 +174,9 @@ class CatalogStore:
                 await self._change(session, row, changes)
             if then is not None:
                 await then()
-            return await self._load(session, row)
+            product = await self._load(session, row)
+        self._search.changed([product_id])
+        return product
 
     async def _change(self, session: AsyncSession, row: ProductRow, changes: ProductChanges) -> None:
         product_id = row.id
@@ -211,7 +213,8 @@ class CatalogStore:
                 return False
             row.deleted_at = timestamps.now()
             await self._search.index(session, product_id, _document(row), None)
-            return True
+        self._search.changed([product_id])
+        return True
 
     async def set_images(self, product_id: int, images: Sequence[ImageSpec]) -> Product:
         try:
@@ -247,7 +250,15 @@ class CatalogStore:
                 .where(ProductRow.id == product_id, ProductRow.deleted_at.is_(None))
                 .values(**values)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        self._search.changed([product_id], text=False)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def signals_changed(self, product_ids: Sequence[int]) -> None:
+        """A signals pass of this process committed changes to these products."""
+        self._search.changed(product_ids, text=False)
+
+    async def warm(self) -> None:
+        await self._search.warm()
 
     # --- reads -------------------------------------------------------------------------------
     async def get(self, product_id: int, statuses: Sequence[str]) -> Product | None:
@@ -276,14 +287,8 @@ class CatalogStore:
         return await self.in_order(ids, statuses)
 
     async def search(self, query: Query) -> Result:
-        writes = self._db.writes  # before reading: a write meanwhile makes what is counted stale
-        known = self._counts.get(query, writes)
         async with self._db.statements() as conn:
-            result = await self._search.search(conn, query, count=known is None)
-        if known is None:
-            self._counts.put(query, writes, Counts(result.total, result.facets))
-            return result
-        return replace(result, total=known.total, facets=known.facets)
+            return await self._search.search(conn, query)
 
     # --- helpers -----------------------------------------------------------------------------
     async def _fetch(self, reads: _Reads, statuses: Sequence[str], **params: Any) -> list[Product]:

@@ -1,6 +1,6 @@
-"""A listing's counts (total, facets) are kept per filter for a bounded time
-(`SHOP_COUNT_CACHE_SECONDS`): a change through the replica that serves the listing shows at once,
-a change through another replica within the bound, and the page itself is never kept."""
+"""A listing's counts (total, facets) come from the catalog's in-memory listing index: a change
+through the replica that serves the listing shows at once, a change through another replica
+within `SHOP_COUNT_CACHE_SECONDS`, and the page itself is always read from the database."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from services.kit.database import Database
 from shop.catalog.v1 import catalog_pb2
 from tests.support.harness import Platform
 
-from .conftest import Stub, product, restarted, word
+from .conftest import Stub, category, product, restarted, usd, word
 
 Admin = tuple[tuple[str, str], ...]
 BOUND = 1.0
@@ -32,13 +32,47 @@ async def test_a_change_through_this_replica_shows_in_the_counts_at_once(catalog
     tag = word()
     first = await product(catalog, admin, f"Lamp {tag}")
     assert await _listing(catalog, tag) == ([first.id], 1, 1)
-    assert await _listing(catalog, tag) == ([first.id], 1, 1)  # counted once, then kept
+    assert await _listing(catalog, tag) == ([first.id], 1, 1)
 
     second = await product(catalog, admin, f"Lamp {tag}")
     assert await _listing(catalog, tag) == ([first.id, second.id], 2, 2)
 
     await catalog.DeleteProduct(catalog_pb2.DeleteProductRequest(id=first.id), metadata=admin)
     assert await _listing(catalog, tag) == ([second.id], 1, 1)
+
+
+async def test_edits_and_pushed_signals_through_this_replica_show_in_the_facets_at_once(
+    catalog: Stub, admin: Admin
+) -> None:
+    tag = word()
+    shelf = await category(catalog, admin)
+    lamp = await product(catalog, admin, f"Lamp {tag}", cents=1500)
+
+    async def facets() -> tuple[int, int, dict[int, int], list[int]]:
+        reply = await catalog.SearchProducts(
+            catalog_pb2.SearchProductsRequest(query=tag, include_facets=True, min_rating=4)
+        )
+        f = reply.facets
+        return (
+            reply.total_size,
+            f.in_stock,
+            {c.category_id: c.count for c in f.categories},
+            [b.count for b in f.price_bands],
+        )
+
+    assert await facets() == (0, 0, {}, [0] * 7)  # no rating yet
+    await catalog.SetProductSignals(
+        catalog_pb2.SetProductSignalsRequest(product_id=lamp.id, rating_average=4.5, in_stock=True),
+        metadata=admin,
+    )
+    assert await facets() == (1, 1, {}, [0, 1, 0, 0, 0, 0, 0])
+    await catalog.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(
+            id=lamp.id, price=usd(30_000), category_ids=[shelf], set_categories=True
+        ),
+        metadata=admin,
+    )
+    assert await facets() == (1, 1, {shelf: 1}, [0, 0, 0, 0, 0, 1, 0])
 
 
 @pytest.fixture

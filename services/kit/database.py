@@ -158,9 +158,6 @@ class Database:
         # busy handler (up to 100 ms a turn), which under contention costs far more than the
         # writes. Writers of this process queue here instead and reach SQLite one at a time.
         self._write_turn = asyncio.Lock() if self.is_sqlite else None
-        # Write transactions this process has run: a stamp that tells a cache derived from the
-        # data (the catalog's counts) that this process may have changed it since.
-        self.writes = 0
         self._reader = _sqlite_reader(url) if self.is_sqlite else None
         self._reader_threads = (
             ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="sqlite-read") if self._reader else None
@@ -229,8 +226,6 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-            finally:
-                self.writes += 1  # a failed commit too: its outcome may be unknown
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

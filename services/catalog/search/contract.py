@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -81,9 +82,19 @@ class SearchBackend(ABC):
         (old is None for a new product, new is None for a deleted one)."""
 
     @abstractmethod
-    async def search(self, session: Reader, query: Query, count: bool = True) -> Result:
-        """One page of matching product ids, in the query's order; with `count` False, the total
-        and facets are left out (0 and None): the caller has them already."""
+    def changed(self, product_ids: Sequence[int], text: bool = True) -> None:
+        """This process has committed changes to these products (their rows, categories or
+        signals; `text` False: nothing search matches): for what a backend keeps outside the
+        writers' transactions."""
+
+    @abstractmethod
+    async def warm(self) -> None:
+        """Loads what the backend keeps in memory, at start-up; failures are logged, not raised."""
+
+    @abstractmethod
+    async def search(self, session: Reader, query: Query) -> Result:
+        """One page of matching product ids, in the query's order, with the total and (when
+        asked) the facets."""
 
     @abstractmethod
     async def list_ids(

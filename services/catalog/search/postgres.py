@@ -40,10 +40,11 @@ class PostgresSearch(SqlSearch):
         )
         return [(term, count) for term, count in rows]
 
-    def _matches(self, words: Sequence[Term]) -> sa.Subquery:
+    def _matches(self, words: Sequence[Term], ranked: bool = True) -> sa.Subquery:
+        score = "ts_rank_cd(p.search_vector, q)::float8" if ranked else "0::float8"
         return (
             sa.text(
-                "SELECT p.id AS id, ts_rank_cd(p.search_vector, q)::float8 AS score "
+                f"SELECT p.id AS id, {score} AS score "
                 "FROM products p, to_tsquery('simple', :q) q WHERE p.search_vector @@ q"
             )
             .bindparams(q=ts_query(words))

@@ -1,12 +1,12 @@
-"""The SQL every backend shares: filters, sorts, keyset pages, facets, the vocabulary and typo
-correction. A backend supplies only its text index: how a document is written, which rows match
-a set of terms (with a score), and which vocabulary words are typo candidates."""
+"""The SQL every backend shares: filters, sorts, keyset pages, the vocabulary and typo correction
+(totals and facets come from the in-memory `ListingIndex`). A backend supplies only its text
+index: how a document is written, which rows match a set of terms (with a score), and which
+vocabulary words are typo candidates."""
 
 from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kit import paging
 from services.kit.errors import CommonError, DomainError
 
-from ..domain import PRICE_BANDS, path_ids
 from ..tables import CategoryRow, ProductCategoryRow, ProductRow, SearchTermRow
-from .contract import Document, Facets, Query, Reader, Result, SearchBackend, Sort
+from .contract import Document, Query, Reader, Result, SearchBackend, Sort
+from .listing import ListingIndex
 from .text import MAX_TERMS, edit_distance, max_typos, terms, vocabulary
 
 # Typo candidates looked at per query word.
@@ -68,6 +68,15 @@ def _decode(token: str, sort: Sort) -> tuple[Any, int] | None:
 
 
 class SqlSearch(SearchBackend):
+    def __init__(self, listing: ListingIndex) -> None:
+        self._listing = listing
+
+    def changed(self, product_ids: Sequence[int], text: bool = True) -> None:
+        self._listing.changed(product_ids, text)
+
+    async def warm(self) -> None:
+        await self._listing.warm()
+
     # --- what a backend provides -------------------------------------------------------------
     @abstractmethod
     async def _write_document(self, session: AsyncSession, product_id: int, doc: Document | None) -> None:
@@ -84,8 +93,9 @@ class SqlSearch(SearchBackend):
         """Vocabulary words (with their product counts) sharing trigrams with `word`."""
 
     @abstractmethod
-    def _matches(self, words: Sequence[Term]) -> sa.Subquery:
-        """`(id, score)` of every product whose text has all the words; higher scores rank first."""
+    def _matches(self, words: Sequence[Term], ranked: bool = True) -> sa.Subquery:
+        """`(id, score)` of every product whose text has all the words; higher scores rank first
+        (with `ranked` False the score is 0: for counting, where ranking is wasted work)."""
 
     # --- the index -------------------------------------------------------------------------
     async def index(
@@ -197,7 +207,7 @@ class SqlSearch(SearchBackend):
             return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
         return stmt.select_from(P)
 
-    async def search(self, session: Reader, query: Query, count: bool = True) -> Result:
+    async def search(self, session: Reader, query: Query) -> Result:
         words, corrected = await self._correct(session, query.text) if query.text.strip() else ([], False)
         matches = self._matches(words) if words else None
         sort = query.sort
@@ -226,83 +236,18 @@ class SqlSearch(SearchBackend):
         rows = list((await session.execute(stmt.order_by(*order).limit(query.limit + 1))).all())
         page, token = paging.split(rows, query.limit, lambda r: _encode(sort, r.k, r.id))
 
-        total, facets = 0, None
-        if count:
-            total = await session.scalar(self._base([sa.func.count()], matches).where(*conditions)) or 0
-            facets = await self._facets(session, query, matches) if query.facets else None
+        async def matched() -> list[int]:
+            return list(await session.scalars(sa.select(self._matches(words, ranked=False).c.id)))
+
+        key = " ".join(f"{t.word}{'*' if t.prefix else ''}" for t in words)
+        total, facets = await self._listing.counts(query, key, matched)
         return Result(
             ids=[r.id for r in page],
             next_page_token=token,
-            total=int(total),
+            total=total,
             facets=facets,
             corrected=" ".join(t.word for t in words) if corrected else "",
         )
-
-    async def _facets(self, session: Reader, query: Query, matches: sa.Subquery | None) -> Facets:
-        categories = await self._category_counts(session, query, matches)
-
-        def count_where(condition: Any) -> Any:
-            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-        bands = []
-        for band in PRICE_BANDS:
-            condition = P.c.price_minor >= band.min_minor
-            if band.max_minor is not None:
-                condition = sa.and_(condition, P.c.price_minor <= band.max_minor)
-            bands.append(count_where(condition))
-        band_counts = (
-            await session.execute(self._base(bands, matches).where(*self._filters(query, skip="price")))
-        ).one()
-        stock = (
-            await session.execute(
-                self._base(
-                    [count_where(P.c.in_stock.is_(True)), count_where(P.c.in_stock.is_(False))],
-                    matches,
-                ).where(*self._filters(query, skip="in_stock"))
-            )
-        ).one()
-        return Facets(
-            categories=categories,
-            price_bands=[(band, int(n)) for band, n in zip(PRICE_BANDS, band_counts, strict=True)],
-            in_stock=int(stock[0]),
-            out_of_stock=int(stock[1]),
-        )
-
-    async def _category_counts(
-        self, session: Reader, query: Query, matches: sa.Subquery | None
-    ) -> dict[int, int]:
-        """Matches per category, its descendants included, each product once per category.
-
-        One pass over the matches grouped by category (added up the tree here: joining every
-        product to every ancestor's path prefix in SQL costs seconds at 100,000). A product in
-        several categories gets a group of its own per category (its id in `shared`), so it can
-        be counted once per ancestor below; there are few such products."""
-        pc = ProductCategoryRow.__table__
-        other = pc.alias("other")
-        several = sa.exists().where(
-            other.c.product_id == pc.c.product_id, other.c.category_id != pc.c.category_id
-        )
-        shared_id = sa.case((several, P.c.id), else_=sa.null()).label("shared")
-        grouped = (
-            self._base([pc.c.category_id, shared_id, sa.func.count()], matches)
-            .join(pc, pc.c.product_id == P.c.id)
-            .where(*self._filters(query, skip="category"))
-            .group_by(pc.c.category_id, shared_id)
-        )
-        rows = (await session.execute(grouped)).all()
-        paths = await session.execute(sa.select(CategoryRow.id, CategoryRow.path))
-        lineage = {cid: path_ids(path) for cid, path in paths}
-        counts: Counter[int] = Counter()
-        shared: defaultdict[int, set[int]] = defaultdict(set)
-        for category_id, product_id, n in rows:
-            if product_id is None:
-                for ancestor in lineage.get(category_id, []):
-                    counts[ancestor] += n
-            else:
-                shared[product_id].update(lineage.get(category_id, []))
-        for ancestors in shared.values():
-            counts.update(ancestors)
-        return {cid: n for cid, n in counts.items() if n > 0}
 
     async def list_ids(
         self, session: Reader, text: str, statuses: tuple[str, ...], after: int | None, limit: int

@@ -52,13 +52,13 @@ class SqliteSearch(SqlSearch):
         )
         return [(term, count) for term, count in rows]
 
-    def _matches(self, words: Sequence[Term]) -> sa.Subquery:
+    def _matches(self, words: Sequence[Term], ranked: bool = True) -> sa.Subquery:
         # LIMIT -1 (none) keeps SQLite from flattening the matches into the outer query: it then
         # reads them once and joins products by key, instead of probing the text index once per
         # product row (40 s for a count over 100,000 products once an index covered the filters).
         return (
             sa.text(
-                f"SELECT rowid AS id, -{_BM25} AS score FROM products_fts "
+                f"SELECT rowid AS id, {f'-{_BM25}' if ranked else '0.0'} AS score FROM products_fts "
                 "WHERE products_fts MATCH :q LIMIT -1"
             )
             .bindparams(q=fts_query(words))
