@@ -3,6 +3,7 @@ category and its descendants" one prefix match, and a move one rewrite of the su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -27,8 +28,10 @@ class CategoryChanges:
 
 
 class CategoryStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, changed: Callable[[], None] | None = None) -> None:
         self._db = db
+        # Told after each committed change to the tree (the listing index).
+        self._changed = changed or (lambda: None)
 
     async def create(
         self, name: str, slug: str, parent_id: int, position: int, *, slug_generated: bool = False
@@ -56,7 +59,8 @@ class CategoryStore:
                 row.slug = f"{slug}-{row.id}"
                 if await self._slug_owner(session, row.slug) is not None:
                     row.slug = f"{slug}-{row.id}-{uuid4().hex[:8]}"
-            return row
+        self._changed()
+        return row
 
     async def update(self, category_id: int, changes: CategoryChanges) -> CategoryRow:
         async with self._db.write() as session:
@@ -87,7 +91,8 @@ class CategoryStore:
                 row.parent_id = changes.parent_id or None
                 row.path = new_path
             row.updated_at = timestamps.now()
-            return row
+        self._changed()
+        return row
 
     async def delete(self, category_id: int) -> None:
         """Refused while it has subcategories (move or delete them first); its products stay
@@ -103,6 +108,7 @@ class CategoryStore:
                 sa.delete(ProductCategoryRow).where(ProductCategoryRow.category_id == category_id)
             )
             await session.delete(row)
+        self._changed()
 
     async def get(self, category_id: int) -> CategoryRow:
         async with self._db.read() as session:

@@ -509,7 +509,7 @@ async def build(runtime: Runtime) -> Sequence[Registration]:
         Registration(
             CatalogServicer(
                 store,
-                CategoryStore(db),
+                CategoryStore(db, store.tree_changed),
                 uploads,
                 Stock(inventory, token.metadata),
             ),

@@ -257,6 +257,9 @@ class CatalogStore:
         """A signals pass of this process committed changes to these products."""
         self._search.changed(product_ids, text=False)
 
+    def tree_changed(self) -> None:
+        self._search.tree_changed()
+
     async def warm(self) -> None:
         await self._search.warm()
 
@@ -282,13 +285,11 @@ class CatalogStore:
     async def list_page(
         self, limit: int, after: int | None, query: str, statuses: tuple[str, ...]
     ) -> list[Product]:
-        async with self._db.statements() as conn:
-            ids = await self._search.list_ids(conn, query, statuses, after, limit)
+        ids = await self._search.list_ids(query, statuses, after, limit)
         return await self.in_order(ids, statuses)
 
     async def search(self, query: Query) -> Result:
-        async with self._db.statements() as conn:
-            return await self._search.search(conn, query)
+        return await self._search.search(query)
 
     # --- helpers -----------------------------------------------------------------------------
     async def _fetch(self, reads: _Reads, statuses: Sequence[str], **params: Any) -> list[Product]:

@@ -41,7 +41,7 @@ async def test_a_change_through_this_replica_shows_in_the_counts_at_once(catalog
     assert await _listing(catalog, tag) == ([second.id], 1, 1)
 
 
-async def test_edits_and_pushed_signals_through_this_replica_show_in_the_facets_at_once(
+async def test_edits_signals_and_tree_changes_through_this_replica_show_in_the_facets_at_once(
     catalog: Stub, admin: Admin
 ) -> None:
     tag = word()
@@ -73,6 +73,13 @@ async def test_edits_and_pushed_signals_through_this_replica_show_in_the_facets_
         metadata=admin,
     )
     assert await facets() == (1, 1, {shelf: 1}, [0, 0, 0, 0, 0, 1, 0])
+
+    # The tree: a move counts the product under its new ancestor, a deletion takes it out.
+    room = await category(catalog, admin)
+    await catalog.UpdateCategory(catalog_pb2.UpdateCategoryRequest(id=shelf, parent_id=room), metadata=admin)
+    assert (await facets())[2] == {shelf: 1, room: 1}
+    await catalog.DeleteCategory(catalog_pb2.DeleteCategoryRequest(id=shelf), metadata=admin)
+    assert (await facets())[2] == {}
 
 
 @pytest.fixture

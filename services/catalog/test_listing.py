@@ -105,13 +105,13 @@ def test_counts_agree_with_counting_one_by_one_through_changes(seed: int) -> Non
     rng = random.Random(seed)
     rows = {i: _row(rng, i) for i in range(1, 400)}
     members = {i: _categories(rng) for i in rows}
-    index = _Snapshot(list(rows.values()), [(p, c) for p, cs in members.items() for c in cs])
+    index = _Snapshot(list(rows.values()), [(p, c) for p, cs in members.items() for c in cs], TREE)
     next_id = 400
     for _ in range(12):
         for _ in range(5):
             query, matched = _query(rng, list(rows))
             mask = None if matched is None else index.mask_of(matched)
-            assert index.counts(query, TREE, mask) == _naive(rows, members, query, matched)
+            assert index.counts(query, index.tree, mask) == _naive(rows, members, query, matched)
         # Changes as the writers make them: edits, signals, deletions and new products.
         changed = rng.sample(list(rows), 20)
         for product_id in changed[:15]:

@@ -64,7 +64,7 @@ async def test_existing_products_are_upgraded_and_indexed(empty_database: str, t
         async with db.read() as session:
             rows = (await session.execute(sa.text("SELECT id, slug, status FROM products ORDER BY id"))).all()
             assert [(r.slug, r.status) for r in rows] == [(f"product-{r.id}", "active") for r in rows]
-            found = await for_database(db).search(session, Query(text="lantrn"))
+            found = await for_database(db).search(Query(text="lantrn"))
             assert (found.ids, found.corrected) == ([rows[0].id], "lantern")
             slugs = await session.scalar(sa.text("SELECT count(*) FROM product_slugs"))
             assert slugs == 2

@@ -26,4 +26,4 @@ __all__ = ["Document", "Facets", "Query", "Result", "SearchBackend", "Sort", "fo
 def for_database(db: Database, count_seconds: float = 0.0) -> SearchBackend:
     """`count_seconds`: how long counts may miss changes made through another replica."""
     listing = ListingIndex(db, count_seconds)
-    return SqliteSearch(listing) if db.is_sqlite else PostgresSearch(listing)
+    return SqliteSearch(db, listing) if db.is_sqlite else PostgresSearch(db, listing)

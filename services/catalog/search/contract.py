@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import PriceBand
 
@@ -68,11 +68,6 @@ class Result:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-# What reads run on: a Core connection outside a transaction on the hot path (Database.statements),
-# a session where a read must agree with a write around it.
-Reader = AsyncSession | AsyncConnection
-
-
 class SearchBackend(ABC):
     @abstractmethod
     async def index(
@@ -88,16 +83,20 @@ class SearchBackend(ABC):
         writers' transactions."""
 
     @abstractmethod
+    def tree_changed(self) -> None:
+        """This process has committed a change to the category tree."""
+
+    @abstractmethod
     async def warm(self) -> None:
         """Loads what the backend keeps in memory, at start-up; failures are logged, not raised."""
 
     @abstractmethod
-    async def search(self, session: Reader, query: Query) -> Result:
+    async def search(self, query: Query) -> Result:
         """One page of matching product ids, in the query's order, with the total and (when
         asked) the facets."""
 
     @abstractmethod
     async def list_ids(
-        self, session: Reader, text: str, statuses: tuple[str, ...], after: int | None, limit: int
+        self, text: str, statuses: tuple[str, ...], after: int | None, limit: int
     ) -> list[int]:
         """Matching ids in id order after `after` (the documented listing's order)."""

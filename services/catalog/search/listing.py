@@ -15,7 +15,7 @@ Freshness:
   show at once.
 - Changes made through another replica show within `seconds`: an index older than that is rebuilt
   in the background while the old one keeps answering (with 0, every count rebuilds it first).
-- The category tree is read on every count (one short query), so moves show at once.
+- A change to the category tree through this process rebuilds the index before the next count.
 """
 
 from __future__ import annotations
@@ -142,7 +142,9 @@ def _price_edges(prices: Iterable[int]) -> list[float]:
 class _Snapshot:
     """The index as of one load, patched in place by reloads of changed products."""
 
-    def __init__(self, rows: Sequence[Any], members: Sequence[Any]) -> None:
+    def __init__(self, rows: Sequence[Any], members: Sequence[Any], tree: Sequence[Any] = ()) -> None:
+        # (id, path) of every category, as of the load.
+        self.tree: tuple[tuple[int, str], ...] = tuple(sorted((int(c), str(p)) for c, p in tree))
         # Column by column: zip(*rows) over 100,000 rows costs five times as much.
         ids, status, price, stock, rating = ([row[i] for row in rows] for i in range(5))
         n = len(ids)
@@ -295,6 +297,12 @@ class ListingIndex:
         # rebuild (new positions) and by any change to a product's text (`generation`).
         self._texts: OrderedDict[str, int] = OrderedDict()
         self._generation = 0
+        self._stale = False
+
+    def tree_changed(self) -> None:
+        """This process changed the category tree: the next count rebuilds the index first (a
+        deleted category takes its products out of it; admins do this rarely)."""
+        self._stale = True
 
     def changed(self, product_ids: Iterable[int], text: bool) -> None:
         """This process committed changes to these products (`text`: to what search matches)."""
@@ -329,14 +337,13 @@ class ListingIndex:
                         self._texts.popitem(last=False)
             else:
                 self._texts.move_to_end(text)
-        tree = tuple(sorted((int(c), str(p)) for c, p in await self._db.fetch(_CATEGORIES)))
-        return snapshot.counts(query, tree, matched)
+        return snapshot.counts(query, snapshot.tree, matched)
 
     async def _current(self) -> _Snapshot:
         snapshot = self._snapshot
-        if snapshot is None or self.seconds <= 0:
+        if snapshot is None or self.seconds <= 0 or self._stale:
             async with self._lock:
-                if self._snapshot is None or self.seconds <= 0:
+                if self._snapshot is None or self.seconds <= 0 or self._stale:
                     await self._rebuild()
             snapshot = self._snapshot
             assert snapshot is not None
@@ -358,14 +365,15 @@ class ListingIndex:
     async def _rebuild(self) -> None:
         # Changes committed before the load are in it; those marked while it runs stay marked.
         covered, self._dirty = self._dirty, set()
+        stale, self._stale = self._stale, False
         started = time.monotonic()
         try:
-            rows = await self._db.fetch(_ALL_PRODUCTS)
-            members = await self._db.fetch(_ALL_MEMBERS)
+            rows, members, tree = await self._db.fetch_each(_ALL_PRODUCTS, _ALL_MEMBERS, _CATEGORIES)
         except BaseException:
             self._dirty |= covered
+            self._stale |= stale
             raise
-        self._snapshot = _Snapshot(rows, members)
+        self._snapshot = _Snapshot(rows, members, tree)
         self._texts.clear()
         self._built_at = started
 

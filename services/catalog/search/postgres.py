@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .contract import Document, Reader
+from .contract import Document
 from .sql import SqlSearch, Term
 
 MAX_TRIGRAM_CANDIDATES = 50
@@ -30,8 +30,8 @@ class PostgresSearch(SqlSearch):
     async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None:
         return None
 
-    async def _trigram_candidates(self, session: Reader, word: str) -> list[tuple[str, int]]:
-        rows = await session.execute(
+    async def _trigram_candidates(self, word: str) -> list[tuple[str, int]]:
+        rows = await self._db.fetch(
             sa.text(
                 "SELECT term, products FROM search_terms WHERE term % :w "
                 "ORDER BY similarity(term, :w) DESC LIMIT :n"

@@ -16,10 +16,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kit import paging
+from services.kit.database import Database
 from services.kit.errors import CommonError, DomainError
 
 from ..tables import CategoryRow, ProductCategoryRow, ProductRow, SearchTermRow
-from .contract import Document, Query, Reader, Result, SearchBackend, Sort
+from .contract import Document, Query, Result, SearchBackend, Sort
 from .listing import ListingIndex
 from .text import MAX_TERMS, edit_distance, max_typos, terms, vocabulary
 
@@ -35,6 +36,11 @@ class Term:
 
 
 P = ProductRow.__table__
+_PREFIX = (
+    sa.select(SearchTermRow.id)
+    .where(SearchTermRow.term >= sa.bindparam("low"), SearchTermRow.term < sa.bindparam("high"))
+    .limit(1)
+)
 
 
 def _sort_key(sort: Sort, score: Any) -> tuple[Any, bool]:
@@ -68,11 +74,15 @@ def _decode(token: str, sort: Sort) -> tuple[Any, int] | None:
 
 
 class SqlSearch(SearchBackend):
-    def __init__(self, listing: ListingIndex) -> None:
+    def __init__(self, db: Database, listing: ListingIndex) -> None:
+        self._db = db
         self._listing = listing
 
     def changed(self, product_ids: Sequence[int], text: bool = True) -> None:
         self._listing.changed(product_ids, text)
+
+    def tree_changed(self) -> None:
+        self._listing.tree_changed()
 
     async def warm(self) -> None:
         await self._listing.warm()
@@ -89,7 +99,7 @@ class SqlSearch(SearchBackend):
     async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None: ...
 
     @abstractmethod
-    async def _trigram_candidates(self, session: Reader, word: str) -> list[tuple[str, int]]:
+    async def _trigram_candidates(self, word: str) -> list[tuple[str, int]]:
         """Vocabulary words (with their product counts) sharing trigrams with `word`."""
 
     @abstractmethod
@@ -128,16 +138,16 @@ class SqlSearch(SearchBackend):
         await self._write_document(session, product_id, new)
 
     # --- typo correction -------------------------------------------------------------------
-    async def _correct(self, session: Reader, text: str) -> tuple[list[Term], bool]:
+    async def _correct(self, text: str) -> tuple[list[Term], bool]:
         """The query's words as prefixes; a word no indexed word starts with becomes the closest
         vocabulary word within its typo allowance (ties: the more common word)."""
         result: list[Term] = []
         corrected = False
         for word in list(dict.fromkeys(terms(text)))[:MAX_TERMS]:
-            if await self._has_prefix(session, word) or not max_typos(word):
+            if await self._has_prefix(word) or not max_typos(word):
                 result.append(Term(word, prefix=True))
                 continue
-            best = await self._closest(session, word)
+            best = await self._closest(word)
             if best is None:
                 result.append(Term(word, prefix=True))
             else:
@@ -145,21 +155,16 @@ class SqlSearch(SearchBackend):
                 corrected = True
         return result, corrected
 
-    async def _has_prefix(self, session: Reader, word: str) -> bool:
+    async def _has_prefix(self, word: str) -> bool:
         # A range on the (byte-ordered) term index: every word that starts with `word`.
-        found = await session.scalar(
-            sa.select(SearchTermRow.id)
-            .where(SearchTermRow.term >= word, SearchTermRow.term < word + "\U0010ffff")
-            .limit(1)
-        )
-        return found is not None
+        return bool(await self._db.fetch(_PREFIX, {"low": word, "high": word + "\U0010ffff"}))
 
-    async def _closest(self, session: Reader, word: str) -> str | None:
+    async def _closest(self, word: str) -> str | None:
         limit = max_typos(word)
-        candidates = dict(await self._trigram_candidates(session, word))
+        candidates = dict(await self._trigram_candidates(word))
         # Trigrams miss short words with a swap ("lmap"): also words of about the same length
         # with the same first letter, a range scan of the term index.
-        nearby = await session.execute(
+        nearby = await self._db.fetch(
             sa.select(SearchTermRow.term, SearchTermRow.products)
             .where(
                 SearchTermRow.term >= word[0],
@@ -207,8 +212,8 @@ class SqlSearch(SearchBackend):
             return stmt.select_from(P.join(matches, matches.c.id == P.c.id))
         return stmt.select_from(P)
 
-    async def search(self, session: Reader, query: Query) -> Result:
-        words, corrected = await self._correct(session, query.text) if query.text.strip() else ([], False)
+    async def search(self, query: Query) -> Result:
+        words, corrected = await self._correct(query.text) if query.text.strip() else ([], False)
         matches = self._matches(words) if words else None
         sort = query.sort
         if sort is Sort.RELEVANCE and matches is None:
@@ -233,16 +238,16 @@ class SqlSearch(SearchBackend):
         order = [key.desc() if descending else key.asc()]
         if sort is not Sort.NEWEST:
             order.append(P.c.id.asc())
-        rows = list((await session.execute(stmt.order_by(*order).limit(query.limit + 1))).all())
-        page, token = paging.split(rows, query.limit, lambda r: _encode(sort, r.k, r.id))
+        rows = list(await self._db.fetch(stmt.order_by(*order).limit(query.limit + 1)))
+        page, token = paging.split(rows, query.limit, lambda r: _encode(sort, r[1], r[0]))  # (id, k)
 
         async def matched() -> list[int]:
-            return list(await session.scalars(sa.select(self._matches(words, ranked=False).c.id)))
+            return [r[0] for r in await self._db.fetch(sa.select(self._matches(words, ranked=False).c.id))]
 
         key = " ".join(f"{t.word}{'*' if t.prefix else ''}" for t in words)
         total, facets = await self._listing.counts(query, key, matched)
         return Result(
-            ids=[r.id for r in page],
+            ids=[r[0] for r in page],
             next_page_token=token,
             total=total,
             facets=facets,
@@ -250,14 +255,14 @@ class SqlSearch(SearchBackend):
         )
 
     async def list_ids(
-        self, session: Reader, text: str, statuses: tuple[str, ...], after: int | None, limit: int
+        self, text: str, statuses: tuple[str, ...], after: int | None, limit: int
     ) -> list[int]:
-        words, _ = await self._correct(session, text) if text.strip() else ([], False)
+        words, _ = await self._correct(text) if text.strip() else ([], False)
         matches = self._matches(words) if words else None
         stmt = self._base([P.c.id], matches).where(*self._filters(Query(statuses=statuses)))
         if after is not None:
             stmt = stmt.where(P.c.id > after)
-        return list(await session.scalars(stmt.order_by(P.c.id).limit(limit)))
+        return [r[0] for r in await self._db.fetch(stmt.order_by(P.c.id).limit(limit))]
 
 
 def _upsert_term(session: AsyncSession, term: str) -> Any:

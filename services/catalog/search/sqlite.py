@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .contract import Document, Reader
+from .contract import Document
 from .sql import MAX_CANDIDATES, SqlSearch, Term
 from .text import trigrams
 
@@ -39,11 +39,11 @@ class SqliteSearch(SqlSearch):
     async def _vocabulary_removed(self, session: AsyncSession, term_id: int, term: str) -> None:
         await session.execute(sa.text("DELETE FROM search_terms_trigram WHERE rowid = :id"), {"id": term_id})
 
-    async def _trigram_candidates(self, session: Reader, word: str) -> list[tuple[str, int]]:
+    async def _trigram_candidates(self, word: str) -> list[tuple[str, int]]:
         grams = trigrams(word)
         if not grams:
             return []
-        rows = await session.execute(
+        rows = await self._db.fetch(
             sa.text(
                 "SELECT t.term, t.products FROM search_terms_trigram g JOIN search_terms t ON t.id = g.rowid "
                 "WHERE search_terms_trigram MATCH :q ORDER BY g.rank LIMIT :n"
