@@ -15,12 +15,19 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1)  # naive, as SQLite hands datetimes back: everything stored is UTC
+
+
 def to_proto(value: datetime | None) -> Timestamp:
-    stamp = Timestamp()
-    if value is not None:
-        # SQLite hands back naive datetimes; everything stored is UTC.
-        stamp.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
-    return stamp
+    if value is None:
+        return Timestamp()
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # Arithmetic instead of Timestamp.FromDatetime (a time tuple and calendar.timegm per call):
+    # a listing converts two per product. A timedelta keeps seconds and microseconds non-negative
+    # before 1970 too, as a Timestamp's nanos must be.
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def to_utc(value: datetime) -> datetime:
