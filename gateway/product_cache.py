@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -193,7 +192,7 @@ def caching(settings: GatewaySettings) -> Callable[[web.Application], AsyncItera
 
 def serialized(model: BaseModel) -> bytes:
     """The same bytes as the gateway's uncached JSON answers."""
-    return json.dumps(model.model_dump(mode="json")).encode()
+    return model.model_dump_json().encode()
 
 
 async def cached(ctx: Ctx, fetch: Callable[[], Awaitable[Answer]]) -> Answer:

@@ -322,8 +322,13 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
                 raise TypeError(
                     f"{route.operation_id} returned {type(result).__name__}, not {route.response.__name__}"
                 )
-            dumped = result.model_dump(mode="json")
-            response = web.json_response(dumped, status=route.status, headers=ctx.headers)
+            response = web.Response(
+                body=result.model_dump_json().encode(),  # pydantic's serializer: no dict in between
+                status=route.status,
+                content_type="application/json",
+                charset="utf-8",
+                headers=ctx.headers,
+            )
         for change in ctx.finish:
             change(response)
         return response

@@ -4,6 +4,7 @@ public port, a clean stop on SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -55,7 +56,7 @@ async def test_serves_and_stops_cleanly(tmp_path: Path, sig: signal.Signals) -> 
     try:
         async with aiohttp.ClientSession() as session:
             body = await _wait_ok(session, f"http://127.0.0.1:{port}/api/health", proc)
-            assert body == '{"status": "ok"}'
+            assert json.loads(body) == {"status": "ok"}
             metrics = await _wait_ok(session, f"http://127.0.0.1:{metrics_port}/metrics", proc)
             assert 'shop_http_requests_total{method="GET",route="/api/health",status="200"}' in metrics
             async with session.get(f"http://127.0.0.1:{port}/metrics") as public:
