@@ -50,7 +50,7 @@ from . import domain, metrics
 from .domain import CatalogPrice, OrderError, PricedLine, ShippingOption, Status
 from .downstream import Downstream, to_completion
 from .settlement import Settlement
-from .store import OrderRow, OrdersStore, OrderView
+from .store import OrderData, OrdersStore, OrderView
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def address_json(address: common_pb2.Address | None) -> str:
     return json_format.MessageToJson(address, indent=None) if address is not None else ""
 
 
-def address_of(order: OrderRow) -> common_pb2.Address | None:
+def address_of(order: OrderData) -> common_pb2.Address | None:
     if not order.shipping_address:
         return None
     return json_format.Parse(order.shipping_address, common_pb2.Address())
@@ -347,7 +347,7 @@ class Checkout:
             )
             raise error from exc
 
-    async def _charge(self, order: OrderRow, method: payments_pb2.PaymentMethod) -> payments_pb2.Payment:
+    async def _charge(self, order: OrderData, method: payments_pb2.PaymentMethod) -> payments_pb2.Payment:
         reference = f"order:{order.id}"
         return await self._down.charge(
             payments_pb2.ChargeRequest(

@@ -14,7 +14,7 @@ from services.kit.database import Database
 from services.kit.errors import DomainError
 
 from .domain import OrderError, Status
-from .store import OrderRow, OrderView
+from .store import OrderData, OrderRow, OrderView
 
 P = ParamSpec("P")
 
@@ -87,7 +87,7 @@ def counts_checkout(
     return counted
 
 
-def paid(order: OrderRow) -> None:
+def paid(order: OrderData) -> None:
     REVENUE.labels(order.currency).inc(order.total_minor)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -102,11 +103,31 @@ class EventRow(Base):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+# An order as a session loads it, or as a hot read returns it (the same attributes).
+OrderData = OrderRow | sa.Row[Any]
+
+# The hot reads, built once with bound parameters.
+_STATUS = sa.select(OrderRow.status).where(OrderRow.id == sa.bindparam("id"))
+_ID_BY_KEY = sa.select(OrderRow.id).where(
+    OrderRow.user_id == sa.bindparam("user_id"), OrderRow.idempotency_key == sa.bindparam("key")
+)
+_ORDER_READS = (
+    sa.select(*OrderRow.__table__.columns).where(OrderRow.id == sa.bindparam("id")),
+    sa.select(*LineRow.__table__.columns).where(LineRow.order_id == sa.bindparam("id")).order_by(LineRow.id),
+    sa.select(*EventRow.__table__.columns)
+    .where(EventRow.order_id == sa.bindparam("id"))
+    .order_by(EventRow.id),
+)
+
+
 @dataclass(frozen=True)
 class OrderView:
-    order: OrderRow
-    lines: list[LineRow]
-    events: list[EventRow]
+    """An order with its lines and events: ORM rows from a session, or Core rows (the same
+    attributes) from the hot reads."""
+
+    order: OrderData
+    lines: Sequence[LineRow | sa.Row[Any]]
+    events: Sequence[EventRow | sa.Row[Any]]
 
     @property
     def status(self) -> Status:
@@ -318,20 +339,19 @@ class OrdersStore:
             session.add(_event(order_id, status, status, note, actor))
 
     async def status(self, order_id: int) -> Status | None:
-        async with self._db.read() as session:
-            value = await session.scalar(sa.select(OrderRow.status).where(OrderRow.id == order_id))
-            return Status(value) if value is not None else None
+        rows = await self._db.fetch(_STATUS, {"id": order_id})
+        return Status(rows[0][0]) if rows else None
 
     async def get(self, order_id: int) -> OrderView | None:
-        async with self._db.read() as session:
-            if await session.get(OrderRow, order_id) is None:
-                return None
-            return await self._view(session, order_id)
+        """A checkout reads its order several times: three Core statements, no ORM session. The
+        lines never change after the order is created; the events may be read a moment after the
+        order row (a transition between the two shows its event beside the older status)."""
+        orders, lines, events = await self._db.fetch_each(*_ORDER_READS, params={"id": order_id})
+        return OrderView(orders[0], lines, events) if orders else None
 
     async def by_key(self, user_id: int, key: str) -> OrderView | None:
-        async with self._db.read() as session:
-            order_id = await self._id_by_key(session, user_id, key)
-            return await self._view(session, order_id) if order_id is not None else None
+        rows = await self._db.fetch(_ID_BY_KEY, {"user_id": user_id, "key": key})
+        return await self.get(rows[0][0]) if rows else None
 
     async def page(
         self, user_id: int | None, status: Status | None, limit: int, before: int | None
