@@ -74,6 +74,11 @@ class AddressRow(Base):
         )
 
 
+_DEFAULT_ADDRESS = sa.select(*AddressRow.__table__.columns).where(
+    AddressRow.user_id == sa.bindparam("user_id"), AddressRow.is_default
+)
+
+
 @dataclass(frozen=True)
 class ProfileChanges:
     display_name: str | None = None
@@ -168,10 +173,10 @@ class ProfileStore:
             return _ordered(list(rows))
 
     async def default_address(self, user_id: int) -> AddressRow | None:
-        async with self._db.read() as session:
-            return await session.scalar(
-                sa.select(AddressRow).where(AddressRow.user_id == user_id, AddressRow.is_default)
-            )
+        """Read by every checkout: one Core statement, no ORM session; the row comes back as a
+        detached AddressRow (nothing to write through it)."""
+        rows = await self._db.fetch(_DEFAULT_ADDRESS, {"user_id": user_id})
+        return AddressRow(**rows[0]._asdict()) if rows else None  # type: ignore[attr-defined]
 
     async def create_address(
         self, user_id: int, label: str, address: PostalAddress, make_default: bool
