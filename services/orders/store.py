@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -106,6 +106,10 @@ class EventRow(Base):
 # An order as a session loads it, or as a hot read returns it (the same attributes).
 OrderData = OrderRow | sa.Row[Any]
 
+_ORDERS = cast(sa.Table, OrderRow.__table__)
+_LINES = cast(sa.Table, LineRow.__table__)
+_EVENTS = cast(sa.Table, EventRow.__table__)
+
 # The hot reads, built once with bound parameters.
 _STATUS = sa.select(OrderRow.status).where(OrderRow.id == sa.bindparam("id"))
 _ID_BY_KEY = sa.select(OrderRow.id).where(
@@ -139,8 +143,10 @@ class OrderView:
         return [(line.product_id, line.quantity) for line in self.lines]
 
 
-def _event(order_id: int, from_status: Status | None, to_status: Status, note: str, actor: str) -> EventRow:
-    return EventRow(
+def _event(order_id: int, from_status: Status | None, to_status: Status, note: str, actor: str) -> sa.Insert:
+    # Writes are Core statements in the write's transaction: the ORM's unit of work (flush,
+    # identity map) cost more CPU than the statements themselves on the checkout path.
+    return _EVENTS.insert().values(
         order_id=order_id,
         from_status=from_status.value if from_status else None,
         to_status=to_status.value,
@@ -184,40 +190,46 @@ class OrdersStore:
                             return await self._view(session, holder_id), False
                         raise DomainError(cart_taken(holder_status))
                 at = timestamps.now()
-                order = OrderRow(
-                    user_id=user_id,
-                    status=Status.PENDING.value,
-                    subtotal_minor=totals.subtotal_minor,
-                    shipping_minor=totals.shipping_minor,
-                    total_minor=totals.total_minor,
-                    currency=totals.currency,
-                    payment_id="",
-                    idempotency_key=key,
-                    created_at=at,
-                    updated_at=at,
-                    reservation_id="",
-                    shipping_address=shipping_address,
-                    shipping_method=shipping_method,
-                    shipment_id="",
-                    needs_shipment=False,
-                    payment_unsettled=False,
-                    restock_due="",
-                    cart_version=cart_version,
-                )
-                session.add(order)
-                await session.flush()
-                session.add_all(
-                    LineRow(
-                        order_id=order.id,
-                        product_id=line.product_id,
-                        product_name=line.product_name,
-                        quantity=line.quantity,
-                        unit_price_minor=line.unit_price_minor,
+                inserted = await session.execute(
+                    _ORDERS.insert()
+                    .values(
+                        user_id=user_id,
+                        status=Status.PENDING.value,
+                        subtotal_minor=totals.subtotal_minor,
+                        shipping_minor=totals.shipping_minor,
+                        total_minor=totals.total_minor,
+                        currency=totals.currency,
+                        payment_id="",
+                        idempotency_key=key,
+                        created_at=at,
+                        updated_at=at,
+                        reservation_id="",
+                        shipping_address=shipping_address,
+                        shipping_method=shipping_method,
+                        shipment_id="",
+                        needs_shipment=False,
+                        payment_unsettled=False,
+                        restock_due="",
+                        cart_version=cart_version,
                     )
-                    for line in lines
+                    .returning(_ORDERS.c.id)
                 )
-                session.add(_event(order.id, None, Status.PENDING, "checkout started", actor))
-                order_id = order.id
+                order_id = int(inserted.scalar_one())
+                if lines:
+                    await session.execute(
+                        _LINES.insert(),
+                        [
+                            {
+                                "order_id": order_id,
+                                "product_id": line.product_id,
+                                "product_name": line.product_name,
+                                "quantity": line.quantity,
+                                "unit_price_minor": line.unit_price_minor,
+                            }
+                            for line in lines
+                        ],
+                    )
+                await session.execute(_event(order_id, None, Status.PENDING, "checkout started", actor))
         except IntegrityError:
             # A concurrent request committed first (PostgreSQL): with the same key, answer as it
             # does; otherwise it claimed the same cart.
@@ -252,7 +264,7 @@ class OrdersStore:
         Returns the status it moved from, or None when it was in none of them (nothing changed)."""
         async with self._db.write() as session:
             current = await session.scalar(
-                sa.select(OrderRow.status).where(OrderRow.id == order_id).with_for_update()
+                sa.select(_ORDERS.c.status).where(_ORDERS.c.id == order_id).with_for_update()
             )
             if current is None or Status(current) not in from_statuses:
                 return None
@@ -266,13 +278,11 @@ class OrdersStore:
             if payment_unsettled is not None:
                 values["payment_unsettled"] = payment_unsettled
             result = await session.execute(
-                sa.update(OrderRow)
-                .where(OrderRow.id == order_id, OrderRow.status == current)
-                .values(**values)
+                _ORDERS.update().where(_ORDERS.c.id == order_id, _ORDERS.c.status == current).values(**values)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            session.add(_event(order_id, Status(current), to_status, note, actor))
+            await session.execute(_event(order_id, Status(current), to_status, note, actor))
             return Status(current)
 
     async def update(self, order_id: int, **values: str | bool) -> None:
@@ -283,10 +293,7 @@ class OrdersStore:
             raise ValueError(f"only {sorted(allowed)} may be updated this way")
         async with self._db.write() as session:
             await session.execute(
-                sa.update(OrderRow)
-                .where(OrderRow.id == order_id)
-                .values(**values, updated_at=timestamps.now())
-                .execution_options(synchronize_session=False)
+                _ORDERS.update().where(_ORDERS.c.id == order_id).values(**values, updated_at=timestamps.now())
             )
 
     async def stuck(self, created_before: datetime, limit: int) -> list[OrderView]:
@@ -336,7 +343,7 @@ class OrdersStore:
     async def note(self, order_id: int, status: Status, note: str, actor: str) -> None:
         """An event that records something without changing the status."""
         async with self._db.write() as session:
-            session.add(_event(order_id, status, status, note, actor))
+            await session.execute(_event(order_id, status, status, note, actor))
 
     async def status(self, order_id: int) -> Status | None:
         rows = await self._db.fetch(_STATUS, {"id": order_id})
