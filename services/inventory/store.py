@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -102,14 +103,22 @@ class Reservation:
     lines: tuple[Line, ...]
 
 
+# The tables behind the ORM classes: the stock changes below are Core statements, which skip the
+# ORM's statement compilation and bulk-update bookkeeping on every checkout.
+_STOCK = cast(sa.Table, StockLevelRow.__table__)
+_MOVEMENTS = cast(sa.Table, MovementRow.__table__)
+_RESERVATIONS = cast(sa.Table, ReservationRow.__table__)
+_RESERVATION_LINES = cast(sa.Table, ReservationLineRow.__table__)
+
+
 _LEVEL_COLUMNS = (
-    StockLevelRow.product_id,
-    StockLevelRow.on_hand,
-    StockLevelRow.reserved,
-    StockLevelRow.low_stock_threshold,
+    _STOCK.c.product_id,
+    _STOCK.c.on_hand,
+    _STOCK.c.reserved,
+    _STOCK.c.low_stock_threshold,
 )
 # Built once (a hot read): the statement and its cache key are not made again per call.
-_LEVELS = sa.select(*_LEVEL_COLUMNS).where(StockLevelRow.product_id.in_(sa.bindparam("ids", expanding=True)))
+_LEVELS = sa.select(*_LEVEL_COLUMNS).where(_STOCK.c.product_id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _level(row: Sequence[int]) -> Level:
@@ -153,16 +162,16 @@ async def _create_missing_levels(session: AsyncSession, product_ids: Sequence[in
         for pid in sorted(set(product_ids))
     ]
     if session.get_bind().dialect.name == "sqlite":
-        await session.execute(sqlite.insert(StockLevelRow).values(values).on_conflict_do_nothing())
+        await session.execute(sqlite.insert(_STOCK).values(values).on_conflict_do_nothing())
     else:
-        await session.execute(postgresql.insert(StockLevelRow).values(values).on_conflict_do_nothing())
+        await session.execute(postgresql.insert(_STOCK).values(values).on_conflict_do_nothing())
 
 
 async def _lock_level(session: AsyncSession, product_id: int) -> Level | None:
     """Reads a level and locks its row until the transaction ends (SQLite: already locked)."""
     row = (
         await session.execute(
-            sa.select(*_LEVEL_COLUMNS).where(StockLevelRow.product_id == product_id).with_for_update()
+            sa.select(*_LEVEL_COLUMNS).where(_STOCK.c.product_id == product_id).with_for_update()
         )
     ).one_or_none()
     return _level(row) if row else None
@@ -174,14 +183,13 @@ async def _change_on_hand(
     """Adds `delta` to on_hand unless that would drop it below reserved; records the movement.
     Returns the resulting on_hand, or None when the guard (or a missing row) refused."""
     resulting = await session.scalar(
-        sa.update(StockLevelRow)
+        sa.update(_STOCK)
         .where(
-            StockLevelRow.product_id == product_id,
-            StockLevelRow.on_hand + delta >= StockLevelRow.reserved,
+            _STOCK.c.product_id == product_id,
+            _STOCK.c.on_hand + delta >= _STOCK.c.reserved,
         )
-        .values(on_hand=StockLevelRow.on_hand + delta, updated_at=_now(session))
-        .returning(StockLevelRow.on_hand)
-        .execution_options(synchronize_session=False)
+        .values(on_hand=_STOCK.c.on_hand + delta, updated_at=_now(session))
+        .returning(_STOCK.c.on_hand)
     )
     if resulting is None:
         return None
@@ -192,13 +200,12 @@ async def _change_on_hand(
 async def _hold(session: AsyncSession, product_id: int, quantity: int) -> bool:
     """Moves `quantity` into reserved if that much is available."""
     result = await session.execute(
-        sa.update(StockLevelRow)
+        sa.update(_STOCK)
         .where(
-            StockLevelRow.product_id == product_id,
-            StockLevelRow.on_hand - StockLevelRow.reserved >= quantity,
+            _STOCK.c.product_id == product_id,
+            _STOCK.c.on_hand - _STOCK.c.reserved >= quantity,
         )
-        .values(reserved=StockLevelRow.reserved + quantity, updated_at=_now(session))
-        .execution_options(synchronize_session=False)
+        .values(reserved=_STOCK.c.reserved + quantity, updated_at=_now(session))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -206,10 +213,9 @@ async def _hold(session: AsyncSession, product_id: int, quantity: int) -> bool:
 async def _unhold(session: AsyncSession, product_id: int, quantity: int) -> bool:
     """Gives `quantity` back from reserved to available."""
     result = await session.execute(
-        sa.update(StockLevelRow)
-        .where(StockLevelRow.product_id == product_id, StockLevelRow.reserved >= quantity)
-        .values(reserved=StockLevelRow.reserved - quantity, updated_at=_now(session))
-        .execution_options(synchronize_session=False)
+        sa.update(_STOCK)
+        .where(_STOCK.c.product_id == product_id, _STOCK.c.reserved >= quantity)
+        .values(reserved=_STOCK.c.reserved - quantity, updated_at=_now(session))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -220,19 +226,18 @@ async def _take_held(
     """Takes held stock out of the building: on_hand and reserved go down together. Records the
     movement; returns the resulting on_hand, or None when less than `quantity` was reserved."""
     resulting = await session.scalar(
-        sa.update(StockLevelRow)
+        sa.update(_STOCK)
         .where(
-            StockLevelRow.product_id == product_id,
-            StockLevelRow.reserved >= quantity,
-            StockLevelRow.on_hand >= quantity,
+            _STOCK.c.product_id == product_id,
+            _STOCK.c.reserved >= quantity,
+            _STOCK.c.on_hand >= quantity,
         )
         .values(
-            on_hand=StockLevelRow.on_hand - quantity,
-            reserved=StockLevelRow.reserved - quantity,
+            on_hand=_STOCK.c.on_hand - quantity,
+            reserved=_STOCK.c.reserved - quantity,
             updated_at=_now(session),
         )
-        .returning(StockLevelRow.on_hand)
-        .execution_options(synchronize_session=False)
+        .returning(_STOCK.c.on_hand)
     )
     if resulting is None:
         return None
@@ -242,10 +247,9 @@ async def _take_held(
 
 async def _set_threshold(session: AsyncSession, product_id: int, threshold: int) -> None:
     await session.execute(
-        sa.update(StockLevelRow)
-        .where(StockLevelRow.product_id == product_id)
+        sa.update(_STOCK)
+        .where(_STOCK.c.product_id == product_id)
         .values(low_stock_threshold=threshold, updated_at=_now(session))
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -261,7 +265,7 @@ async def _record_movement(
     # UNIQUE(reference, product_id) for non-empty references: a concurrent twin of an idempotent
     # call fails here (IntegrityError) and its whole transaction rolls back.
     await session.execute(
-        sa.insert(MovementRow).values(
+        sa.insert(_MOVEMENTS).values(
             product_id=product_id,
             delta=delta,
             resulting_on_hand=resulting_on_hand,
@@ -277,7 +281,7 @@ async def _create_reservation(session: AsyncSession, reservation: Reservation) -
     """Inserts a held reservation and its lines. A concurrent twin for the same order reference
     waits here for the first to commit, then fails (IntegrityError) before holding anything."""
     await session.execute(
-        sa.insert(ReservationRow).values(
+        sa.insert(_RESERVATIONS).values(
             id=reservation.id,
             order_reference=reservation.order_reference,
             state=reservation.state.value,
@@ -286,7 +290,7 @@ async def _create_reservation(session: AsyncSession, reservation: Reservation) -
         )
     )
     await session.execute(
-        sa.insert(ReservationLineRow),
+        sa.insert(_RESERVATION_LINES),
         [
             {"reservation_id": reservation.id, "product_id": line.product_id, "quantity": line.quantity}
             for line in reservation.lines
@@ -296,10 +300,9 @@ async def _create_reservation(session: AsyncSession, reservation: Reservation) -
 
 async def _transition(session: AsyncSession, reservation_id: str, from_state: State, to_state: State) -> bool:
     result = await session.execute(
-        sa.update(ReservationRow)
-        .where(ReservationRow.id == reservation_id, ReservationRow.state == from_state.value)
+        sa.update(_RESERVATIONS)
+        .where(_RESERVATIONS.c.id == reservation_id, _RESERVATIONS.c.state == from_state.value)
         .values(state=to_state.value)
-        .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -310,35 +313,35 @@ async def _transition(session: AsyncSession, reservation_id: str, from_state: St
 async def _read_levels(session: AsyncSession, product_ids: Sequence[int]) -> dict[int, Level]:
     if not product_ids:
         return {}
-    rows = await session.execute(
-        sa.select(*_LEVEL_COLUMNS).where(StockLevelRow.product_id.in_(set(product_ids)))
-    )
+    rows = await session.execute(sa.select(*_LEVEL_COLUMNS).where(_STOCK.c.product_id.in_(set(product_ids))))
     found = {row[0]: _level(row) for row in rows}
     return {pid: found.get(pid) or Level(pid) for pid in product_ids}
 
 
 async def _reference_used(session: AsyncSession, reference: str) -> bool:
-    found = await session.scalar(sa.select(MovementRow.id).where(MovementRow.reference == reference).limit(1))
+    found = await session.scalar(
+        sa.select(_MOVEMENTS.c.id).where(_MOVEMENTS.c.reference == reference).limit(1)
+    )
     return found is not None
 
 
 async def _load_reservation(
     session: AsyncSession, *, reservation_id: str = "", order_reference: str = "", lock: bool = False
 ) -> Reservation | None:
-    stmt = sa.select(ReservationRow)
+    stmt = sa.select(*_RESERVATIONS.c)
     if reservation_id:
-        stmt = stmt.where(ReservationRow.id == reservation_id)
+        stmt = stmt.where(_RESERVATIONS.c.id == reservation_id)
     else:
-        stmt = stmt.where(ReservationRow.order_reference == order_reference)
+        stmt = stmt.where(_RESERVATIONS.c.order_reference == order_reference)
     if lock:
         stmt = stmt.with_for_update()
-    row = await session.scalar(stmt)
+    row = (await session.execute(stmt)).first()
     if row is None:
         return None
     lines = await session.execute(
-        sa.select(ReservationLineRow.product_id, ReservationLineRow.quantity)
-        .where(ReservationLineRow.reservation_id == row.id)
-        .order_by(ReservationLineRow.product_id)
+        sa.select(_RESERVATION_LINES.c.product_id, _RESERVATION_LINES.c.quantity)
+        .where(_RESERVATION_LINES.c.reservation_id == row.id)
+        .order_by(_RESERVATION_LINES.c.product_id)
     )
     return Reservation(
         id=row.id,
