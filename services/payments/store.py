@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -139,6 +140,11 @@ class NewPayment:
 class PaymentView:
     payment: PaymentRow
     events: list[EventRow]
+
+
+_PAYMENTS = cast(sa.Table, PaymentRow.__table__)
+_EVENTS = cast(sa.Table, EventRow.__table__)
+_KEYS = cast(sa.Table, IdempotencyRow.__table__)
 
 
 def _record(row: IdempotencyRow) -> KeyRecord:
@@ -352,11 +358,9 @@ class PaymentsStore:
         async with self._db.write() as session:
             if if_unfinished and not await self._unfinished(session, key):
                 return False
-            await session.execute(sa.update(PaymentRow).where(PaymentRow.id == payment_id).values(**values))
-            self._add_events(session, payment_id, events)
-            await session.execute(
-                sa.update(IdempotencyRow).where(IdempotencyRow.key == key).values(completed=True)
-            )
+            await session.execute(sa.update(_PAYMENTS).where(_PAYMENTS.c.id == payment_id).values(**values))
+            await self._add_events(session, payment_id, events)
+            await session.execute(sa.update(_KEYS).where(_KEYS.c.key == key).values(completed=True))
             return True
 
     async def release(
@@ -378,7 +382,7 @@ class PaymentsStore:
                 .where(PaymentRow.id == payment_id)
                 .values(status=status.value, updated_at=timestamps.now())
             )
-            self._add_events(session, payment_id, events)
+            await self._add_events(session, payment_id, events)
             await session.execute(sa.delete(IdempotencyRow).where(IdempotencyRow.key == key))
             if status is Status.FAILED:
                 # The provider never took the money: the retry the freed key allows may use the
@@ -393,7 +397,7 @@ class PaymentsStore:
     @staticmethod
     async def _unfinished(session: AsyncSession, key: str) -> bool:
         completed = await session.scalar(
-            sa.select(IdempotencyRow.completed).where(IdempotencyRow.key == key).with_for_update()
+            sa.select(_KEYS.c.completed).where(_KEYS.c.key == key).with_for_update()
         )
         return completed is False
 
@@ -422,24 +426,30 @@ class PaymentsStore:
                     updated_at=timestamps.now(),
                 )
             )
-            self._add_events(session, payment_id, events)
+            await self._add_events(session, payment_id, events)
             await session.execute(sa.delete(IdempotencyRow).where(IdempotencyRow.key == key))
             return True
 
     @staticmethod
-    def _add_events(session: AsyncSession, payment_id: str, events: Sequence[Event]) -> None:
+    async def _add_events(session: AsyncSession, payment_id: str, events: Sequence[Event]) -> None:
+        if not events:
+            return
         at = timestamps.now()
-        for event in events:
-            session.add(
-                EventRow(
-                    payment_id=payment_id,
-                    type=event.type,
-                    amount_minor=event.amount_minor,
-                    provider_reference=event.provider_reference,
-                    message=event.message[:500],
-                    created_at=at,
-                )
-            )
+        # One Core INSERT for them all, not ORM objects for the unit of work to flush.
+        await session.execute(
+            sa.insert(_EVENTS),
+            [
+                {
+                    "payment_id": payment_id,
+                    "type": event.type,
+                    "amount_minor": event.amount_minor,
+                    "provider_reference": event.provider_reference,
+                    "message": event.message[:500],
+                    "created_at": at,
+                }
+                for event in events
+            ],
+        )
 
     # --- card tokens -------------------------------------------------------------------------
 
