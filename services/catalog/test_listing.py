@@ -11,7 +11,7 @@ import pytest
 
 from services.catalog.domain import PRICE_BANDS
 from services.catalog.search.contract import Facets, Query
-from services.catalog.search.listing import _flags_of, _Snapshot, bits, positions
+from services.catalog.search.listing import _Snapshot, bits, flags
 
 STATUSES = ("active", "draft", "archived")
 # id, path: two departments, subcategories below them, one more level below the first.
@@ -105,7 +105,7 @@ def test_counts_agree_with_counting_one_by_one_through_changes(seed: int) -> Non
     rng = random.Random(seed)
     rows = {i: _row(rng, i) for i in range(1, 400)}
     members = {i: _categories(rng) for i in rows}
-    index = _Snapshot.of(list(rows.values()), [(p, c) for p, cs in members.items() for c in cs], TREE)
+    index = _Snapshot(list(rows.values()), [(p, c) for p, cs in members.items() for c in cs], TREE)
     next_id = 400
     for _ in range(12):
         for _ in range(5):
@@ -130,11 +130,8 @@ def test_counts_agree_with_counting_one_by_one_through_changes(seed: int) -> Non
 
 def test_bitsets_hold_exactly_the_positions_given() -> None:
     assert bits([]) == 0
-    assert _flags_of(bytearray(), 1) == 0
+    assert flags([]) == 0
     assert bits([0, 9, 3]) == 0b1000001001
-    assert _flags_of(bytearray([1, 0, 0, 1, 1]), 1) == 0b11001
-    assert _flags_of(bytearray([1, 0, 0, 1, 1]), 1, negate=True) == 0b00110
-    chosen = set(random.Random(1).sample(range(100_000), 5000))
-    mask = bits(chosen)
-    assert mask == _flags_of(bytearray(p in chosen for p in range(100_000)), 1)
-    assert sorted(positions(mask)) == sorted(chosen)
+    assert flags([True, False, False, True, True]) == 0b11001
+    positions = set(random.Random(1).sample(range(100_000), 5000))
+    assert bits(positions) == flags([p in positions for p in range(100_000)])

@@ -23,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,22 +46,9 @@ RATING_EDGES = [i / 10 for i in range(51)]
 
 _P = ProductRow.__table__
 _COLUMNS = (_P.c.id, _P.c.status, _P.c.price_minor, _P.c.in_stock, _P.c.rating_average)
-# A rebuild reads in keyset chunks: a few MB of rows at a time instead of every row at once.
-_LOAD_CHUNK = 10_000
-_PRODUCTS_AFTER = (
-    sa.select(*_COLUMNS)
-    .where(_P.c.deleted_at.is_(None), _P.c.id > sa.bindparam("after"))
-    .order_by(_P.c.id)
-    .limit(_LOAD_CHUNK)
-)
-_PC = ProductCategoryRow.__table__
+_ALL_PRODUCTS = sa.select(*_COLUMNS).where(_P.c.deleted_at.is_(None))
 # A deleted product's rows are left out by the index (no position), not by the query.
-_MEMBERS_AFTER = (
-    sa.select(_PC.c.product_id, _PC.c.category_id)
-    .where(sa.tuple_(_PC.c.product_id, _PC.c.category_id) > sa.tuple_(sa.bindparam("p"), sa.bindparam("c")))
-    .order_by(_PC.c.product_id, _PC.c.category_id)
-    .limit(_LOAD_CHUNK)
-)
+_ALL_MEMBERS = sa.select(ProductCategoryRow.product_id, ProductCategoryRow.category_id)
 _SOME_PRODUCTS = sa.select(*_COLUMNS).where(
     _P.c.deleted_at.is_(None), _P.c.id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -88,41 +74,46 @@ def bits(positions: Iterable[int]) -> int:
     return int.from_bytes(marks, "little")
 
 
-def positions(mask: int) -> Iterator[int]:
-    """The positions set in a bitset (through its binary digits: a loop over set bits only)."""
-    digits = bin(mask)
-    top = len(digits) - 1
-    at = digits.find("1", 2)
-    while at != -1:
-        yield top - at
-        at = digits.find("1", at + 1)
+def flags(values: Sequence[bool]) -> int:
+    """The bitset of the positions whose value is true, at C speed: as a string of binary digits."""
+    if not values:
+        return 0
+    return int(bytes(values[::-1]).translate(_BINARY_DIGITS), 2)
+
+
+_BINARY_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 
 
 class Buckets:
-    """One numeric column as bitsets per value range, for range filters. The values themselves
-    stay in the snapshot's arrays; a bucket a range only partly covers is checked value by value."""
+    """One numeric column as bitsets per value range, for range filters."""
 
-    def __init__(self, edges: Sequence[float], values: Sequence[float], live: int) -> None:
+    def __init__(self, edges: Sequence[float], values: Sequence[float | None]) -> None:
         self.edges = list(edges)  # the lower bound of each bucket; below edges[0] falls in bucket 0
-        members: list[list[int]] = [[] for _ in self.edges]
+        self.members: list[set[int]] = [set() for _ in self.edges]
+        edges_, members = self.edges, self.members
         # The least value bucket 0 can hold (it takes everything below edges[0]): a range from
         # there on takes bucket 0 whole instead of checking each of its products.
-        self.floor = min([self.edges[0], *(values[p] for p in positions(live))])
-        for position in positions(live):
-            members[self._bucket(values[position])].append(position)
-        self.masks = [bits(m) for m in members]
+        self.floor = min([self.edges[0], *(v for v in values if v is not None)])
+        for position, value in enumerate(values):
+            if value is not None:
+                members[max(0, bisect_right(edges_, value) - 1)].add(position)
+        self.masks = [bits(m) for m in self.members]
 
     def _bucket(self, value: float) -> int:
         return max(0, bisect_right(self.edges, value) - 1)
 
     def add(self, position: int, value: float) -> None:
         self.floor = min(self.floor, value)
-        self.masks[self._bucket(value)] |= 1 << position
+        b = self._bucket(value)
+        self.members[b].add(position)
+        self.masks[b] |= 1 << position
 
     def remove(self, position: int, value: float) -> None:
-        self.masks[self._bucket(value)] &= ~(1 << position)
+        b = self._bucket(value)
+        self.members[b].discard(position)
+        self.masks[b] &= ~(1 << position)
 
-    def within(self, low: float | None, below: float | None, values: Sequence[float]) -> int:
+    def within(self, low: float | None, below: float | None, values: Sequence[float | None]) -> int:
         """Positions whose value v has low <= v < below (either end open when None)."""
         mask = 0
         for b, bucket_mask in enumerate(self.masks):
@@ -135,20 +126,10 @@ class Buckets:
                 continue
             mask |= bits(
                 p
-                for p in positions(bucket_mask)
-                if (low is None or values[p] >= low) and (below is None or values[p] < below)
+                for p in self.members[b]
+                if (v := values[p]) is not None and (low is None or v >= low) and (below is None or v < below)
             )
         return mask
-
-
-def _flags_of(codes: bytearray, code: int, negate: bool = False) -> int:
-    """The bitset of the positions whose byte is `code` (or is not, with `negate`), at C speed:
-    the bytes translated to binary digits, read as one int."""
-    if not codes:
-        return 0
-    hit, miss = (b"0", b"1") if negate else (b"1", b"0")
-    table = bytes(hit[0] if i == code else miss[0] for i in range(256))
-    return int(bytes(codes[::-1]).translate(table), 2)
 
 
 def _price_edges(prices: Iterable[int]) -> list[float]:
@@ -159,126 +140,81 @@ def _price_edges(prices: Iterable[int]) -> list[float]:
 
 
 class _Snapshot:
-    """The index as of one load (`extend`, then `seal`), patched in place by reloads of changed
-    products. Per position: the product's id, status code, price, rating and categories, in
-    arrays (a few MB at 100,000 products; lists of Python objects took about 90)."""
+    """The index as of one load, patched in place by reloads of changed products."""
 
-    def __init__(self) -> None:
-        self.position: dict[int, int] = {}
-        self.ids = array("q")
-        self.status = bytearray()  # a code into `names`; 0: gone (deleted, or changed and reloaded)
-        self.names: list[str] = [""]
-        self.stock = bytearray()
-        self.price = array("q")
-        self.rating = array("d")
-        # The categories of each position: the first in `category` (0: none), any more in `more`.
-        self.category = array("q")
-        self.more: dict[int, list[int]] = {}
-        self.tree: tuple[tuple[int, str], ...] = ()
+    def __init__(self, rows: Sequence[Any], members: Sequence[Any], tree: Sequence[Any] = ()) -> None:
+        # (id, path) of every category, as of the load.
+        self.tree: tuple[tuple[int, str], ...] = tuple(sorted((int(c), str(p)) for c, p in tree))
+        # Column by column: zip(*rows) over 100,000 rows costs five times as much.
+        ids, status, price, stock, rating = ([row[i] for row in rows] for i in range(5))
+        n = len(ids)
+        self.position: dict[int, int] = dict(zip(ids, range(n), strict=True))
+        self.status: list[str | None] = status
+        self.price: list[float | None] = price
+        self.rating: list[float | None] = rating
+        # The categories of each position that has any.
+        self.categories: dict[int, list[int]] = {}
+        direct: dict[int, list[int]] = {}
+        for product_id, category_id in members:
+            if (p := self.position.get(product_id)) is not None:
+                direct.setdefault(category_id, []).append(p)
+                self.categories.setdefault(p, []).append(category_id)
+        self.direct = {c: bits(ps) for c, ps in direct.items()}
+        self.live = (1 << n) - 1
+        self.statuses = {s: flags([x == s for x in status]) for s in set(status)}
+        self.in_stock = flags([bool(x) for x in stock])
+        self.prices = Buckets(_price_edges(int(v) for v in price), self.price)
+        self.ratings = Buckets(RATING_EDGES, self.rating)
         # Subtree bitsets per category, for one version of the tree and of `direct`.
         self._subtrees: tuple[tuple[tuple[int, str], ...], dict[int, int]] | None = None
 
-    @classmethod
-    def of(cls, rows: Iterable[Any], members: Iterable[Any], tree: Iterable[Any] = ()) -> _Snapshot:
-        snapshot = cls()
-        snapshot.extend(rows)
-        snapshot.extend_members(members)
-        snapshot.seal(tree)
-        return snapshot
-
-    def _code(self, status: str) -> int:
-        if status not in self.names:
-            self.names.append(status)
-        return self.names.index(status)
-
-    def extend(self, rows: Iterable[Any]) -> None:
-        """Rows of (id, status, price, in stock, rating), each id once."""
-        for product_id, status, price, stock, rating in rows:
-            self.position[product_id] = len(self.ids)
-            self.ids.append(product_id)
-            self.status.append(self._code(status))
-            self.stock.append(1 if stock else 0)
-            self.price.append(price)
-            self.rating.append(rating)
-            self.category.append(0)
-
-    def extend_members(self, members: Iterable[Any]) -> None:
-        """Rows of (product id, category id); products not loaded are left out."""
-        for product_id, category_id in members:
-            if (p := self.position.get(product_id)) is None:
-                continue
-            if not self.category[p]:
-                self.category[p] = category_id
-            elif category_id != self.category[p]:
-                self.more.setdefault(p, []).append(category_id)
-
-    def seal(self, tree: Iterable[Any]) -> None:
-        """Builds the bitsets once every row and member is in."""
-        self.tree = tuple(sorted((int(c), str(path)) for c, path in tree))
-        self.statuses = {name: _flags_of(self.status, code) for code, name in enumerate(self.names) if code}
-        self.live = _flags_of(self.status, 0, negate=True)
-        self.in_stock = _flags_of(self.stock, 1) & self.live
-        self.prices = Buckets(_price_edges(self.price), self.price, self.live)
-        self.ratings = Buckets(RATING_EDGES, self.rating, self.live)
-        direct: dict[int, list[int]] = {}
-        for p in positions(self.live):
-            for c in self._categories_of(p):
-                direct.setdefault(c, []).append(p)
-        self.direct = {c: bits(ps) for c, ps in direct.items()}
-        self._subtrees = None
-
-    def _categories_of(self, p: int) -> list[int]:
-        first = self.category[p]
-        return [first, *self.more.get(p, ())] if first else []
+    def _append(self, row: Any) -> None:
+        self.position[row.id] = len(self.status)
+        self.status.append(row.status)
+        self.price.append(row.price_minor)
+        self.rating.append(row.rating_average)
 
     def patch(self, ids: Iterable[int], rows: Sequence[Any], members: Sequence[Any]) -> None:
         """Takes the changed products out, then puts back those still live as they are now."""
         for product_id in ids:
             p = self.position.get(product_id)
-            if p is not None and self.status[p]:
+            if p is not None and self.status[p] is not None:
                 self._remove(p)
-        by_product: dict[int, list[int]] = {}
+        by_product: dict[int, set[int]] = {}
         for product_id, category_id in members:
-            by_product.setdefault(product_id, []).append(category_id)
+            by_product.setdefault(product_id, set()).add(category_id)
         for row in rows:
-            p = self.position.get(row[0])
+            p = self.position.get(row.id)
             if p is None:
-                self.extend([row])
-                p = len(self.ids) - 1
-            self._put(p, row, sorted(set(by_product.get(row[0], ()))))
+                self._append(row)
+                p = len(self.status) - 1
+            self._put(p, row, sorted(by_product.get(row.id, ())))
         self._subtrees = None
 
     def _remove(self, p: int) -> None:
         clear = ~(1 << p)
         self.live &= clear
-        self.statuses[self.names[self.status[p]]] &= clear
+        self.statuses[str(self.status[p])] &= clear
         self.in_stock &= clear
-        self.prices.remove(p, self.price[p])
-        self.ratings.remove(p, self.rating[p])
-        for c in self._categories_of(p):
+        if (price := self.price[p]) is not None:
+            self.prices.remove(p, price)
+        if (rating := self.rating[p]) is not None:
+            self.ratings.remove(p, rating)
+        for c in self.categories.pop(p, ()):
             self.direct[c] &= clear
-        self.status[p] = 0
-        self.category[p] = 0
-        self.more.pop(p, None)
+        self.status[p] = self.price[p] = self.rating[p] = None
 
     def _put(self, p: int, row: Any, categories: list[int]) -> None:
-        _, status, price, stock, rating = row
-        self.status[p], self.stock[p], self.price[p], self.rating[p] = (
-            self._code(status),
-            bool(stock),
-            price,
-            rating,
-        )
-        self.category[p] = categories[0] if categories else 0
-        if len(categories) > 1:
-            self.more[p] = categories[1:]
+        self.status[p], self.price[p], self.rating[p] = row.status, row.price_minor, row.rating_average
+        if categories:
+            self.categories[p] = categories
         bit = 1 << p
         self.live |= bit
-        self.statuses[status] = self.statuses.get(status, 0) | bit
-        if stock:
+        self.statuses[row.status] = self.statuses.get(row.status, 0) | bit
+        if row.in_stock:
             self.in_stock |= bit
-        self.prices.add(p, price)
-        self.ratings.add(p, rating)
+        self.prices.add(p, row.price_minor)
+        self.ratings.add(p, row.rating_average)
         for c in categories:
             self.direct[c] = self.direct.get(c, 0) | bit
 
@@ -432,26 +368,14 @@ class ListingIndex:
         stale, self._stale = self._stale, False
         started = time.monotonic()
         try:
-            self._snapshot = await self._load()
+            rows, members, tree = await self._db.fetch_each(_ALL_PRODUCTS, _ALL_MEMBERS, _CATEGORIES)
         except BaseException:
             self._dirty |= covered
             self._stale |= stale
             raise
+        self._snapshot = _Snapshot(rows, members, tree)
         self._texts.clear()
         self._built_at = started
-
-    async def _load(self) -> _Snapshot:
-        snapshot = _Snapshot()
-        after = 0
-        while rows := await self._db.fetch(_PRODUCTS_AFTER, {"after": after}):
-            snapshot.extend(rows)
-            after = rows[-1][0]
-        last = (0, 0)
-        while members := await self._db.fetch(_MEMBERS_AFTER, {"p": last[0], "c": last[1]}):
-            snapshot.extend_members(members)
-            last = (members[-1][0], members[-1][1])
-        snapshot.seal(await self._db.fetch(_CATEGORIES))
-        return snapshot
 
     async def _reload_changed(self) -> None:
         if not self._dirty or self._snapshot is None:
