@@ -165,8 +165,8 @@ class _Snapshot:
         self.in_stock = flags([bool(x) for x in stock])
         self.prices = Buckets(_price_edges(int(v) for v in price), self.price)
         self.ratings = Buckets(RATING_EDGES, self.rating)
-        # Subtree bitsets per category, for one version of the tree and of `direct`.
-        self._subtrees: tuple[tuple[tuple[int, str], ...], dict[int, int]] | None = None
+        # Subtree bitsets per category, until a patch changes `direct` (the tree is fixed per snapshot).
+        self._subtrees: dict[int, int] | None = None
 
     def _append(self, row: Any) -> None:
         self.position[row.id] = len(self.status)
@@ -218,36 +218,34 @@ class _Snapshot:
         for c in categories:
             self.direct[c] = self.direct.get(c, 0) | bit
 
-    def subtrees(self, tree: tuple[tuple[int, str], ...]) -> dict[int, int]:
-        """Per category, the products in it or below it."""
-        if self._subtrees is None or self._subtrees[0] != tree:
-            masks = {c: self.direct.get(c, 0) for c, _ in tree}
-            parent = {c: _parent(path) for c, path in tree}
+    def subtrees(self) -> dict[int, int]:
+        """Per category, the products in it or below it (kept until a patch changes `direct`)."""
+        if self._subtrees is None:
+            masks = {c: self.direct.get(c, 0) for c, _ in self.tree}
+            parent = {c: _parent(path) for c, path in self.tree}
             # Deepest first, so each child's subtree is complete before its parent takes it in.
-            for c, _ in sorted(tree, key=lambda t: -len(t[1])):
+            for c, _ in sorted(self.tree, key=lambda t: -len(t[1])):
                 if (up := parent[c]) is not None and up in masks:
                     masks[up] |= masks[c]
-            self._subtrees = (tree, masks)
-        return self._subtrees[1]
+            self._subtrees = masks
+        return self._subtrees
 
     def mask_of(self, product_ids: Iterable[int]) -> int:
         return bits(p for i in product_ids if (p := self.position.get(i)) is not None)
 
-    def counts(
-        self, query: Query, tree: tuple[tuple[int, str], ...], matched: int | None
-    ) -> tuple[int, Facets | None]:
+    def counts(self, query: Query, matched: int | None) -> tuple[int, Facets | None]:
         """`matched`: the bitset of the products the query's text matched (None: no text)."""
         base = 0
         for status in query.statuses:
             base |= self.statuses.get(status, 0)
         if matched is not None:
             base &= matched
-        subtrees = self.subtrees(tree)
+        subtrees = self.subtrees()
         everything = self.live
         category = everything
         if query.category_path is not None:
             category = 0
-            for c, path in tree:
+            for c, path in self.tree:
                 if path == query.category_path:
                     category = subtrees[c]
         price = everything
@@ -337,7 +335,7 @@ class ListingIndex:
                         self._texts.popitem(last=False)
             else:
                 self._texts.move_to_end(text)
-        return snapshot.counts(query, snapshot.tree, matched)
+        return snapshot.counts(query, matched)
 
     async def _current(self) -> _Snapshot:
         snapshot = self._snapshot
